@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Well's two entry points for a fresh machine with only Python 3.11+ (standard library only).
+
+    python3 scripts/dev.py demo    # Dagster UI on http://127.0.0.1:3000 against the embedded Qonto sandbox
+    python3 scripts/dev.py test    # the whole test suite (what CI runs)
+
+Each creates or refreshes `.venv` from `pyproject.toml` + `constraints.txt` (pinned, so installs are
+reproducible) and reinstalls only when either file changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".well-install-stamp"
+DEMO_DIR = ROOT / ".well_demo"
+SANDBOX_PORT = int(os.environ.get("WELL_DEMO_SANDBOX_PORT", "8710"))
+UI_PORT = int(os.environ.get("WELL_DEMO_UI_PORT", "3000"))
+
+# Public demo credentials of the local sandbox (never real ones).
+DEMO_CLIENT_ID = "well-sandbox-client"
+DEMO_CLIENT_SECRET = "well-sandbox-client-secret"
+
+
+def log(message: str) -> None:
+    print(f"[well] {message}", flush=True)
+
+
+def bin_path(name: str) -> Path:
+    return VENV / ("Scripts" if os.name == "nt" else "bin") / name
+
+
+def ensure_venv() -> None:
+    """Create `.venv` and install the project with pinned constraints, unless already up to date."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"Well needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    digest = hashlib.sha256()
+    for name in ("pyproject.toml", "constraints.txt"):
+        digest.update((ROOT / name).read_bytes())
+    wanted = digest.hexdigest()
+    if STAMP.exists() and STAMP.read_text().strip() == wanted and bin_path("python").exists():
+        return
+    if not bin_path("python").exists():
+        log(f"creating virtual environment in {VENV}")
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    log("installing Well and its pinned dependencies (first run takes a minute)")
+    pip = [str(bin_path("python")), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "install", "-c", str(ROOT / "constraints.txt"), "-e", f"{ROOT}[test]"], check=True)
+    STAMP.write_text(wanted)
+
+
+def dagster_env(data_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "DAGSTER_HOME": str(ROOT),
+        "WELL_DATA_DIR": str(data_dir),
+        "WELL_DAGSTER_STORAGE": str(data_dir / "dagster"),
+        "WELL_DAGSTER_COMPUTE_LOGS": str(data_dir / "dagster" / "compute_logs"),
+    })
+    return env
+
+
+def run_tests(extra: list[str]) -> int:
+    ensure_venv()
+    scratch = ROOT / ".well_data" / "ci"
+    env = dagster_env(scratch)
+    env.setdefault("WELL_SECRET_KEY_FILE", str(scratch / "secret.key"))
+    log("dagster definitions validate -w workspace.yaml")
+    validate = subprocess.run([str(bin_path("dagster")), "definitions", "validate", "-w", "workspace.yaml"],
+                              cwd=ROOT, env=env)
+    if validate.returncode != 0:
+        return validate.returncode
+    log("pytest")
+    workers = ["-n", "2"] if not any(a.startswith("-n") for a in extra) else []
+    return subprocess.run([str(bin_path("pytest")), *workers, *extra], cwd=ROOT, env=env).returncode
+
+
+def wait_for(url: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{url} did not come up within {seconds:.0f} s")
+            time.sleep(0.3)
+
+
+def run_demo(extra: list[str]) -> int:
+    ensure_venv()
+    dataset = DEMO_DIR / "dataset"
+    data_dir = DEMO_DIR / "data"
+    env = dagster_env(data_dir)
+    sandbox_url = f"http://127.0.0.1:{SANDBOX_PORT}"
+    env.update({
+        "WELL_QONTO_API_URL": sandbox_url,
+        "WELL_QONTO_OAUTH_URL": sandbox_url,
+        "WELL_QONTO_AUTH_MODE": "oauth",
+        "WELL_QONTO_CLIENT_ID": DEMO_CLIENT_ID,
+        "WELL_QONTO_REDIRECT_URI": "http://127.0.0.1:8765/callback",
+    })
+    well = str(bin_path("well"))
+    if not (dataset / "manifest.json").exists():
+        log("generating the demo dataset (1,000 invoices, 300 vendors, 3 years)")
+        subprocess.run([well, "sandbox", "generate", "--out", str(dataset), "--invoices", "1000",
+                        "--vendors", "300", "--years", "3", "--seed", "7"], check=True, env=env)
+    log(f"starting the Qonto sandbox on {sandbox_url}")
+    sandbox = subprocess.Popen([well, "sandbox", "qonto", "--data", str(dataset), "--port", str(SANDBOX_PORT)],
+                               env=env, start_new_session=True)
+    try:
+        wait_for(f"{sandbox_url}/_sandbox/stats", 30)
+        subprocess.run([well, "secrets", "set", "qonto_client_secret", "--value-from-env", "WELL_DEMO_SECRET"],
+                       check=True, env={**env, "WELL_DEMO_SECRET": DEMO_CLIENT_SECRET})
+        subprocess.run([well, "qonto", "connect", "--sandbox-approve"], check=True, env=env)
+        log(f"starting Dagster on http://127.0.0.1:{UI_PORT} (Ctrl-C stops everything)")
+        dagster = subprocess.Popen(
+            [str(bin_path("dagster")), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(UI_PORT), *extra],
+            cwd=ROOT, env=env, start_new_session=True,
+        )
+        try:
+            return dagster.wait()
+        except KeyboardInterrupt:
+            dagster.send_signal(signal.SIGINT)
+            try:
+                dagster.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(dagster.pid, signal.SIGKILL)
+            return 0
+    finally:
+        os.killpg(sandbox.pid, signal.SIGTERM)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"demo", "test", "install"}:
+        print(__doc__)
+        return 2
+    command, extra = argv[0], argv[1:]
+    if command == "install":
+        ensure_venv()
+        return 0
+    return run_tests(extra) if command == "test" else run_demo(extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

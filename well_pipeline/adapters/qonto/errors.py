@@ -1,0 +1,198 @@
+"""Exceptions raised by the Qonto client.
+
+Why a hierarchy: the Dagster layer reacts differently to each family — a `QontoAuthError` needs a human to
+reconnect Qonto, a `QontoScopeError` needs a different consent, a `QontoProtocolError` usually means a
+misconfigured host or staging token, and a `QontoAPIError` carries Qonto's `trace_id` for their support.
+
+Messages never contain tokens, secrets or Authorization headers: they are built only from the HTTP status,
+Qonto's error `code`/`detail`, the trace id and the request *path*; any excerpt of a response body goes
+through `redact()` first.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "QontoAPIError",
+    "QontoAuthError",
+    "QontoConfigError",
+    "QontoError",
+    "QontoNotFoundError",
+    "QontoProtocolError",
+    "QontoRateLimited",
+    "QontoScopeError",
+    "QontoTransportError",
+    "redact",
+    "safe_excerpt",
+]
+
+# Token-looking substrings that must never reach a log or an exception: Ory Hydra tokens (Qonto's OAuth
+# server), bearer values, JSON/form fields named like secrets, and pre-signed URL signatures.
+_REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"ory_(?:at|rt|ac|ht)_[A-Za-z0-9_\-.~+/=]+"), "ory_***"),
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9_\-.~+/=]+"), r"\1 ***"),
+    (
+        re.compile(
+            r"(?i)(\"?(?:access_token|refresh_token|id_token|client_secret|token|secret|password"
+            r"|authorization|x-qonto-staging-token)\"?\s*[:=]\s*\"?)[^\"&\s,}]+"
+        ),
+        r"\1***",
+    ),
+    (re.compile(r"(?i)((?:x-amz-)?(?:signature|credential|security-token|sig|token|key)=)[^&\s\"]+"), r"\1***"),
+)
+
+
+def redact(text: str) -> str:
+    """Mask anything that looks like a token or credential in `text` (defence in depth for excerpts)."""
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def safe_excerpt(body: bytes | str, limit: int = 160) -> str:
+    """A short, single-line, redacted excerpt of a response body for error messages."""
+    if isinstance(body, bytes):
+        body = body[: limit * 4].decode("utf-8", "replace")
+    text = " ".join(body.split())
+    text = redact(text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class QontoError(Exception):
+    """Base class of everything the Qonto client raises on purpose."""
+
+
+class QontoConfigError(QontoError, ValueError):
+    """The client was configured in a way that would be unsafe or cannot work (e.g. plain http to a remote)."""
+
+
+class QontoTransportError(QontoError):
+    """Timeouts, refused or dropped connections that persisted through every retry."""
+
+    def __init__(self, message: str, *, path: str | None = None, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.path = path
+        self.attempts = attempts
+
+
+class QontoAPIError(QontoError):
+    """Qonto answered with an error status; carries its error envelope fields and trace id."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str | None,
+        detail: str | None,
+        trace_id: str | None,
+        *,
+        path: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.detail = redact(detail) if detail else detail
+        self.trace_id = trace_id
+        self.path = path
+        self.hint = hint
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        parts = [f"Qonto API error {self.status}"]
+        if self.code:
+            parts.append(f" {self.code}")
+        if self.detail:
+            parts.append(f": {self.detail}")
+        if self.path:
+            parts.append(f" [{self.path}]")
+        parts.append(f" (trace_id={self.trace_id or 'none'})")
+        if self.hint:
+            parts.append(f". {self.hint}")
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, trace_id={self.trace_id!r})"
+
+
+class QontoAuthError(QontoAPIError):
+    """The credentials are refused (401, `invalid_grant`, revoked consent): a human must reconnect Qonto."""
+
+    DEFAULT_HINT = "Reconnect Qonto (run the Qonto connect flow again, or check the API key)"
+
+    def __init__(
+        self,
+        status: int,
+        code: str | None,
+        detail: str | None,
+        trace_id: str | None = None,
+        *,
+        path: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(status, code, detail, trace_id, path=path, hint=hint or self.DEFAULT_HINT)
+
+
+class QontoScopeError(QontoAPIError):
+    """403: the consent lacks a scope (named in `missing_scope` when Qonto's detail says which)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str | None,
+        detail: str | None,
+        trace_id: str | None = None,
+        *,
+        path: str | None = None,
+        missing_scope: str | None = None,
+    ) -> None:
+        self.missing_scope = missing_scope
+        hint = (
+            f"The Qonto consent is missing the scope {missing_scope!r}; reconnect Qonto granting it"
+            if missing_scope
+            else "The Qonto consent or API key is not allowed to do this (missing scope or permission)"
+        )
+        super().__init__(status, code, detail, trace_id, path=path, hint=hint)
+
+
+class QontoNotFoundError(QontoAPIError):
+    """404: the invoice or attachment does not exist (or is outside the exposed history)."""
+
+
+class QontoRateLimited(QontoAPIError):
+    """429 persisted through every retry; `retry_after_s` is Qonto's last hint (None when absent)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str | None,
+        detail: str | None,
+        trace_id: str | None = None,
+        *,
+        path: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(
+            status, code, detail, trace_id, path=path,
+            hint="Qonto's rate limit (1,000 requests / 10 s and 10,000 / 10 min per IP) kept refusing requests",
+        )
+
+
+class QontoProtocolError(QontoError):
+    """Qonto answered something that is not the documented JSON (HTML page, broken JSON, unexpected shape)."""
+
+    def __init__(self, message: str, *, path: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.status = status
+
+    @classmethod
+    def html(cls, *, path: str, status: int) -> QontoProtocolError:
+        """The sandbox trap: an HTML page (often status 200) where JSON was expected."""
+        return cls(
+            f"Qonto answered HTML instead of JSON (status {status}). In Qonto's sandbox this means the "
+            f"X-Qonto-Staging-Token header is missing or wrong; in production check the API/OAuth URL "
+            f"(request: {path}).",
+            path=path,
+            status=status,
+        )

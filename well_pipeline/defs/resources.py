@@ -1,0 +1,117 @@
+"""Dagster resources: Well's settings as resource configuration, adapters built from them at run time.
+
+Every non-secret setting appears in the Dagster UI (Deployment → Resources) with its current value. Secrets
+never do: resources read them from the encrypted secret store when a run starts, so they stay out of run
+config, the event log and the UI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from well_pipeline.adapters.qonto import ApiKeyAuth, OAuthTokenAuth, QontoClient, RateLimiter
+from well_pipeline.adapters.secrets import (
+    QONTO_API_SECRET,
+    QONTO_CLIENT_SECRET,
+    QONTO_STAGING_TOKEN,
+    SecretStore,
+    StoredRefreshToken,
+)
+from well_pipeline.adapters.storage import AttachmentStore, Database
+from well_pipeline.settings import Settings, load_settings
+
+
+class WellStorageResource(dg.ConfigurableResource):
+    """Where Well keeps its data: the DuckDB file and the content-addressed attachment store."""
+
+    data_dir: str = Field(description="Data directory (DuckDB file, attachments, encrypted secrets).")
+    duckdb_path: str = Field(description="The DuckDB file every Well asset writes (one writer at a time).")
+    storage_region: str = Field(description="Storage region configured for this workspace.")
+
+    def database(self) -> Database:
+        return Database(Path(self.duckdb_path))
+
+    def attachment_store(self) -> AttachmentStore:
+        return AttachmentStore(Path(self.data_dir) / "attachments")
+
+
+class QontoResource(dg.ConfigurableResource):
+    """Connection settings for the Qonto Business API (credentials come from the secret store)."""
+
+    api_url: str = Field(description="Qonto API base URL (without /v2).")
+    oauth_url: str = Field(description="Qonto OAuth host.")
+    auth_mode: str = Field(description="'oauth' or 'api_key'.")
+    client_id: str = Field(default="", description="OAuth client id (the secret stays in the secret store).")
+    api_login: str = Field(default="", description="Organisation login for API-key mode.")
+    requests_per_10s: int = Field(description="Client-side request ceiling per 10 s.")
+    requests_per_10min: int = Field(description="Client-side request ceiling per 10 min (0 disables).")
+    download_concurrency: int = Field(description="Attachment downloads in flight at once.")
+    timeout_s: float = Field(description="Timeout of one request, in seconds.")
+    max_retries: int = Field(description="Retries on 429, 5xx, timeouts and dropped connections.")
+    attachment_max_mb: int = Field(description="Largest attachment downloaded; larger ones are recorded as failures.")
+    secrets_path: str = Field(description="Encrypted secret store holding the Qonto credentials.")
+    sync_overlap_minutes: int = Field(description="Incremental syncs re-read this much before the sync marker.")
+
+    def secret_store(self) -> SecretStore:
+        return SecretStore(Path(self.secrets_path))
+
+    def build_client(self) -> QontoClient:
+        """A ready client; raises a clear error naming the missing credential and how to set it."""
+        store = self.secret_store()
+        if self.auth_mode == "api_key":
+            secret = store.require(QONTO_API_SECRET, "Run `well secrets set qonto_api_secret` or set "
+                                   "WELL_SECRET_QONTO_API_SECRET.")
+            if not self.api_login:
+                raise dg.DagsterInvariantViolationError("qonto_api_login is not set (setting WELL_QONTO_API_LOGIN).")
+            auth = ApiKeyAuth(self.api_login, secret)
+        else:
+            if not self.client_id:
+                raise dg.DagsterInvariantViolationError(
+                    "qonto_client_id is not set (setting WELL_QONTO_CLIENT_ID); then run `well qonto connect`."
+                )
+            client_secret = store.require(QONTO_CLIENT_SECRET, "Run `well secrets set qonto_client_secret`.")
+            tokens = StoredRefreshToken(store)
+            if tokens.load_refresh_token() is None:
+                raise dg.DagsterInvariantViolationError(
+                    "Qonto is not connected (no refresh token). Run `well qonto connect` to approve access in Qonto."
+                )
+            auth = OAuthTokenAuth(self.oauth_url, self.client_id, client_secret, tokens)
+        return QontoClient(
+            self.api_url,
+            auth,
+            staging_token=store.get(QONTO_STAGING_TOKEN),
+            limiter=RateLimiter.from_limits(self.requests_per_10s, self.requests_per_10min),
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            download_concurrency=self.download_concurrency,
+        )
+
+
+def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
+    settings = settings or load_settings()
+    data_dir = settings.data_dir.resolve()
+    return {
+        "storage": WellStorageResource(
+            data_dir=str(data_dir),
+            duckdb_path=str(settings.duckdb_path.resolve()),
+            storage_region=settings.storage_region,
+        ),
+        "qonto": QontoResource(
+            api_url=settings.qonto_api_url,
+            oauth_url=settings.qonto_oauth_url,
+            auth_mode=settings.qonto_auth_mode,
+            client_id=settings.qonto_client_id,
+            api_login=settings.qonto_api_login,
+            requests_per_10s=settings.qonto_requests_per_10s,
+            requests_per_10min=settings.qonto_requests_per_10min,
+            download_concurrency=settings.qonto_download_concurrency,
+            timeout_s=settings.qonto_timeout_s,
+            max_retries=settings.qonto_max_retries,
+            attachment_max_mb=settings.attachment_max_mb,
+            secrets_path=str(settings.secrets_path.resolve()),
+            sync_overlap_minutes=settings.sync_overlap_minutes,
+        ),
+    }

@@ -1,0 +1,1 @@
+"""Use cases that compose adapters and the pure core; no Dagster objects here."""

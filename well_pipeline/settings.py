@@ -1,0 +1,207 @@
+"""Well's settings: one documented list, read from a TOML file and overridden by `WELL_<NAME>` variables.
+
+Why a file plus environment variables: finance-ops teams keep a reviewed settings file in their deployment,
+while CI and containers inject per-environment values. Every setting has both spellings:
+`history_start` in `well.toml` and `WELL_HISTORY_START` in the environment (the variable wins).
+
+Secrets are *not* settings: client secrets, API keys and tokens live in the encrypted secret store
+(`well secrets ...`) or in `WELL_SECRET_<NAME>` variables, never in this file, the run config or the UI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "WELL_"
+SETTINGS_FILE_ENV = "WELL_SETTINGS_FILE"
+DEFAULT_SETTINGS_FILE = "well.toml"
+
+
+class SettingsError(ValueError):
+    """A setting has a value Well cannot use; the message names the setting and where it came from."""
+
+
+def _default_history_start() -> date:
+    """Three years back (Qonto exposes at most that), rounded down to the first of the month.
+
+    Rounding keeps the partition set stable for a month instead of shifting every day.
+    """
+    start = datetime.now(UTC).date() - timedelta(days=3 * 365)
+    return start.replace(day=1)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of Well. Field docs are rendered into the README's settings table."""
+
+    data_dir: Path = field(
+        default=Path(".well_data"),
+        metadata={"doc": "Where Well keeps its DuckDB file, attachments and encrypted secrets."},
+    )
+    storage_region: str = field(
+        default="eu",
+        metadata={"doc": "Storage region label of this workspace; recorded on every materialisation."},
+    )
+    duckdb_file: str = field(
+        default="well.duckdb",
+        metadata={"doc": "DuckDB file name inside `data_dir` (or an absolute path)."},
+    )
+    history_start: date = field(
+        default_factory=_default_history_start,
+        metadata={"doc": "First day of the backfill window (the first daily partition). "
+                  "Default: three years back, first of that month."},
+    )
+    qonto_api_url: str = field(
+        default="https://thirdparty.qonto.com",
+        metadata={"doc": "Qonto Business API base URL (without `/v2`)."},
+    )
+    qonto_oauth_url: str = field(
+        default="https://oauth.qonto.com",
+        metadata={"doc": "Qonto OAuth host (authorize, token and revoke endpoints)."},
+    )
+    qonto_auth_mode: str = field(
+        default="oauth",
+        metadata={"doc": "`oauth` (refresh token from `well qonto connect`) or `api_key` (`login:secret`)."},
+    )
+    qonto_client_id: str = field(
+        default="",
+        metadata={"doc": "OAuth client id of your Qonto app (its secret goes in the secret store)."},
+    )
+    qonto_api_login: str = field(
+        default="",
+        metadata={"doc": "Organisation login for API-key mode (its secret key goes in the secret store)."},
+    )
+    qonto_redirect_uri: str = field(
+        default="http://127.0.0.1:8765/callback",
+        metadata={"doc": "OAuth redirect URI registered for the Qonto app."},
+    )
+    qonto_scopes: str = field(
+        default="supplier_invoice.read attachment.read organization.read offline_access",
+        metadata={"doc": "Space-separated OAuth scopes Well asks for (read-only)."},
+    )
+    qonto_requests_per_10s: int = field(
+        default=950,
+        metadata={"doc": "Client-side ceiling per 10 s (Qonto allows 1,000 per 10 s per IP)."},
+    )
+    qonto_requests_per_10min: int = field(
+        default=9500,
+        metadata={"doc": "Client-side ceiling per 10 min (Qonto allows 10,000 per 10 min per IP); 0 disables."},
+    )
+    qonto_download_concurrency: int = field(
+        default=8,
+        metadata={"doc": "Attachment downloads in flight at once."},
+    )
+    qonto_timeout_s: float = field(
+        default=30.0,
+        metadata={"doc": "Timeout of one HTTP request to Qonto, in seconds."},
+    )
+    qonto_max_retries: int = field(
+        default=5,
+        metadata={"doc": "Retries on 429, 5xx, timeouts and dropped connections (with backoff)."},
+    )
+    attachment_max_mb: int = field(
+        default=50,
+        metadata={"doc": "Largest attachment Well downloads and stores; larger ones are recorded as failures."},
+    )
+    sync_interval_minutes: int = field(
+        default=15,
+        metadata={"doc": "How often the Qonto sync sensor polls for new and changed invoices."},
+    )
+    sync_overlap_minutes: int = field(
+        default=10,
+        metadata={"doc": "Each incremental sync re-reads this much before the sync marker "
+                  "(Qonto's filter bounds are undocumented); rows are de-duplicated by Qonto id."},
+    )
+
+    # ---- derived paths -------------------------------------------------------------------------
+    @property
+    def duckdb_path(self) -> Path:
+        path = Path(self.duckdb_file)
+        return path if path.is_absolute() else self.data_dir / path
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.data_dir / "attachments"
+
+    @property
+    def secrets_path(self) -> Path:
+        return self.data_dir / "secrets.enc.json"
+
+    def validate(self) -> Settings:
+        """Reject values that would fail later and less clearly."""
+        if self.qonto_auth_mode not in {"oauth", "api_key"}:
+            raise SettingsError(f"qonto_auth_mode must be 'oauth' or 'api_key', got {self.qonto_auth_mode!r}")
+        for name in ("qonto_requests_per_10s", "qonto_download_concurrency", "sync_interval_minutes",
+                     "attachment_max_mb"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be positive, got {getattr(self, name)!r}")
+        for name in ("qonto_requests_per_10min", "qonto_max_retries", "sync_overlap_minutes"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name} must be zero or positive, got {getattr(self, name)!r}")
+        if self.qonto_requests_per_10s > 1000:
+            raise SettingsError("qonto_requests_per_10s above 1000 would exceed Qonto's own rate limit")
+        if self.history_start > datetime.now(UTC).date():
+            raise SettingsError(f"history_start {self.history_start} is in the future")
+        return self
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """(name, default, doc) for every setting; used by `well settings` and the README."""
+        rows = []
+        for f in fields(cls):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            rows.append((f.name, str(default), f.metadata.get("doc", "")))
+        return rows
+
+
+def _coerce(name: str, raw: Any, target: Any, origin: str) -> Any:
+    """Convert a TOML or environment value into the field's type, or say precisely what is wrong."""
+    try:
+        if target is Path or target == "Path":
+            return Path(str(raw)).expanduser()
+        if target is date or target == "date":
+            return raw if isinstance(raw, date) else date.fromisoformat(str(raw).strip())
+        if target is int or target == "int":
+            if isinstance(raw, bool):
+                raise ValueError("a boolean is not a number")
+            return int(str(raw).strip())
+        if target is float or target == "float":
+            return float(str(raw).strip())
+        return str(raw)
+    except ValueError as exc:
+        raise SettingsError(f"setting {name!r} from {origin}: cannot read {raw!r} ({exc})") from None
+
+
+def load_settings(
+    settings_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Defaults, then the settings file, then `WELL_<NAME>` environment variables."""
+    environ = os.environ if environ is None else environ
+    path = settings_file or Path(environ.get(SETTINGS_FILE_ENV, DEFAULT_SETTINGS_FILE))
+    values: dict[str, Any] = {}
+    known = {f.name: f for f in fields(Settings)}
+    if path.exists():
+        with path.open("rb") as fh:
+            try:
+                document = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise SettingsError(f"settings file {path}: {exc}") from None
+        table = document.get("well", document)
+        for key, raw in table.items():
+            if key not in known:
+                raise SettingsError(f"settings file {path}: unknown setting {key!r} "
+                                    f"(known: {', '.join(sorted(known))})")
+            values[key] = _coerce(key, raw, known[key].type, f"file {path}")
+    for name, f in known.items():
+        env_name = ENV_PREFIX + name.upper()
+        if env_name in environ and environ[env_name] != "":
+            values[name] = _coerce(name, environ[env_name], f.type, f"${env_name}")
+    return Settings(**values).validate()
