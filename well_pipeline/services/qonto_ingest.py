@@ -114,7 +114,7 @@ def ingest_supplier_invoices(
                 report.touched_dates.add(invoice.created_at.astimezone(UTC).date())
             report.pages += 1
             if report.pages == 1 or report.pages % 10 == 0:
-                log(f"page {page.number}/{max(page.total_pages, 1)}: {report.counts.seen} records "
+                log(f"page {page.number}/{page.total_pages or '?'}: {report.counts.seen} records "
                     f"({report.counts.new} new, {report.counts.changed} changed), {report.rejected} rejected")
         if report.unknown_fields:
             log(f"Qonto sent fields Well does not know (kept in raw_json): {sorted(report.unknown_fields)}")

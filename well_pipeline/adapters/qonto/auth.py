@@ -44,6 +44,7 @@ from well_pipeline.adapters.qonto.transport import (
     build_ssl_context,
     is_html,
     is_json_content_type,
+    tls_failure,
     user_agent,
 )
 from well_pipeline.adapters.secrets.secret import Secret
@@ -293,6 +294,10 @@ class _OAuthEndpoint:
             try:
                 response = self._http().post(f"{self.oauth_url}{path}", data=form, headers=headers)
             except httpx.TransportError as exc:
+                problem = tls_failure(exc)
+                if problem:  # permanent: do not retry
+                    raise QontoTransportError(f"Qonto OAuth call {path}: {problem}", path=path,
+                                              attempts=attempt) from None
                 last_exc = exc
                 logger.warning(
                     "Qonto OAuth call failed (%s), attempt %d/%d, path=%s",

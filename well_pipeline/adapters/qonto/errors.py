@@ -98,7 +98,7 @@ class QontoAPIError(QontoError):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        parts = [f"Qonto API error {self.status}"]
+        parts = [f"Qonto API error {self.status}" if self.status else "Qonto error"]
         if self.code:
             parts.append(f" {self.code}")
         if self.detail:

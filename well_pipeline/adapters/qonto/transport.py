@@ -32,6 +32,7 @@ __all__ = [
     "is_json_content_type",
     "is_loopback_host",
     "safe_url",
+    "tls_failure",
     "user_agent",
 ]
 
@@ -124,6 +125,26 @@ def is_html(response: httpx.Response) -> bool:
     except httpx.ResponseNotRead:
         return False
     return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
+
+
+_TLS_MARKERS = {
+    "CERTIFICATE_VERIFY_FAILED": "TLS certificate not trusted (pass verify=<CA bundle> for a private CA)",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "the server does not speak TLS 1.3, which Well requires",
+    "UNSUPPORTED_PROTOCOL": "the server does not speak TLS 1.3, which Well requires",
+    "NO_PROTOCOLS_AVAILABLE": "the server does not speak TLS 1.3, which Well requires",
+    "WRONG_VERSION_NUMBER": "TLS handshake failed (is the URL https on a plain-http port?)",
+}
+
+
+def tls_failure(exc: BaseException) -> str | None:
+    """A permanent TLS problem behind an httpx.ConnectError, described; None for anything transient."""
+    if not isinstance(exc, httpx.ConnectError):
+        return None
+    text = " ".join(str(e) for e in (exc, exc.__cause__, exc.__context__) if e is not None)
+    for marker, description in _TLS_MARKERS.items():
+        if marker in text:
+            return description
+    return None
 
 
 _SENSITIVE_QUERY_MARKERS = ("sig", "token", "key", "credential", "secret", "auth", "expires", "security", "code")

@@ -7,7 +7,6 @@ Two ways to run it, one code path:
 Either way rows are keyed on the Qonto id, so any re-run or overlap updates rows instead of duplicating them.
 """
 
-from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
@@ -58,7 +57,7 @@ def qonto_supplier_invoices(
             max_attachment_bytes=qonto.attachment_max_mb * 1024 * 1024,
             log=context.log.info,
         )
-        stats = dict(getattr(client, "stats", {}) or {})
+        stats = client.stats.as_dict()
 
     with database.connect() as con:
         if incremental:

@@ -1,6 +1,5 @@
 """Asset checks on `qonto_supplier_invoices`: documents are complete and intact, nothing unparsed is forgotten."""
 
-from __future__ import annotations
 
 import hashlib
 

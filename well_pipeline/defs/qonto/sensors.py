@@ -5,7 +5,6 @@ it only launches a run. The run reads the sync marker, lists what changed since 
 after it succeeds, so a failed or skipped window is simply covered by the next one.
 """
 
-from __future__ import annotations
 
 from datetime import UTC, datetime
 

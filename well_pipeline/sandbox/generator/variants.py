@@ -57,7 +57,7 @@ def _drop_suffix(rng: random.Random, core: str, suffix: str, name: str) -> str:
 
 def _change_suffix(rng: random.Random, core: str, suffix: str, name: str) -> str:
     options = _SUFFIX_SPELLINGS.get(suffix)
-    if options and rng.random() < 0.85:
+    if options and rng.random() < 0.95:
         new = rng.choice(options)
     else:
         new = rng.choice([f for f in _OTHER_FORMS if f != suffix])
@@ -140,15 +140,15 @@ def _typo(rng: random.Random, core: str, suffix: str, name: str) -> str:
 def _truncate(rng: random.Random, core: str, suffix: str, name: str) -> str:
     # OCR stopping at a line break or a logo: keep the first words only.
     words = name.split()
-    if len(words) < 3:
+    if len(words) < 4:
         return name
-    return " ".join(words[: rng.randint(1, len(words) - 2)])
+    return " ".join(words[: rng.randint(2, len(words) - 2)])
 
 
 Transform = Callable[[random.Random, str, str, str], str]
 
-# (name, function, weight, whether it needs the untouched core/suffix split). Suffix-level operations must run
-# first because later ones change the string they split.
+# (name, function, weight). Suffix-level operations must run first because later ones change the string
+# they would split.
 _TRANSFORMS: tuple[tuple[str, Transform, int], ...] = (
     ("drop_suffix", _drop_suffix, 26),
     ("change_suffix", _change_suffix, 16),

@@ -10,6 +10,8 @@ one odd record is useless for testing a client's robustness.
 from __future__ import annotations
 
 import bisect
+import gc
+import hashlib
 import json
 import logging
 import mimetypes
@@ -25,6 +27,9 @@ logger = logging.getLogger("well.sandbox.qonto")
 
 # Extensions tried when an attachment is missing from the index (file written after the last scan).
 _KNOWN_EXTENSIONS = (".pdf", ".jpg", ".jpeg", ".png", ".gif", ".tif", ".tiff", ".heic", ".webp", ".xml", ".txt", "")
+# Files modified this recently are also compared by content (see Dataset), if at most this big.
+RACY_WINDOW_NS = 2_000_000_000
+RACY_HASH_LIMIT = 8 << 20
 _CONTENT_TYPES = {
     ".pdf": "application/pdf",
     ".jpg": "image/jpeg",
@@ -57,35 +62,76 @@ def content_type_for(path: Path) -> str:
     return guessed or "application/octet-stream"
 
 
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 class InvoiceRow:
-    """One loaded invoice: the raw record plus the parsed fields listing needs on every request."""
+    """One loaded invoice: its JSON text as served, plus the few fields filters and sorts read.
 
-    __slots__ = ("id", "record", "created", "updated", "status", "_json")
+    The parsed dict is dropped after loading: 100k nested dicts cost several hundred MB and make every
+    full GC pass crawl, while the raw line is exactly what the API must return anyway.
+    """
 
-    def __init__(self, record: dict[str, Any], created: float, updated: float) -> None:
+    __slots__ = (
+        "id",
+        "raw",
+        "created",
+        "updated",
+        "created_at",
+        "status",
+        "organization_id",
+        "attachment_id",
+        "display_attachment_id",
+        "file_name",
+        "supplier_name",
+        "due_date",
+        "payment_date",
+        "scheduled_date",
+        "total_amount",
+        "is_credit_note",
+        "has_duplicates",
+        "is_non_financial",
+    )
+
+    def __init__(self, record: dict[str, Any], raw: bytes, created: float, updated: float) -> None:
         self.id: str = record["id"]
-        self.record = record
+        self.raw = raw
         self.created = created
         self.updated = updated
+        self.created_at: Any = record.get("created_at")
         self.status: Any = record.get("status")
-        self._json: bytes | None = None
+        self.organization_id = _str_or_none(record.get("organization_id"))
+        self.attachment_id = _str_or_none(record.get("attachment_id"))
+        self.display_attachment_id = _str_or_none(record.get("display_attachment_id"))
+        file_name, supplier_name = record.get("file_name"), record.get("supplier_name")
+        self.file_name = None if file_name is None else str(file_name)
+        self.supplier_name = None if supplier_name is None else str(supplier_name)
+        self.due_date = _str_or_none(record.get("due_date"))
+        self.payment_date = _str_or_none(record.get("payment_date"))
+        self.scheduled_date = _str_or_none(record.get("scheduled_date"))
+        amount = record.get("total_amount")
+        self.total_amount = amount.get("value") if isinstance(amount, dict) else None
+        self.is_credit_note = record.get("is_credit_note") is True
+        self.has_duplicates = record.get("has_duplicates") is True
+        self.is_non_financial = record.get("is_attachment_non_financial") is True
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The record as a fresh dict (parsed on demand; only fault injection needs it)."""
+        parsed: dict[str, Any] = json.loads(self.raw)
+        return parsed
 
     def json_bytes(self) -> bytes:
-        """The record serialised once and reused (pages of 100 records are then a cheap join)."""
-        encoded = self._json
-        if encoded is None:
-            encoded = json.dumps(self.record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-            self._json = encoded
-        return encoded
+        """The record's JSON exactly as stored in invoices.jsonl."""
+        return self.raw
 
     @property
     def attachment_ids(self) -> tuple[str, ...]:
         """Attachment ids the record references (the file itself and the displayed one)."""
-        ids = []
-        for key in ("attachment_id", "display_attachment_id"):
-            value = self.record.get(key)
-            if isinstance(value, str) and value and value not in ids:
-                ids.append(value)
+        ids = [self.attachment_id] if self.attachment_id else []
+        if self.display_attachment_id and self.display_attachment_id not in ids:
+            ids.append(self.display_attachment_id)
         return tuple(ids)
 
 
@@ -115,23 +161,49 @@ class Snapshot:
     def default_organization_id(self) -> str:
         """Organisation id taken from the records (all records share it), or a fixed demo id."""
         for row in self.rows:
-            org = row.record.get("organization_id")
-            if isinstance(org, str) and org:
-                return org
+            if row.organization_id:
+                return row.organization_id
         return "00000000-0000-4000-8000-000000000000"
 
 
-def load_invoices(path: Path) -> tuple[list[InvoiceRow], int]:
-    """Parse invoices.jsonl; returns (rows sorted by created/id, number of skipped lines)."""
+@dataclass
+class LoadedInvoices:
+    """Result of parsing invoices.jsonl."""
+
+    rows: list[InvoiceRow]
+    skipped: int
+    digest: bytes | None  # content digest for small files (see Dataset._unchanged)
+
+
+def load_invoices(path: Path) -> LoadedInvoices:
+    """Parse invoices.jsonl into rows sorted by (created, id); bad lines are skipped with a warning.
+
+    The cyclic GC is paused while parsing: 100k freshly allocated dicts otherwise trigger ever more
+    expensive full collections, which triples the load time (records hold no cycles; refcounting frees
+    them). The pause is process-wide but lasts only the parse.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_invoices(path)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _load_invoices(path: Path) -> LoadedInvoices:
     rows: dict[str, InvoiceRow] = {}
     skipped = 0
     try:
         handle = path.open("rb")
     except FileNotFoundError:
         logger.warning("Qonto sandbox dataset has no %s; serving no invoices", path)
-        return [], 0
+        return LoadedInvoices([], 0, None)
     with handle:
+        hasher = hashlib.blake2b(digest_size=16) if os.fstat(handle.fileno()).st_size <= RACY_HASH_LIMIT else None
         for line_number, raw in enumerate(handle, start=1):
+            if hasher is not None:
+                hasher.update(raw)
             if not raw.strip():
                 continue
             try:
@@ -154,27 +226,37 @@ def load_invoices(path: Path) -> tuple[list[InvoiceRow], int]:
                 updated = created
             if record["id"] in rows:
                 logger.warning("%s line %d: duplicate id %s; the later line wins", path, line_number, record["id"])
-            rows[record["id"]] = InvoiceRow(record, created, updated)
+            rows[record["id"]] = InvoiceRow(record, raw.strip(), created, updated)
     ordered = sorted(rows.values(), key=lambda row: (row.created, row.id))
-    return ordered, skipped
+    return LoadedInvoices(ordered, skipped, hasher.digest() if hasher is not None else None)
 
 
-def load_organization(path: Path) -> dict[str, Any] | None:
-    """organization.json as served by GET /v2/organization, or None (absent or invalid)."""
+def load_organization(path: Path) -> tuple[dict[str, Any] | None, bytes | None]:
+    """(organization.json as served by GET /v2/organization or None, content digest)."""
     try:
-        payload = json.loads(path.read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError:
-        return None
+        return None, None
+    digest = _digest(data)
+    try:
+        payload = json.loads(data)
     except ValueError as exc:
         logger.warning("%s: invalid JSON (%s); serving a generated organization", path, exc)
-        return None
+        return None, digest
     if not isinstance(payload, dict) or not isinstance(payload.get("organization"), dict):
         logger.warning('%s: expected {"organization": {...}}; serving a generated organization', path)
-        return None
-    return payload
+        return None, digest
+    return payload, digest
 
 
-def _signature(path: Path) -> tuple[int, int, int] | None:
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+Signature = tuple[int, int, int]
+
+
+def _signature(path: Path) -> Signature | None:
     """Cheap change detector: (inode, mtime_ns, size); the inode catches atomic replace-by-rename."""
     try:
         st = os.stat(path)
@@ -184,7 +266,12 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
 
 
 class Dataset:
-    """Owns the current snapshot and reloads the parts of the dataset directory that changed."""
+    """Owns the current snapshot and reloads the parts of the dataset directory that changed.
+
+    File timestamps are coarse (a few ms) and inodes get reused, so two same-size rewrites in quick
+    succession can leave (inode, mtime, size) unchanged. As git does for "racily clean" files, a file
+    modified less than RACY_WINDOW_NS ago is also compared by content digest (small files only).
+    """
 
     def __init__(self, data_dir: str | Path) -> None:
         self.data_dir = Path(data_dir)
@@ -194,61 +281,90 @@ class Dataset:
         self.attachments_dir = self.qonto_dir / "attachments"
         self._lock = threading.Lock()
         self._version = 0
-        self._invoices_sig: tuple[int, int, int] | None | bool = False  # False = never loaded
-        self._org_sig: tuple[int, int, int] | None | bool = False
-        self._attachments_sig: tuple[int, int, int] | None | bool = False
+        self._loaded = False
+        self._invoices_sig: Signature | None = None
+        self._invoices_digest: bytes | None = None
+        self._org_sig: Signature | None = None
+        self._org_digest: bytes | None = None
+        self._attachments_sig: Signature | None = None
         self._attachments: dict[str, Path] = {}
         self._snapshot = Snapshot(0, [], {}, {}, None)
         self.skipped_lines = 0
         self.current()
+
+    def _unchanged(self, path: Path, old: Signature | None, new: Signature | None, digest: bytes | None) -> bool:
+        if old != new:
+            return False
+        if new is None or digest is None or time.time_ns() - new[1] > RACY_WINDOW_NS:
+            return True
+        try:
+            return _digest(path.read_bytes()) == digest
+        except OSError:
+            return False
 
     def current(self) -> Snapshot:
         """The snapshot to serve this request from, reloading first if a file changed on disk."""
         invoices_sig = _signature(self.invoices_path)
         org_sig = _signature(self.organization_path)
         attachments_sig = _signature(self.attachments_dir)
-        if (invoices_sig, org_sig, attachments_sig) == (self._invoices_sig, self._org_sig, self._attachments_sig):
+        if (
+            self._loaded
+            and attachments_sig == self._attachments_sig
+            and self._unchanged(self.invoices_path, self._invoices_sig, invoices_sig, self._invoices_digest)
+            and self._unchanged(self.organization_path, self._org_sig, org_sig, self._org_digest)
+        ):
             return self._snapshot
         with self._lock:
-            if attachments_sig != self._attachments_sig:
+            if not self._loaded or attachments_sig != self._attachments_sig:
                 self._attachments = self._scan_attachments()
                 self._attachments_sig = attachments_sig
-            if invoices_sig != self._invoices_sig or org_sig != self._org_sig:
-                self._reload(invoices_sig, org_sig)
+            reload_invoices = not self._loaded or not self._unchanged(
+                self.invoices_path, self._invoices_sig, invoices_sig, self._invoices_digest
+            )
+            reload_org = not self._loaded or not self._unchanged(
+                self.organization_path, self._org_sig, org_sig, self._org_digest
+            )
+            if reload_invoices or reload_org:
+                self._reload(reload_invoices, invoices_sig, org_sig)
+            self._loaded = True
             return self._snapshot
 
     def force_reload(self) -> Snapshot:
         """Reload everything regardless of file signatures."""
         with self._lock:
-            self._invoices_sig = self._org_sig = self._attachments_sig = False
+            self._loaded = False
         return self.current()
 
-    def _reload(self, invoices_sig: Any, org_sig: Any) -> None:
+    def _reload(self, reload_invoices: bool, invoices_sig: Signature | None, org_sig: Signature | None) -> None:
         old = self._snapshot
-        rows, by_id = old.rows, old.by_id
-        if invoices_sig != self._invoices_sig:
+        rows = old.rows
+        if reload_invoices:
             started = time.monotonic()
             try:
-                rows, self.skipped_lines = load_invoices(self.invoices_path)
+                loaded = load_invoices(self.invoices_path)
             except OSError as exc:
                 logger.warning("could not read %s (%s); keeping the previous dataset", self.invoices_path, exc)
                 return
-            by_id = {row.id: row for row in rows}
+            rows, self.skipped_lines = loaded.rows, loaded.skipped
+            self._invoices_digest = loaded.digest
+            self._invoices_sig = invoices_sig
             logger.info(
                 "Qonto sandbox loaded %d invoices (%d lines skipped) in %.2f s",
                 len(rows),
                 self.skipped_lines,
                 time.monotonic() - started,
             )
-        by_attachment: dict[str, InvoiceRow] = {}
-        for row in rows:
-            for attachment_id in row.attachment_ids:
-                by_attachment[attachment_id] = row
-        organization = load_organization(self.organization_path)
+        by_id = {row.id: row for row in rows} if reload_invoices else old.by_id
+        by_attachment = old.by_attachment
+        if reload_invoices:
+            by_attachment = {}
+            for row in rows:
+                for attachment_id in row.attachment_ids:
+                    by_attachment[attachment_id] = row
+        organization, self._org_digest = load_organization(self.organization_path)
+        self._org_sig = org_sig
         self._version += 1
         self._snapshot = Snapshot(self._version, rows, by_id, by_attachment, organization)
-        self._invoices_sig = invoices_sig
-        self._org_sig = org_sig
 
     def _scan_attachments(self) -> dict[str, Path]:
         index: dict[str, Path] = {}
@@ -274,4 +390,3 @@ class Dataset:
             if candidate.is_file():
                 return candidate
         return None
-

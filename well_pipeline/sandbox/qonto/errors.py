@@ -62,10 +62,15 @@ class ApiError(Exception):
         self.parameter = parameter
         self.headers = headers or []
 
-    def to_response(self) -> Response:
-        """Render as the Qonto errors envelope."""
+    def to_response(self, trace_id: str | None = None) -> Response:
+        """Render as the Qonto errors envelope (reusing the request's trace id when given)."""
         return error_response(
-            self.status, self.code, self.detail, parameter=self.parameter, headers=self.headers
+            self.status,
+            self.code,
+            self.detail,
+            parameter=self.parameter,
+            headers=self.headers,
+            trace_id=trace_id,
         )
 
 

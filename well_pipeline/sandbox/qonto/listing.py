@@ -201,19 +201,16 @@ def _sort_value(row: InvoiceRow, field_name: str) -> Any:
         return row.created
     if field_name == "updated_at":
         return row.updated
-    value = row.record.get(field_name)
     if field_name == "total_amount":
-        if isinstance(value, dict):
-            try:
-                return Decimal(str(value.get("value")))
-            except (InvalidOperation, ValueError):
-                return None
-        return None
-    if value is None:
-        return None
+        try:
+            return Decimal(str(row.total_amount)) if row.total_amount is not None else None
+        except (InvalidOperation, ValueError):
+            return None
     if field_name in ("file_name", "supplier_name"):
-        return str(value).casefold()
-    return str(value)
+        text = getattr(row, field_name)
+        return None if text is None else text.casefold()
+    value: str | None = getattr(row, field_name)  # YYYY-MM-DD strings sort chronologically
+    return value
 
 
 def ascending_order(snapshot: Snapshot, field_name: str) -> list[int]:
@@ -244,8 +241,8 @@ def _due_date_predicate(values: frozenset[str], today: date) -> Callable[[Invoic
     today_iso = today.isoformat()
 
     def check(row: InvoiceRow) -> bool:
-        due = row.record.get("due_date")
-        if not isinstance(due, str) or not due:
+        due = row.due_date
+        if due is None:
             return "missing_date" in values
         if due <= today_iso:
             return "past_and_today" in values
@@ -275,13 +272,13 @@ def build_predicate(query: ListQuery, today: date) -> Callable[[InvoiceRow], boo
     if query.due_date is not None:
         checks.append(_due_date_predicate(query.due_date, today))
     if query.exclude_credit_notes:
-        checks.append(lambda row: row.record.get("is_credit_note") is not True)
+        checks.append(lambda row: not row.is_credit_note)
     if query.document_types is not None:
         wanted = query.document_types
 
         def document_type(row: InvoiceRow) -> bool:
-            return ("duplicates" in wanted and row.record.get("has_duplicates") is True) or (
-                "non_financial_documents" in wanted and row.record.get("is_attachment_non_financial") is True
+            return ("duplicates" in wanted and row.has_duplicates) or (
+                "non_financial_documents" in wanted and row.is_non_financial
             )
 
         checks.append(document_type)

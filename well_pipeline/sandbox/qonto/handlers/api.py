@@ -97,9 +97,7 @@ def get_attachment(ctx: SandboxContext, call: Call, principal: Principal, attach
         raise not_found("Attachment not found", parameter="id")
     size = str(path.stat().st_size)
     content_type = content_type_for(path)
-    file_name = row.record.get("file_name") if attachment_id == row.record.get("attachment_id") else None
-    if not isinstance(file_name, str) or not file_name:
-        file_name = path.name
+    file_name = row.file_name if attachment_id == row.attachment_id and row.file_name else path.name
     url = ctx.signer.sign(ctx.base_url, attachment_id, call.now, ctx.config.download_url_ttl_s)
     # The probative copy is a PAdES PDF, which only exists for PDFs (status values UNCONFIRMED).
     if content_type == "application/pdf":
@@ -114,7 +112,7 @@ def get_attachment(ctx: SandboxContext, call: Call, principal: Principal, attach
         probative = {"status": "unavailable", "file_name": None, "file_content_type": None, "file_size": None, "url": None}
     attachment = {
         "id": attachment_id,
-        "created_at": row.record.get("created_at"),
+        "created_at": row.created_at,
         "file_name": file_name,
         "file_size": size,
         "file_content_type": content_type,

@@ -39,9 +39,7 @@ def download(ctx: SandboxContext, call: Call, attachment_id: str) -> Response:
     if row is None or path is None or (cutoff is not None and row.created < cutoff):
         return Response(404, s3_error("NoSuchKey", "The specified key does not exist."), XML_CONTENT_TYPE)
     data = path.read_bytes()
-    file_name = row.record.get("file_name") if attachment_id == row.record.get("attachment_id") else None
-    if not isinstance(file_name, str) or not file_name:
-        file_name = path.name
+    file_name = row.file_name if attachment_id == row.attachment_id and row.file_name else path.name
     headers = [
         ("ETag", f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'),
         ("Content-Disposition", f"inline; filename*=UTF-8''{quote(file_name, safe='')}"),

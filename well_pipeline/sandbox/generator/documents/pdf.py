@@ -1,0 +1,122 @@
+"""A tiny hand-written single-page PDF writer (and the matching text reader used by tests).
+
+Why not a PDF library: the generator must produce up to 100,000 documents in seconds. A general library
+(reportlab, fpdf, pypdf) spends milliseconds per page on font metrics, compression and object graphs; this
+writer formats one uncompressed content stream and a correct xref table in tens of microseconds, and adds no
+dependency. The output is a valid PDF 1.4: catalog, page tree, one A4 page, the base-14 Helvetica and
+Helvetica-Bold fonts in WinAnsiEncoding (cp1252), an Info dictionary, a cross-reference table with exact
+byte offsets, `startxref` and `%%EOF`. Characters cp1252 cannot encode are transliterated to ASCII first.
+
+The content stream is deliberately uncompressed and every text line is a single `Tj`, so a regex over the
+raw stream (or `extract_text_lines`) recovers "Invoice number: X" and friends exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from ..translit import to_winansi
+from .spec import DocumentSpec
+
+PAGE_WIDTH = 595
+PAGE_HEIGHT = 842
+_LEFT = 56
+_TOP = 790
+_SIZES = {"title": 20, "heading": 11, "text": 10, "bold": 10, "item": 9, "small": 8}
+_LEADING = {"title": 30, "heading": 16, "text": 14, "bold": 15, "item": 13, "small": 11, "gap": 10}
+_ITEM_COLUMNS = (_LEFT, 330, 400, 480)
+
+
+def _pdf_string(text: str) -> bytes:
+    """A PDF literal string in WinAnsi bytes with (, ) and \\ escaped."""
+    raw = to_winansi(text).encode("cp1252")
+    return b"(" + raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b")"
+
+
+def _content_stream(spec: DocumentSpec) -> bytes:
+    parts: list[bytes] = [b"BT\n"]
+    y = _TOP
+    parts.append(b"/F2 %d Tf 1 0 0 1 %d %d Tm %s Tj\n" % (_SIZES["title"], _LEFT, y, _pdf_string(spec.title)))
+    y -= _LEADING["title"]
+    for line in spec.lines:
+        style = line.style
+        if style == "gap":
+            y -= _LEADING["gap"]
+            continue
+        font = b"/F2" if style in ("heading", "bold") else b"/F1"
+        size = _SIZES[style]
+        if style == "item":
+            for x, cell in zip(_ITEM_COLUMNS, line.cells, strict=True):
+                parts.append(b"%s %d Tf 1 0 0 1 %d %d Tm %s Tj\n" % (font, size, x, y, _pdf_string(cell)))
+        else:
+            parts.append(b"%s %d Tf 1 0 0 1 %d %d Tm %s Tj\n" % (font, size, _LEFT, y, _pdf_string(line.text)))
+        y -= _LEADING[style]
+    parts.append(b"ET\n")
+    # A thin rule under the title block, drawn outside the text object.
+    parts.append(b"0.6 w %d %d m %d %d l S\n" % (_LEFT, _TOP - 12, PAGE_WIDTH - _LEFT, _TOP - 12))
+    return b"".join(parts)
+
+
+def build_pdf(content: bytes, *, title: str, creation_date: str, pad_bytes: int = 0) -> bytes:
+    """Assemble a one-page PDF around a content stream. `pad_bytes` appends an unreferenced filler stream
+    object of that size (used for the deliberately oversized attachment)."""
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Resources << /Font << /F1 4 0 R /F2 5 0 R >> >> "
+        b"/Contents 6 0 R >>" % (PAGE_WIDTH, PAGE_HEIGHT),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+        b"<< /Title %s /Producer (Well sandbox generator) /CreationDate (D:%s000000Z) >>"
+        % (_pdf_string(title), creation_date.encode("ascii")),
+    ]
+    if pad_bytes > 0:
+        filler = (b"% scanner padding 0123456789ABCDEF\n" * (pad_bytes // 36 + 1))[:pad_bytes]
+        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(filler), filler))
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets: list[int] = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number
+        out += body
+        out += b"\nendobj\n"
+    xref_at = len(out)
+    size = len(objects) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    doc_id = hashlib.md5(content).hexdigest().encode("ascii")
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 7 0 R /ID [<%s> <%s>] >>\nstartxref\n%d\n%%%%EOF\n" % (
+        size, doc_id, doc_id, xref_at,
+    )
+    return bytes(out)
+
+
+def render_pdf(spec: DocumentSpec, *, pad_bytes: int = 0) -> bytes:
+    """The invoice as a one-page PDF."""
+    return build_pdf(_content_stream(spec), title=spec.title, creation_date=spec.producer_date, pad_bytes=pad_bytes)
+
+
+_STREAM_RE = re.compile(rb"stream\n(.*?)\nendstream", re.S)
+_TEXT_RE = re.compile(rb"1 0 0 1 (\d+) (\d+) Tm \(((?:\\.|[^\\)])*)\) Tj")
+
+
+def _unescape(raw: bytes) -> str:
+    return re.sub(rb"\\(.)", rb"\1", raw).decode("cp1252")
+
+
+def extract_text_lines(pdf: bytes) -> list[str]:
+    """Text of a PDF written by this module, one entry per baseline (cells of a row joined by two spaces).
+
+    Only understands this writer's own output (uncompressed, one Tj per positioned string); it is for tests
+    and for the capture sandbox, not a general PDF text extractor.
+    """
+    match = _STREAM_RE.search(pdf)
+    if not match:
+        return []
+    rows: dict[int, list[tuple[int, str]]] = {}
+    for x, y, text in _TEXT_RE.findall(match.group(1)):
+        rows.setdefault(-int(y), []).append((int(x), _unescape(text)))
+    return ["  ".join(t for _, t in sorted(cells)) for _, cells in sorted(rows.items())]

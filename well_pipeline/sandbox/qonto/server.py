@@ -1,0 +1,327 @@
+"""QontoSandbox: the Qonto stand-in as a real HTTP/1.1 server on loopback (see docs/CONTRACTS.md).
+
+ThreadingHTTPServer with daemon threads (one per connection, keep-alive with Content-Length on every
+response) so dozens of concurrent clients with injected latency are served in parallel. With
+`tls_cert`/`tls_key` the socket speaks TLS 1.3 only; the handshake runs in the connection's own thread so
+one slow or refused client (e.g. TLS 1.2-only) never stalls the accept loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from .app import SandboxApp
+from .clock import Clock, system_clock
+from .config import SandboxConfig
+from .context import SandboxContext
+from .dataset import Dataset
+from .faults import FaultRegistry
+from .listing import ListingEngine
+from .messages import Request, Response
+from .oauth import OAuthStore
+from .rate_limit import SlidingWindowLimiter, Window
+from .signing import UrlSigner
+from .stats import Stats
+
+logger = logging.getLogger("well.sandbox.qonto")
+
+MAX_BODY_BYTES = 1 << 20
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Adapts http.server to SandboxApp; owns keep-alive, body reading and disconnect faults."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "qonto-sandbox"
+    sys_version = ""
+    # Headers and body go out in two writes; without TCP_NODELAY, Nagle + delayed ACK add ~40 ms each.
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def setup(self) -> None:
+        self.timeout = self.server.sandbox_config.idle_timeout_s
+        super().setup()
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except (ConnectionError, TimeoutError, ssl.SSLError, OSError):
+            self.close_connection = True
+
+    def _dispatch(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        split = urlsplit(self.path)
+        request = Request(
+            method=self.command,
+            path=split.path or "/",
+            query_string=split.query,
+            headers=self.headers,
+            body=body,
+            client_ip=self.client_address[0],
+        )
+        response = self.server.app.handle(request)
+        if response.disconnect:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._write(response, head_only=self.command == "HEAD")
+
+    def _read_body(self) -> bytes | None:
+        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
+            chunks = []
+            total = 0
+            while True:
+                size_line = self.rfile.readline(1024)
+                size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                total += size
+                if total > MAX_BODY_BYTES:
+                    self.send_error(413)
+                    return None
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(1024)
+            return b"".join(chunks)
+        length_header = self.headers.get("Content-Length")
+        if not length_header:
+            return b""
+        try:
+            length = int(length_header)
+        except ValueError:
+            self.send_error(400, "Bad Content-Length")
+            return None
+        if length < 0 or length > MAX_BODY_BYTES:
+            self.send_error(413)
+            return None
+        return self.rfile.read(length)
+
+    def _write(self, response: Response, *, head_only: bool) -> None:
+        self.send_response(response.status)
+        if response.content_type:
+            self.send_header("Content-Type", response.content_type)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if not head_only and response.body:
+            self.wfile.write(response.body)
+        self.wfile.flush()
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = _dispatch
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Silenced: SandboxApp logs one line per request without query strings."""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        logger.debug("http.server: " + format, *args)
+
+
+class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer that tracks connections (so stop() can close keep-alive ones) and does TLS."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], config: SandboxConfig, app: SandboxApp) -> None:
+        self.request_queue_size = config.request_queue_size
+        self.sandbox_config = config
+        self.app = app
+        self.ssl_context: ssl.SSLContext | None = None
+        if config.tls_enabled:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_3
+            context.load_cert_chain(str(config.tls_cert), str(config.tls_key))
+            self.ssl_context = context
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            request.settimeout(10)
+            tls = self.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            logger.debug("TLS handshake with %s failed: %s", client_address[0], exc)
+            return
+        with self._connections_lock:
+            self._connections.add(tls)
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            with self._connections_lock:
+                self._connections.discard(tls)
+            with contextlib.suppress(OSError):
+                tls.close()
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.debug("connection from %s ended with an error", client_address[0], exc_info=True)
+
+    def close_all_connections(self) -> None:
+        """Shut every open connection so idle keep-alive threads exit promptly."""
+        with self._connections_lock:
+            connections = list(self._connections)
+            self._connections.clear()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                connection.close()
+
+
+class QontoSandbox:
+    """A running (or startable) Qonto sandbox serving /oauth2/*, /v2/*, /_files/* and /_sandbox/*."""
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        config: SandboxConfig | None = None,
+        *,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.config = config or SandboxConfig()
+        windows = [
+            Window(self.config.rate_limit_requests, self.config.rate_limit_window_s),
+            Window(self.config.long_rate_limit_requests, self.config.long_rate_limit_window_s),
+        ]
+        self._ctx = SandboxContext(
+            config=self.config,
+            clock=clock,
+            dataset=Dataset(self.data_dir),
+            oauth=OAuthStore(self.config, clock),
+            signer=UrlSigner(),
+            listing=ListingEngine(),
+            faults=FaultRegistry(),
+            stats=Stats(),
+            limiter=SlidingWindowLimiter(windows, clock),
+        )
+        self._app = SandboxApp(self._ctx)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ----- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> QontoSandbox:
+        """Bind (port 0 = ephemeral) and serve in a background daemon thread; returns self."""
+        if self._server is not None:
+            raise RuntimeError("sandbox already started")
+        self._ctx.stop_event.clear()
+        server = _Server((self.config.host, self.config.port), self.config, self._app)
+        self._server = server
+        self._ctx.base_url = self.base_url
+        self._ctx.oauth.issuer = self.base_url
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="qonto-sandbox", daemon=True
+        )
+        self._thread.start()
+        logger.info("Qonto sandbox serving %s from %s", self.base_url, self.data_dir)
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, wake sleeping requests, close open connections."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._ctx.stop_event.set()
+        server.shutdown()
+        server.close_all_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> QontoSandbox:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ----- addresses -------------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        """The bound port (after start)."""
+        if self._server is None:
+            raise RuntimeError("sandbox not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """http(s)://HOST:PORT; serves both the OAuth and the API paths."""
+        scheme = "https" if self.config.tls_enabled else "http"
+        host = self.config.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{self.port}"
+
+    # ----- test hooks (same as the /_sandbox control endpoints) -------------------------------------
+    def add_fault(self, path_prefix: str = "/", kind: str = "status", times: int | None = 1, **params: Any) -> dict[str, Any]:
+        """Arm a fault (see faults.py); returns its description. Raises ValueError if invalid."""
+        return self._ctx.faults.add({"path_prefix": path_prefix, "kind": kind, "times": times, **params}).describe()
+
+    def clear_faults(self) -> None:
+        """Disarm every fault."""
+        self._ctx.faults.clear()
+
+    def faults(self) -> list[dict[str, Any]]:
+        """Faults still armed."""
+        return self._ctx.faults.active()
+
+    def expire_access_tokens(self) -> int:
+        """Expire every access token issued so far; returns how many were live."""
+        return self._ctx.oauth.expire_access_tokens()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: requests, api_requests, rate_limited, downloads, by_path (+ by_status, ...)."""
+        return self._ctx.stats.snapshot()
+
+    def reset_stats(self) -> None:
+        """Zero the counters."""
+        self._ctx.stats.reset()
+
+    def reset_rate_limits(self) -> None:
+        """Forget rate-limit history (all client IPs)."""
+        self._ctx.limiter.reset()
+
+    def reload(self) -> int:
+        """Re-read the dataset now; returns the number of invoices loaded."""
+        return len(self._ctx.dataset.force_reload().rows)
+
+    def issue_tokens(self, scopes: str = "offline_access supplier_invoice.read attachment.read organization.read") -> dict[str, Any]:
+        """Run the code flow in-process (no HTTP) and return the token response, for tests of other layers."""
+        redirect_uri = "http://127.0.0.1/callback"
+        code = self._ctx.oauth.create_code(
+            client_id=self.config.client_id, redirect_uri=redirect_uri, scopes=tuple(scopes.split())
+        )
+        return self._ctx.oauth.exchange_code(
+            client_id=self.config.client_id, code=code, redirect_uri=redirect_uri, code_verifier=None
+        )

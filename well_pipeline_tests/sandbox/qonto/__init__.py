@@ -1,0 +1,1 @@
+"""Tests of the Qonto sandbox server (real sockets, httpx)."""
