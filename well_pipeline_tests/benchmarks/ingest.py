@@ -15,7 +15,8 @@ What it measures, and why this way:
 - Sequential baseline: a plain httpx loop, one request at a time, over a `--sequential-sample` subset.
 - `requests` counts API requests (`/v2/...`, what the rate limit applies to), retries and 429s
   included; pre-signed downloads are reported separately as `downloads`. Both runs count the same way.
-- `peak_rss_mb` is the process's peak RSS (ru_maxrss), which includes the in-process sandbox.
+- `peak_rss_mb` is the process's peak RSS (ru_maxrss): client + in-process sandbox; the generator runs in a
+  child process so its memory is not counted.
 
 Prints ONE JSON line. Targets: requests_per_s >= 80 and speedup_vs_sequential >= 4.
 """
@@ -28,6 +29,7 @@ import json
 import logging
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -66,10 +68,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _generate(data_dir: Path, args: argparse.Namespace) -> None:
-    from well_pipeline.sandbox.generator import generate_dataset
-
+    """Run the generator in a child process so its memory (image rendering) stays out of peak_rss_mb."""
     vendors = args.vendors or max(1, args.invoices // 10)
-    generate_dataset(data_dir, invoices=args.invoices, vendors=vendors, years=args.years, seed=args.seed)
+    code = (
+        "import sys; from pathlib import Path; "
+        "from well_pipeline.sandbox.generator import generate_dataset; "
+        "generate_dataset(Path(sys.argv[1]), invoices=int(sys.argv[2]), vendors=int(sys.argv[3]), "
+        "years=float(sys.argv[4]), seed=int(sys.argv[5]))"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(data_dir), str(args.invoices), str(vendors), str(args.years),
+         str(args.seed)],
+        check=True,
+    )
 
 
 def _attachment_files(data_dir: Path) -> dict[str, Path]:

@@ -81,7 +81,11 @@ def token_request(client: httpx.Client, sandbox: QontoSandbox, **form: str) -> h
 
 
 def obtain_tokens(
-    client: httpx.Client, sandbox: QontoSandbox, *, scope: str = DEFAULT_SCOPE, redirect_uri: str = REDIRECT_URI
+    client: httpx.Client,
+    sandbox: QontoSandbox,
+    *,
+    scope: str = DEFAULT_SCOPE,
+    redirect_uri: str = REDIRECT_URI,
 ) -> dict[str, Any]:
     """Full code flow over HTTP; returns the token response JSON."""
     code = authorization_code(client, sandbox, scope=scope, redirect_uri=redirect_uri)

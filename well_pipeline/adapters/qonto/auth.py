@@ -192,7 +192,8 @@ def _token_error(response: httpx.Response, path: str) -> QontoError:
     if isinstance(body, dict):
         if isinstance(body.get("error"), str):
             code = body["error"]
-            detail = body.get("error_description") or body.get("error_hint") or body.get("message")
+            described = body.get("error_description") or body.get("error_hint") or body.get("message")
+            detail = str(described) if described is not None else None
         elif isinstance(body.get("errors"), list) and body["errors"] and isinstance(body["errors"][0], dict):
             code = body["errors"][0].get("code")
             detail = body["errors"][0].get("detail")

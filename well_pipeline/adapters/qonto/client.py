@@ -252,7 +252,8 @@ def _error_fields(response: httpx.Response) -> tuple[str | None, str | None, str
                 detail = f"{detail} (parameter {source['parameter']})"
         elif isinstance(body.get("error"), str):
             code = body["error"]
-            detail = body.get("error_description") or body.get("message")
+            described = body.get("error_description") or body.get("message")
+            detail = str(described) if described is not None else None
         elif isinstance(body.get("message"), str):
             detail = body["message"]
         if isinstance(body.get("trace_id"), str):

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .documents import render_heic_like, render_image, render_pdf, render_text
-from .invoices import BuiltInvoice, InvoiceFactory
+from .attachments import POOL_MIN_INVOICES, AttachmentSink
+from .invoices import InvoiceFactory
 from .melio import MelioBill, build_old_bills, write_bills_csv, write_vendors_csv
 from .organization import build_organization
 from .plan import plan_specials, sample_created_ms, window_ms
@@ -108,19 +108,6 @@ def _prepare(out_dir: Path) -> None:
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
 
 
-def _attachment_bytes(built: BuiltInvoice) -> bytes:
-    fmt = built.doc_format
-    if fmt == "pdf":
-        return render_pdf(built.document, pad_bytes=built.pad_bytes)
-    if fmt in ("jpg", "png"):
-        return render_image(built.document, fmt)
-    if fmt == "heic":
-        return render_heic_like(built.document)
-    if fmt == "txt":
-        return render_text(built.document)
-    raise ValueError(fmt)
-
-
 def _default_now() -> datetime:
     return datetime.now(UTC).replace(second=0, microsecond=0)
 
@@ -180,13 +167,13 @@ def generate_dataset(
     cases: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
     formats: Counter[str] = Counter()
-    attachment_bytes = 0
     blocked = clean = 0
     step = max(1, invoices // 100)
     jsonl_tmp = paths.invoices_jsonl.with_suffix(".jsonl.tmp")
     truth_tmp = paths.truth_invoices_csv.with_suffix(".csv.tmp")
     attachments_dir = paths.attachments_dir
-    with jsonl_tmp.open("w", encoding="utf-8", newline="\n") as out, \
+    sink = AttachmentSink(parallel=invoices >= POOL_MIN_INVOICES)
+    with sink, jsonl_tmp.open("w", encoding="utf-8", newline="\n") as out, \
             truth_tmp.open("w", encoding="utf-8", newline="") as truth_fh:
         truth = TruthWriter(truth_fh)
         for index, created_ms in enumerate(created):
@@ -194,10 +181,8 @@ def generate_dataset(
             record = built.record
             out.write(json.dumps(record, ensure_ascii=False))
             out.write("\n")
-            content = _attachment_bytes(built)
-            with open(attachments_dir / f"{record['attachment_id']}.{built.doc_format}", "wb") as fh:
-                fh.write(content)
-            attachment_bytes += len(content)
+            sink.add(attachments_dir / f"{record['attachment_id']}.{built.doc_format}", built.doc_format,
+                     built.document, built.pad_bytes)
             case = truth.write(
                 qonto_id=record["id"],
                 attachment_id=record["attachment_id"],
@@ -219,6 +204,7 @@ def generate_dataset(
                 ledger.append(built.ledger_bill)
             if progress is not None and ((index + 1) % step == 0 or index + 1 == invoices):
                 progress(index + 1, invoices)
+    attachment_bytes = sink.bytes_written  # the sink is closed: every file is on disk
     jsonl_tmp.replace(paths.invoices_jsonl)
     truth_tmp.replace(paths.truth_invoices_csv)
 

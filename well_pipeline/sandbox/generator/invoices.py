@@ -91,8 +91,20 @@ class _Issued:
     melio_bill_id: str
 
 
+_DISTRIBUTIONS: dict[tuple[tuple[Any, float], ...], tuple[list[Any], list[float]]] = {}
+
+
 def _weighted(rng: random.Random, pairs: tuple[tuple[Any, float], ...]) -> Any:
-    return rng.choices([p[0] for p in pairs], weights=[p[1] for p in pairs])[0]
+    """Weighted choice over (value, weight) pairs; cumulative weights are computed once per table."""
+    dist = _DISTRIBUTIONS.get(pairs)
+    if dist is None:
+        cum: list[float] = []
+        total = 0.0
+        for _, weight in pairs:
+            total += weight
+            cum.append(total)
+        dist = _DISTRIBUTIONS[pairs] = ([p[0] for p in pairs], cum)
+    return rng.choices(dist[0], cum_weights=dist[1])[0]
 
 
 def _pct(rate: str) -> str:
@@ -413,10 +425,17 @@ class InvoiceFactory:
             name_kind, variant_ops = "null", ()
         rec_tin = None if ocr_fail_all or non_financial or not vendor.tin or rng.random() < 0.5 else vendor.tin
 
-        missing = [f for f, v in (("supplier_name", supplier_name), ("invoice_number", rec_number),
-                                  ("total_amount", rec_amounts), ("due_date", rec_due)) if v is None]
-        if document_iban and rec_iban is None:
-            missing.append("iban")
+        # Missing = printed on the document but null in the record (an OCR miss). A credit note without a due
+        # date or a vendor without an IBAN is not missing anything; a non-financial document has no fields.
+        missing: list[str] = []
+        if not non_financial:
+            for field_name, printed, value in (("supplier_name", True, supplier_name),
+                                               ("invoice_number", True, rec_number),
+                                               ("total_amount", True, rec_amounts),
+                                               ("due_date", due is not None, rec_due),
+                                               ("iban", bool(document_iban), rec_iban)):
+                if printed and value is None:
+                    missing.append(field_name)
 
         qonto_id = ids.uuid4_from(rng)
         attachment_id = ids.uuid4_from(rng)

@@ -181,6 +181,10 @@ def _new_vendor(
         street = street_fmt.format(n=rng.randint(1, 90))
     else:
         postcode, city = rng.choice(profile.cities)
+        for candidate in profile.cities:  # "Cork Logistics" is in Cork, "Imprimerie Lyon" in Lyon
+            if candidate[1].split(",")[0] in core:
+                postcode, city = candidate
+                break
         street = rng.choice(profile.streets).format(n=rng.randint(1, 180))
         city_line = _city_line(profile, postcode, city)
         country_name = profile.name

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from .auth import authenticate
 from .context import Call, SandboxContext
@@ -103,7 +104,7 @@ def _match(routes: list[Route], method: str, path: str) -> tuple[Route | None, d
             continue
         path_known = True
         if route.method == method:
-            return route, found.groupdict(), True
+            return route, {name: unquote(value) for name, value in found.groupdict().items()}, True
     return None, {}, path_known
 
 
@@ -123,9 +124,9 @@ class SandboxApp:
         method = "GET" if request.method == "HEAD" else request.method
         area = _area(request.path)
         if area == "control":
-            response = self._control(request, method)
-            self._log(request, response, started)
-            return response
+            control_response = self._control(request, method)
+            self._log(request, control_response, started)
+            return control_response
         routes = {"api": API_ROUTES, "oauth": OAUTH_ROUTES, "files": FILE_ROUTES}.get(area, [])
         route, params, path_known = _match(routes, method, request.path)
         template = route.template if route else ("(wrong method)" if path_known else "(unmatched)")
@@ -163,23 +164,35 @@ class SandboxApp:
             ctx.pause(ctx.config.latency_ms / 1000)
             if ctx.stop_event.is_set():  # the server is stopping: drop, don't answer late
                 return Response(0, disconnect=True)
-        if area in ("api", "oauth") and ctx.config.staging_token is not None:
-            if request.header("X-Qonto-Staging-Token") != ctx.config.staging_token:
-                return Response(200, STAGING_LOGIN_PAGE.encode(), HTML_CONTENT_TYPE)
+        staging_token = ctx.config.staging_token
+        if (
+            area in ("api", "oauth")
+            and staging_token is not None
+            and (request.header("X-Qonto-Staging-Token") != staging_token)
+        ):
+            return Response(200, STAGING_LOGIN_PAGE.encode(), HTML_CONTENT_TYPE)
         if area in ("api", "oauth"):
             decision = ctx.limiter.check(request.client_ip)
             if not decision.allowed:
                 outcome["rate_limited"] = True
-                headers = [("Retry-After", str(decision.retry_after_s))] if ctx.config.send_retry_after else []
+                headers = (
+                    [("Retry-After", str(decision.retry_after_s))] if ctx.config.send_retry_after else []
+                )
                 return error_response(
-                    429, "too_many_requests", "Rate limit exceeded; retry later", headers=headers, trace_id=trace_id
+                    429,
+                    "too_many_requests",
+                    "Rate limit exceeded; retry later",
+                    headers=headers,
+                    trace_id=trace_id,
                 )
         fault = ctx.faults.take(method, request.path)
         if fault is not None:
             outcome["fault"] = True
             if fault.kind == "status":
                 assert fault.status is not None
-                headers = [("Retry-After", _seconds(fault.retry_after))] if fault.retry_after is not None else []
+                headers = (
+                    [("Retry-After", _seconds(fault.retry_after))] if fault.retry_after is not None else []
+                )
                 return error_response(
                     fault.status,
                     _STATUS_CODES.get(fault.status, "error"),
@@ -203,7 +216,13 @@ class SandboxApp:
         return response
 
     def _route(
-        self, call: Call, area: str, method: str, route: Route | None, params: dict[str, str], path_known: bool
+        self,
+        call: Call,
+        area: str,
+        method: str,
+        route: Route | None,
+        params: dict[str, str],
+        path_known: bool,
     ) -> Response:
         ctx = self.ctx
         try:
@@ -218,14 +237,18 @@ class SandboxApp:
                         405, {"error": "invalid_request", "error_description": "HTTP method not allowed."}
                     )
                 if area == "oauth":
-                    return Response.json(404, {"error": "not_found", "error_description": "Unknown endpoint."})
+                    return Response.json(
+                        404, {"error": "not_found", "error_description": "Unknown endpoint."}
+                    )
                 return error_response(404, "not_found", "Not found", trace_id=call.trace_id)
             return route.handler(ctx, call, **params)
         except ApiError as error:
             return error.to_response(call.trace_id)
         except Exception:  # the sandbox must answer, never die, whatever the request
             logger.exception("sandbox handler failed for %s %s", method, call.request.path)
-            return error_response(500, "internal_server_error", "Sandbox internal error", trace_id=call.trace_id)
+            return error_response(
+                500, "internal_server_error", "Sandbox internal error", trace_id=call.trace_id
+            )
 
     def _control(self, request: Request, method: str) -> Response:
         if not _is_loopback(request.client_ip):

@@ -26,7 +26,20 @@ from typing import Any
 logger = logging.getLogger("well.sandbox.qonto")
 
 # Extensions tried when an attachment is missing from the index (file written after the last scan).
-_KNOWN_EXTENSIONS = (".pdf", ".jpg", ".jpeg", ".png", ".gif", ".tif", ".tiff", ".heic", ".webp", ".xml", ".txt", "")
+_KNOWN_EXTENSIONS = (
+    ".pdf",
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".heic",
+    ".webp",
+    ".xml",
+    ".txt",
+    "",
+)
 # Files modified this recently are also compared by content (see Dataset), if at most this big.
 RACY_WINDOW_NS = 2_000_000_000
 RACY_HASH_LIMIT = 8 << 20
@@ -200,7 +213,9 @@ def _load_invoices(path: Path) -> LoadedInvoices:
         logger.warning("Qonto sandbox dataset has no %s; serving no invoices", path)
         return LoadedInvoices([], 0, None)
     with handle:
-        hasher = hashlib.blake2b(digest_size=16) if os.fstat(handle.fileno()).st_size <= RACY_HASH_LIMIT else None
+        hasher = (
+            hashlib.blake2b(digest_size=16) if os.fstat(handle.fileno()).st_size <= RACY_HASH_LIMIT else None
+        )
         for line_number, raw in enumerate(handle, start=1):
             if hasher is not None:
                 hasher.update(raw)
@@ -225,7 +240,9 @@ def _load_invoices(path: Path) -> LoadedInvoices:
             if updated is None:
                 updated = created
             if record["id"] in rows:
-                logger.warning("%s line %d: duplicate id %s; the later line wins", path, line_number, record["id"])
+                logger.warning(
+                    "%s line %d: duplicate id %s; the later line wins", path, line_number, record["id"]
+                )
             rows[record["id"]] = InvoiceRow(record, raw.strip(), created, updated)
     ordered = sorted(rows.values(), key=lambda row: (row.created, row.id))
     return LoadedInvoices(ordered, skipped, hasher.digest() if hasher is not None else None)
@@ -292,7 +309,9 @@ class Dataset:
         self.skipped_lines = 0
         self.current()
 
-    def _unchanged(self, path: Path, old: Signature | None, new: Signature | None, digest: bytes | None) -> bool:
+    def _unchanged(
+        self, path: Path, old: Signature | None, new: Signature | None, digest: bytes | None
+    ) -> bool:
         if old != new:
             return False
         if new is None or digest is None or time.time_ns() - new[1] > RACY_WINDOW_NS:
@@ -335,7 +354,9 @@ class Dataset:
             self._loaded = False
         return self.current()
 
-    def _reload(self, reload_invoices: bool, invoices_sig: Signature | None, org_sig: Signature | None) -> None:
+    def _reload(
+        self, reload_invoices: bool, invoices_sig: Signature | None, org_sig: Signature | None
+    ) -> None:
         old = self._snapshot
         rows = old.rows
         if reload_invoices:
@@ -343,7 +364,9 @@ class Dataset:
             try:
                 loaded = load_invoices(self.invoices_path)
             except OSError as exc:
-                logger.warning("could not read %s (%s); keeping the previous dataset", self.invoices_path, exc)
+                logger.warning(
+                    "could not read %s (%s); keeping the previous dataset", self.invoices_path, exc
+                )
                 return
             rows, self.skipped_lines = loaded.rows, loaded.skipped
             self._invoices_digest = loaded.digest
@@ -380,7 +403,12 @@ class Dataset:
 
     def attachment_path(self, attachment_id: str) -> Path | None:
         """Path of `<attachment_id>.<ext>` on disk, or None."""
-        if not attachment_id or "/" in attachment_id or "\\" in attachment_id or attachment_id.startswith("."):
+        if (
+            not attachment_id
+            or "/" in attachment_id
+            or "\\" in attachment_id
+            or attachment_id.startswith(".")
+        ):
             return None
         path = self._attachments.get(attachment_id)
         if path is not None and path.is_file():

@@ -68,7 +68,9 @@ def build_fault(fault_id: int, spec: dict[str, Any]) -> Fault:
     method = spec.get("method")
     if method is not None and not isinstance(method, str):
         raise FaultSpecError("method must be a string")
-    fault = Fault(id=fault_id, path_prefix=path_prefix, kind=kind, times=times, method=method and method.upper())
+    fault = Fault(
+        id=fault_id, path_prefix=path_prefix, kind=kind, times=times, method=method and method.upper()
+    )
     if kind == "status":
         status = spec.get("status")
         if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:

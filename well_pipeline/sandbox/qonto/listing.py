@@ -151,14 +151,14 @@ def parse_list_query(params: Iterable[tuple[str, str]]) -> tuple[ListQuery, Page
         ("filter[updated_at_from]", "updated_from"),
         ("filter[updated_at_to]", "updated_to"),
     ):
-        value = last(name)
-        if value:
-            fields[target] = _parse_instant(value, name)
+        instant = last(name)
+        if instant:
+            fields[target] = _parse_instant(instant, name)
     if "filter[due_date]" in multi:
         fields["due_date"] = _enum_values(multi["filter[due_date]"], DUE_DATE_VALUES, "filter[due_date]")
-    value = last("filter[exclude_credit_notes]")
-    if value:
-        fields["exclude_credit_notes"] = _parse_bool(value, "filter[exclude_credit_notes]")
+    flag = last("filter[exclude_credit_notes]")
+    if flag:
+        fields["exclude_credit_notes"] = _parse_bool(flag, "filter[exclude_credit_notes]")
     if "filter[document_type]" in multi:
         fields["document_types"] = _enum_values(
             multi["filter[document_type]"], DOCUMENT_TYPES, "filter[document_type]"
@@ -188,9 +188,7 @@ def parse_list_query(params: Iterable[tuple[str, str]]) -> tuple[ListQuery, Page
     if raw_per_page is not None and raw_per_page != "":
         per_page = _parse_positive_int(raw_per_page, "per_page")
         if not 1 <= per_page <= MAX_PER_PAGE:
-            raise unprocessable(
-                "out_of_range", f"per_page must be between 1 and {MAX_PER_PAGE}", "per_page"
-            )
+            raise unprocessable("out_of_range", f"per_page must be between 1 and {MAX_PER_PAGE}", "per_page")
     return ListQuery(**fields), PageRequest(page, per_page)
 
 
@@ -300,7 +298,9 @@ class ListingEngine:
         self._lock = threading.Lock()
         self._cache_size = cache_size
 
-    def results(self, snapshot: Snapshot, query: ListQuery, first_exposed: int, today: date) -> list[InvoiceRow]:
+    def results(
+        self, snapshot: Snapshot, query: ListQuery, first_exposed: int, today: date
+    ) -> list[InvoiceRow]:
         """All exposed rows matching the query, in the requested order."""
         key = (snapshot.version, query, first_exposed, today if query.due_date else None)
         with self._lock:
@@ -327,9 +327,7 @@ def paginate(rows: list[InvoiceRow], page: PageRequest) -> tuple[list[InvoiceRow
     total = len(rows)
     total_pages = max(1, math.ceil(total / page.per_page))
     if page.page > total_pages:
-        raise unprocessable(
-            "out_of_range", f"page {page.page} is past the last page ({total_pages})", "page"
-        )
+        raise unprocessable("out_of_range", f"page {page.page} is past the last page ({total_pages})", "page")
     start = (page.page - 1) * page.per_page
     meta = {
         "current_page": page.page,

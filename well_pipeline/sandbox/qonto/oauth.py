@@ -237,7 +237,9 @@ class OAuthStore:
             if entry.client_id != client_id:
                 raise invalid_grant("The authorization code was issued to another client.")
             if redirect_uri != entry.redirect_uri:
-                raise invalid_grant("The 'redirect_uri' does not match the one used in the authorization request.")
+                raise invalid_grant(
+                    "The 'redirect_uri' does not match the one used in the authorization request."
+                )
             if entry.code_challenge is not None:
                 if not code_verifier:
                     raise invalid_grant("The PKCE code_verifier is missing.")
@@ -313,7 +315,11 @@ class OAuthStore:
 
     def _id_token(self, grant: Grant, access_token: str, now: float) -> str:
         """A JWT-shaped id_token with Qonto's claims; the 'signature' is random bytes (never verify it)."""
-        header = {"alg": "RS256", "kid": f"private:{uuid.uuid5(uuid.NAMESPACE_URL, self.issuer)}", "typ": "JWT"}
+        header = {
+            "alg": "RS256",
+            "kid": f"private:{uuid.uuid5(uuid.NAMESPACE_URL, self.issuer)}",
+            "typ": "JWT",
+        }
         iat = int(now)
         claims = {
             "at_hash": _b64url(hashlib.sha256(access_token.encode()).digest()[:16]),
@@ -377,7 +383,9 @@ class OAuthStore:
             targets = [
                 g.id
                 for g in self._grants.values()
-                if not g.revoked and g.client_id == grant.client_id and g.organization_id == grant.organization_id
+                if not g.revoked
+                and g.client_id == grant.client_id
+                and g.organization_id == grant.organization_id
             ]
             for target in targets:
                 self._revoke_grant_locked(target)

@@ -48,7 +48,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def setup(self) -> None:
-        self.timeout = self.server.sandbox_config.idle_timeout_s
+        # Per-connection idle timeout: a silent keep-alive connection frees its thread after this long.
+        self.request.settimeout(self.server.sandbox_config.idle_timeout_s)
         super().setup()
 
     def handle_one_request(self) -> None:
@@ -66,7 +67,7 @@ class _Handler(BaseHTTPRequestHandler):
             method=self.command,
             path=split.path or "/",
             query_string=split.query,
-            headers=self.headers,
+            headers=self.headers,  # type: ignore[arg-type]  # email.message.Message: case-insensitive get()
             body=body,
             client_ip=self.client_address[0],
         )
@@ -128,8 +129,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Silenced: SandboxApp logs one line per request without query strings."""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        logger.debug("http.server: " + format, *args)
+    def log_message(self, format: str, *args: Any) -> None:  # stdlib signature
+        """http.server's own messages (malformed requests); query strings are cut, they may hold codes."""
+        cleaned = tuple(arg.split("?", 1)[0] if isinstance(arg, str) else arg for arg in args)
+        logger.debug("http.server: " + format, *cleaned)
 
 
 class _Server(ThreadingHTTPServer):
@@ -227,6 +230,7 @@ class QontoSandbox:
         self._app = SandboxApp(self._ctx)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._port: int | None = None
 
     # ----- lifecycle -------------------------------------------------------------------------------
     def start(self) -> QontoSandbox:
@@ -236,6 +240,7 @@ class QontoSandbox:
         self._ctx.stop_event.clear()
         server = _Server((self.config.host, self.config.port), self.config, self._app)
         self._server = server
+        self._port = int(server.server_address[1])
         self._ctx.base_url = self.base_url
         self._ctx.oauth.issuer = self.base_url
         self._thread = threading.Thread(
@@ -269,10 +274,10 @@ class QontoSandbox:
     # ----- addresses -------------------------------------------------------------------------------
     @property
     def port(self) -> int:
-        """The bound port (after start)."""
-        if self._server is None:
+        """The bound port (after start; still readable after stop)."""
+        if self._port is None:
             raise RuntimeError("sandbox not started")
-        return int(self._server.server_address[1])
+        return self._port
 
     @property
     def base_url(self) -> str:
@@ -284,9 +289,13 @@ class QontoSandbox:
         return f"{scheme}://{host}:{self.port}"
 
     # ----- test hooks (same as the /_sandbox control endpoints) -------------------------------------
-    def add_fault(self, path_prefix: str = "/", kind: str = "status", times: int | None = 1, **params: Any) -> dict[str, Any]:
+    def add_fault(
+        self, path_prefix: str = "/", kind: str = "status", times: int | None = 1, **params: Any
+    ) -> dict[str, Any]:
         """Arm a fault (see faults.py); returns its description. Raises ValueError if invalid."""
-        return self._ctx.faults.add({"path_prefix": path_prefix, "kind": kind, "times": times, **params}).describe()
+        return self._ctx.faults.add(
+            {"path_prefix": path_prefix, "kind": kind, "times": times, **params}
+        ).describe()
 
     def clear_faults(self) -> None:
         """Disarm every fault."""
@@ -316,7 +325,9 @@ class QontoSandbox:
         """Re-read the dataset now; returns the number of invoices loaded."""
         return len(self._ctx.dataset.force_reload().rows)
 
-    def issue_tokens(self, scopes: str = "offline_access supplier_invoice.read attachment.read organization.read") -> dict[str, Any]:
+    def issue_tokens(
+        self, scopes: str = "offline_access supplier_invoice.read attachment.read organization.read"
+    ) -> dict[str, Any]:
         """Run the code flow in-process (no HTTP) and return the token response, for tests of other layers."""
         redirect_uri = "http://127.0.0.1/callback"
         code = self._ctx.oauth.create_code(

@@ -6,7 +6,12 @@ import json
 
 import httpx
 
-from well_pipeline_tests.support.qonto_records import MINIMAL_PDF, ORGANIZATION_ID, make_invoice, write_dataset
+from well_pipeline_tests.support.qonto_records import (
+    MINIMAL_PDF,
+    ORGANIZATION_ID,
+    make_invoice,
+    write_dataset,
+)
 from well_pipeline_tests.support.qonto_sandbox import api_key_headers, running_sandbox
 
 from .test_auth_and_errors import assert_envelope
@@ -68,7 +73,12 @@ def test_expired_or_tampered_url_is_403_s3_xml(tmp_path, client, clock):
         assert b"<Code>AccessDenied</Code>" in expired.content
         assert b"Request has expired" in expired.content
         # A fresh metadata call gives a fresh URL.
-        assert client.get(_attachment(client, sb, invoice["attachment_id"]).json()["attachment"]["url"]).status_code == 200
+        assert (
+            client.get(
+                _attachment(client, sb, invoice["attachment_id"]).json()["attachment"]["url"]
+            ).status_code
+            == 200
+        )
 
         parsed = httpx.URL(url)
         forged = parsed.copy_merge_params({"expires": str(int(parsed.params["expires"]) + 3600)})
@@ -110,5 +120,7 @@ def test_organization_from_file_or_generated(tmp_path, client, clock):
         assert accounts.json()["meta"]["total_count"] == 0
         tx = client.get(f"{sb.base_url}/v2/transactions", headers=api_key_headers(sb))
         assert assert_envelope(tx, 422)["source"] == {"parameter": "bank_account_id"}
-        tx = client.get(f"{sb.base_url}/v2/transactions", params={"iban": "FR76"}, headers=api_key_headers(sb))
+        tx = client.get(
+            f"{sb.base_url}/v2/transactions", params={"iban": "FR76"}, headers=api_key_headers(sb)
+        )
         assert tx.json()["transactions"] == []

@@ -35,7 +35,10 @@ def test_api_key_is_raw_login_colon_secret(tmp_path, client):
         ok = client.get(url, headers=api_key_headers(sb))
         assert ok.status_code == 200
         assert len(ok.json()["supplier_invoices"]) == 1
-        for path in ("/v2/organization", f"/v2/attachments/{ok.json()['supplier_invoices'][0]['attachment_id']}"):
+        for path in (
+            "/v2/organization",
+            f"/v2/attachments/{ok.json()['supplier_invoices'][0]['attachment_id']}",
+        ):
             assert client.get(sb.base_url + path, headers=api_key_headers(sb)).status_code == 200
 
         raw = f"{sb.config.api_login}:{sb.config.api_secret}".encode()
@@ -75,7 +78,9 @@ def test_scopes(tmp_path, client, scope, path, expected):
     write_dataset(tmp_path, [invoice])
     with running_sandbox(tmp_path) as sb:
         tokens = obtain_tokens(client, sb, scope=scope)
-        response = client.get(sb.base_url + path.format(att=invoice["attachment_id"]), headers=bearer(tokens["access_token"]))
+        response = client.get(
+            sb.base_url + path.format(att=invoice["attachment_id"]), headers=bearer(tokens["access_token"])
+        )
         if expected == 403:
             error = assert_envelope(response, 403)
             assert "missing required oauth scope" in error["detail"].lower()

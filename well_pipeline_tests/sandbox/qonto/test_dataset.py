@@ -25,7 +25,9 @@ def test_reload_when_invoices_file_changes(tmp_path, client, clock):
     write_dataset(tmp_path, [make_invoice(invoice_id="a")])
     with running_sandbox(tmp_path, clock=clock) as sb:
         assert _ids(client, sb) == ["a"]
-        write_dataset(tmp_path, [make_invoice(invoice_id="a"), make_invoice(invoice_id="b")])  # atomic replace
+        write_dataset(
+            tmp_path, [make_invoice(invoice_id="a"), make_invoice(invoice_id="b")]
+        )  # atomic replace
         assert _ids(client, sb) == ["a", "b"]
         with (tmp_path / "qonto" / "invoices.jsonl").open("a") as fh:  # in-place append
             fh.write(json.dumps(make_invoice(invoice_id="c")) + "\n")
@@ -35,7 +37,10 @@ def test_reload_when_invoices_file_changes(tmp_path, client, clock):
         assert _ids(client, sb) == ["b"]
         one = client.get(f"{sb.base_url}/v2/supplier_invoices/b", headers=api_key_headers(sb))
         assert one.json()["supplier_invoice"]["status"] == "paid"
-        assert client.get(f"{sb.base_url}/v2/supplier_invoices/a", headers=api_key_headers(sb)).status_code == 404
+        assert (
+            client.get(f"{sb.base_url}/v2/supplier_invoices/a", headers=api_key_headers(sb)).status_code
+            == 404
+        )
 
 
 def test_bad_lines_are_skipped_with_a_warning_naming_the_line(tmp_path, client, clock, caplog):
@@ -50,9 +55,11 @@ def test_bad_lines_are_skipped_with_a_warning_naming_the_line(tmp_path, client, 
         json.dumps(good_2),
     ]
     (tmp_path / "qonto" / "invoices.jsonl").write_text("\n".join(lines) + "\n")
-    with caplog.at_level(logging.WARNING, logger="well.sandbox.qonto"):
-        with running_sandbox(tmp_path, clock=clock) as sb:
-            assert _ids(client, sb) == ["good-1", "good-2"]
+    with (
+        caplog.at_level(logging.WARNING, logger="well.sandbox.qonto"),
+        running_sandbox(tmp_path, clock=clock) as sb,
+    ):
+        assert _ids(client, sb) == ["good-1", "good-2"]
     messages = [r.getMessage() for r in caplog.records if r.name == "well.sandbox.qonto"]
     assert any("line 2" in m and "malformed" in m for m in messages), messages
     assert any("line 3" in m for m in messages), messages
@@ -74,8 +81,9 @@ def test_hundred_thousand_lines_load_in_a_few_seconds(tmp_path):
         for i in range(100_000):
             stamp = (start + timedelta(minutes=5 * i)).isoformat(timespec="seconds")
             fh.write(
-                template.replace('"id": "ID"', f'"id": "inv-{i:06d}"')
-                .replace('"created_at": "2026-01-01T00:00:00+00:00"', f'"created_at": "{stamp}"')
+                template.replace('"id": "ID"', f'"id": "inv-{i:06d}"').replace(
+                    '"created_at": "2026-01-01T00:00:00+00:00"', f'"created_at": "{stamp}"'
+                )
                 + "\n"
             )
     started = time.perf_counter()
@@ -91,11 +99,15 @@ def test_same_size_rewrite_with_identical_signature_is_still_noticed(tmp_path, c
     path = tmp_path / "qonto" / "invoices.jsonl"
     with running_sandbox(tmp_path, clock=clock) as sb:
         url = f"{sb.base_url}/v2/supplier_invoices/x"
-        assert client.get(url, headers=api_key_headers(sb)).json()["supplier_invoice"]["supplier_name"] == "AAAA"
+        assert (
+            client.get(url, headers=api_key_headers(sb)).json()["supplier_invoice"]["supplier_name"] == "AAAA"
+        )
         before = path.stat()
         data = path.read_bytes().replace(b'"AAAA"', b'"BBBB"')
         with path.open("r+b") as fh:  # same inode, same size ...
             fh.write(data)
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # ... and the same mtime
         assert (path.stat().st_ino, path.stat().st_size) == (before.st_ino, before.st_size)
-        assert client.get(url, headers=api_key_headers(sb)).json()["supplier_invoice"]["supplier_name"] == "BBBB"
+        assert (
+            client.get(url, headers=api_key_headers(sb)).json()["supplier_invoice"]["supplier_name"] == "BBBB"
+        )

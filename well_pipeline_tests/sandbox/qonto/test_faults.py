@@ -44,10 +44,19 @@ def test_status_fault_over_http_fires_times_then_disarms(sandbox, client, status
 def test_fault_matches_prefix_only(sandbox, client):
     sandbox.add_fault(path_prefix="/v2/attachments", kind="status", status=500, times=None)
     assert _list(client, sandbox).status_code == 200
-    assert client.get(f"{sandbox.base_url}/v2/attachments/x", headers=api_key_headers(sandbox)).status_code == 500
-    assert client.get(f"{sandbox.base_url}/v2/attachments/x", headers=api_key_headers(sandbox)).status_code == 500
+    assert (
+        client.get(f"{sandbox.base_url}/v2/attachments/x", headers=api_key_headers(sandbox)).status_code
+        == 500
+    )
+    assert (
+        client.get(f"{sandbox.base_url}/v2/attachments/x", headers=api_key_headers(sandbox)).status_code
+        == 500
+    )
     assert client.delete(f"{sandbox.base_url}/_sandbox/faults").status_code == 204
-    assert client.get(f"{sandbox.base_url}/v2/attachments/x", headers=api_key_headers(sandbox)).status_code == 404
+    assert (
+        client.get(f"{sandbox.base_url}/v2/attachments/x", headers=api_key_headers(sandbox)).status_code
+        == 404
+    )
 
 
 def test_html_fault(sandbox, client):
@@ -87,7 +96,9 @@ def test_disconnect_fault(sandbox, client):
 
 
 def test_unknown_field_fault(sandbox, client):
-    sandbox.add_fault(path_prefix="/v2/supplier_invoices", kind="unknown_field", times=2, field="brand_new", value={"x": 1})
+    sandbox.add_fault(
+        path_prefix="/v2/supplier_invoices", kind="unknown_field", times=2, field="brand_new", value={"x": 1}
+    )
     listed = _list(client, sandbox).json()["supplier_invoices"]
     assert all(record["brand_new"] == {"x": 1} for record in listed) and len(listed) == 2
     one = client.get(f"{sandbox.base_url}/v2/supplier_invoices/inv-1", headers=api_key_headers(sandbox))

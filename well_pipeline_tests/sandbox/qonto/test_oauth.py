@@ -37,7 +37,11 @@ def test_code_flow_returns_ory_tokens_with_requested_scopes(tmp_path, client, cl
         assert location.params["code"].startswith("ory_ac_")
 
         tokens = token_request(
-            client, sb, grant_type="authorization_code", code=location.params["code"], redirect_uri=REDIRECT_URI
+            client,
+            sb,
+            grant_type="authorization_code",
+            code=location.params["code"],
+            redirect_uri=REDIRECT_URI,
         ).json()
         assert tokens["access_token"].startswith("ory_at_")
         assert tokens["refresh_token"].startswith("ory_rt_")
@@ -70,15 +74,21 @@ def test_refresh_token_only_with_offline_access_and_id_token_only_with_openid(tm
 def test_code_is_single_use_and_replay_revokes_its_tokens(tmp_path, client):
     with running_sandbox(tmp_path) as sb:
         code = authorization_code(client, sb)
-        first = token_request(client, sb, grant_type="authorization_code", code=code, redirect_uri=REDIRECT_URI)
+        first = token_request(
+            client, sb, grant_type="authorization_code", code=code, redirect_uri=REDIRECT_URI
+        )
         assert first.status_code == 200
-        replay = token_request(client, sb, grant_type="authorization_code", code=code, redirect_uri=REDIRECT_URI)
+        replay = token_request(
+            client, sb, grant_type="authorization_code", code=code, redirect_uri=REDIRECT_URI
+        )
         assert replay.status_code == 400
         assert replay.json()["error"] == "invalid_grant"
         assert "error_description" in replay.json()
         # RFC 6749 §4.1.2: tokens issued from a replayed code are revoked.
         assert _api_status(client, sb.base_url, first.json()["access_token"]) == 401
-        refresh = token_request(client, sb, grant_type="refresh_token", refresh_token=first.json()["refresh_token"])
+        refresh = token_request(
+            client, sb, grant_type="refresh_token", refresh_token=first.json()["refresh_token"]
+        )
         assert refresh.json()["error"] == "invalid_grant"
 
 
@@ -92,7 +102,9 @@ def test_code_expires_and_is_bound_to_redirect_uri_and_client(tmp_path, client, 
 
         stale = authorization_code(client, sb)
         clock.advance(600)
-        expired = token_request(client, sb, grant_type="authorization_code", code=stale, redirect_uri=REDIRECT_URI)
+        expired = token_request(
+            client, sb, grant_type="authorization_code", code=stale, redirect_uri=REDIRECT_URI
+        )
         assert (expired.status_code, expired.json()["error"]) == (400, "invalid_grant")
 
         fresh = authorization_code(client, sb)
@@ -138,8 +150,13 @@ def test_authorize_validation(tmp_path, client):
     with running_sandbox(tmp_path) as sb:
         bad_client = client.get(
             f"{sb.base_url}/oauth2/auth",
-            params={"client_id": "someone-else", "redirect_uri": REDIRECT_URI, "response_type": "code",
-                    "scope": "supplier_invoice.read", "state": "state-0123456789"},
+            params={
+                "client_id": "someone-else",
+                "redirect_uri": REDIRECT_URI,
+                "response_type": "code",
+                "scope": "supplier_invoice.read",
+                "state": "state-0123456789",
+            },
         )
         assert (bad_client.status_code, bad_client.json()["error"]) == (400, "invalid_client")
 
@@ -159,11 +176,18 @@ def test_pkce_is_optional_but_enforced_when_used(tmp_path, client):
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     with running_sandbox(tmp_path) as sb:
         code = authorization_code(client, sb, code_challenge=challenge, code_challenge_method="S256")
-        missing = token_request(client, sb, grant_type="authorization_code", code=code, redirect_uri=REDIRECT_URI)
+        missing = token_request(
+            client, sb, grant_type="authorization_code", code=code, redirect_uri=REDIRECT_URI
+        )
         assert missing.json()["error"] == "invalid_grant"
         code = authorization_code(client, sb, code_challenge=challenge, code_challenge_method="S256")
         ok = token_request(
-            client, sb, grant_type="authorization_code", code=code, redirect_uri=REDIRECT_URI, code_verifier=verifier
+            client,
+            sb,
+            grant_type="authorization_code",
+            code=code,
+            redirect_uri=REDIRECT_URI,
+            code_verifier=verifier,
         )
         assert ok.status_code == 200
 
@@ -190,23 +214,38 @@ def test_refresh_rotates_with_grace_period(tmp_path, client, clock: ManualClock)
 def test_refresh_replay_after_grace_revokes_the_family_unless_disabled(tmp_path, client, clock: ManualClock):
     with running_sandbox(tmp_path, clock=clock, refresh_grace_s=1) as sb:
         first = obtain_tokens(client, sb)
-        second = token_request(client, sb, grant_type="refresh_token", refresh_token=first["refresh_token"]).json()
+        second = token_request(
+            client, sb, grant_type="refresh_token", refresh_token=first["refresh_token"]
+        ).json()
         clock.advance(5)
         token_request(client, sb, grant_type="refresh_token", refresh_token=first["refresh_token"])
         assert _api_status(client, sb.base_url, second["access_token"]) == 401
-        assert token_request(
-            client, sb, grant_type="refresh_token", refresh_token=second["refresh_token"]
-        ).status_code == 400
-    with running_sandbox(tmp_path, clock=clock, refresh_grace_s=1, revoke_family_on_refresh_reuse=False) as sb:
+        assert (
+            token_request(
+                client, sb, grant_type="refresh_token", refresh_token=second["refresh_token"]
+            ).status_code
+            == 400
+        )
+    with running_sandbox(
+        tmp_path, clock=clock, refresh_grace_s=1, revoke_family_on_refresh_reuse=False
+    ) as sb:
         first = obtain_tokens(client, sb)
-        second = token_request(client, sb, grant_type="refresh_token", refresh_token=first["refresh_token"]).json()
-        clock.advance(5)
-        assert token_request(
+        second = token_request(
             client, sb, grant_type="refresh_token", refresh_token=first["refresh_token"]
-        ).status_code == 400
-        assert token_request(
-            client, sb, grant_type="refresh_token", refresh_token=second["refresh_token"]
-        ).status_code == 200
+        ).json()
+        clock.advance(5)
+        assert (
+            token_request(
+                client, sb, grant_type="refresh_token", refresh_token=first["refresh_token"]
+            ).status_code
+            == 400
+        )
+        assert (
+            token_request(
+                client, sb, grant_type="refresh_token", refresh_token=second["refresh_token"]
+            ).status_code
+            == 200
+        )
 
 
 def test_access_tokens_expire_by_ttl_and_by_control_endpoint(tmp_path, client, clock: ManualClock):
@@ -219,7 +258,9 @@ def test_access_tokens_expire_by_ttl_and_by_control_endpoint(tmp_path, client, c
         assert expired.status_code == 401
         assert expired.json()["errors"][0]["code"] == "unauthorized"
 
-        fresh = token_request(client, sb, grant_type="refresh_token", refresh_token=tokens["refresh_token"]).json()
+        fresh = token_request(
+            client, sb, grant_type="refresh_token", refresh_token=tokens["refresh_token"]
+        ).json()
         assert _api_status(client, sb.base_url, fresh["access_token"]) == 200
         assert client.post(f"{sb.base_url}/_sandbox/tokens/expire").json() == {"expired": 1}
         assert _api_status(client, sb.base_url, fresh["access_token"]) == 401
@@ -242,13 +283,19 @@ def test_revoke_endpoint(tmp_path, client):
         assert refresh.json()["error"] == "invalid_grant"
         # Another grant of the same client is untouched; unknown tokens answer 200 (RFC 7009).
         assert _api_status(client, sb.base_url, other["access_token"]) == 200
-        assert client.post(f"{sb.base_url}/oauth2/revoke", data={**form, "token": "ory_rt_unknown"}).status_code == 200
+        assert (
+            client.post(f"{sb.base_url}/oauth2/revoke", data={**form, "token": "ory_rt_unknown"}).status_code
+            == 200
+        )
         # Revoking an access token revokes only that token.
         client.post(f"{sb.base_url}/oauth2/revoke", data={**form, "token": other["access_token"]})
         assert _api_status(client, sb.base_url, other["access_token"]) == 401
-        assert token_request(
-            client, sb, grant_type="refresh_token", refresh_token=other["refresh_token"]
-        ).status_code == 200
+        assert (
+            token_request(
+                client, sb, grant_type="refresh_token", refresh_token=other["refresh_token"]
+            ).status_code
+            == 200
+        )
 
 
 def test_delete_consent_revokes_the_grant(tmp_path, client):

@@ -26,17 +26,44 @@ def _ids(response: httpx.Response) -> list[str]:
 
 
 def _invoices(count: int, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> list[dict]:
-    return [make_invoice(created_at=start + timedelta(hours=i), invoice_id=f"inv-{i:04d}") for i in range(count)]
+    return [
+        make_invoice(created_at=start + timedelta(hours=i), invoice_id=f"inv-{i:04d}") for i in range(count)
+    ]
 
 
 @pytest.mark.parametrize(
     ("count", "page", "expected_meta", "expected_len"),
     [
-        (0, 1, {"current_page": 1, "next_page": None, "prev_page": None, "total_pages": 1, "total_count": 0}, 0),
-        (1, 1, {"current_page": 1, "next_page": None, "prev_page": None, "total_pages": 1, "total_count": 1}, 1),
-        (100, 1, {"current_page": 1, "next_page": None, "prev_page": None, "total_pages": 1, "total_count": 100}, 100),
-        (101, 1, {"current_page": 1, "next_page": 2, "prev_page": None, "total_pages": 2, "total_count": 101}, 100),
-        (101, 2, {"current_page": 2, "next_page": None, "prev_page": 1, "total_pages": 2, "total_count": 101}, 1),
+        (
+            0,
+            1,
+            {"current_page": 1, "next_page": None, "prev_page": None, "total_pages": 1, "total_count": 0},
+            0,
+        ),
+        (
+            1,
+            1,
+            {"current_page": 1, "next_page": None, "prev_page": None, "total_pages": 1, "total_count": 1},
+            1,
+        ),
+        (
+            100,
+            1,
+            {"current_page": 1, "next_page": None, "prev_page": None, "total_pages": 1, "total_count": 100},
+            100,
+        ),
+        (
+            101,
+            1,
+            {"current_page": 1, "next_page": 2, "prev_page": None, "total_pages": 2, "total_count": 101},
+            100,
+        ),
+        (
+            101,
+            2,
+            {"current_page": 2, "next_page": None, "prev_page": 1, "total_pages": 2, "total_count": 101},
+            1,
+        ),
     ],
 )
 def test_pagination_meta(tmp_path, client, clock, count, page, expected_meta, expected_len):
@@ -57,14 +84,16 @@ def test_page_past_the_last_and_bad_page_sizes_are_422(tmp_path, client, clock):
         assert assert_envelope(_list(client, sb, {"page": 0}), 422)["source"] == {"parameter": "page"}
         assert assert_envelope(_list(client, sb, {"page": "x"}), 422)["source"] == {"parameter": "page"}
         for per_page in ("101", "0", "-1", "ten"):
-            assert assert_envelope(_list(client, sb, {"per_page": per_page}), 422)["source"] == {"parameter": "per_page"}
+            assert assert_envelope(_list(client, sb, {"per_page": per_page}), 422)["source"] == {
+                "parameter": "per_page"
+            }
         assert _list(client, sb, {"per_page": 100}).status_code == 200
         empty = _list(client, sb, {"filter[status]": "paid", "page": 2})
         assert_envelope(empty, 422)
 
 
 def test_current_page_and_unknown_parameters_are_ignored(tmp_path, client, clock):
-    write_dataset(tmp_path, _invoices(5) + [make_invoice(status="paid")])
+    write_dataset(tmp_path, [*_invoices(5), make_invoice(status="paid")])
     with running_sandbox(tmp_path, clock=clock) as sb:
         response = _list(client, sb, {"per_page": 2, "current_page": 3, "status": "paid", "foo": "bar"})
         assert response.json()["meta"]["current_page"] == 1
@@ -93,12 +122,27 @@ def test_paging_walk_is_stable_with_tied_timestamps(tmp_path, client, clock):
 
 def test_sort_by_fields_and_directions(tmp_path, client, clock):
     records = [
-        make_invoice(invoice_id="a", supplier_name="beta", total_amount={"value": "9.50", "currency": "EUR"},
-                     created_at=datetime(2026, 1, 3, tzinfo=UTC), updated_at=datetime(2026, 1, 9, tzinfo=UTC)),
-        make_invoice(invoice_id="b", supplier_name="Alpha", total_amount={"value": "10.00", "currency": "EUR"},
-                     created_at=datetime(2026, 1, 1, tzinfo=UTC), updated_at=datetime(2026, 1, 8, tzinfo=UTC)),
-        make_invoice(invoice_id="c", supplier_name=None, total_amount=None,
-                     created_at=datetime(2026, 1, 2, tzinfo=UTC), updated_at=datetime(2026, 1, 7, tzinfo=UTC)),
+        make_invoice(
+            invoice_id="a",
+            supplier_name="beta",
+            total_amount={"value": "9.50", "currency": "EUR"},
+            created_at=datetime(2026, 1, 3, tzinfo=UTC),
+            updated_at=datetime(2026, 1, 9, tzinfo=UTC),
+        ),
+        make_invoice(
+            invoice_id="b",
+            supplier_name="Alpha",
+            total_amount={"value": "10.00", "currency": "EUR"},
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            updated_at=datetime(2026, 1, 8, tzinfo=UTC),
+        ),
+        make_invoice(
+            invoice_id="c",
+            supplier_name=None,
+            total_amount=None,
+            created_at=datetime(2026, 1, 2, tzinfo=UTC),
+            updated_at=datetime(2026, 1, 7, tzinfo=UTC),
+        ),
     ]
     write_dataset(tmp_path, records)
     with running_sandbox(tmp_path, clock=clock) as sb:
@@ -109,7 +153,9 @@ def test_sort_by_fields_and_directions(tmp_path, client, clock):
         assert _ids(_list(client, sb, {"sort_by": "total_amount:desc"})) == ["c", "b", "a"]  # 10.00 > 9.50
         assert _ids(_list(client, sb, {"sort_by": "updated_at:asc"})) == ["c", "b", "a"]
         for bad in ("created_at", "created_at:up", "amount:asc"):
-            assert assert_envelope(_list(client, sb, {"sort_by": bad}), 422)["source"] == {"parameter": "sort_by"}
+            assert assert_envelope(_list(client, sb, {"sort_by": bad}), 422)["source"] == {
+                "parameter": "sort_by"
+            }
 
 
 def test_status_filter_single_repeated_and_invalid(tmp_path, client, clock):
@@ -123,8 +169,12 @@ def test_status_filter_single_repeated_and_invalid(tmp_path, client, clock):
     )
     with running_sandbox(tmp_path, clock=clock) as sb:
         assert _ids(_list(client, sb, {"filter[status]": "paid"})) == ["p"]
-        assert sorted(_ids(_list(client, sb, [("filter[status][]", "paid"), ("filter[status][]", "to_review")]))) == ["p", "r"]
-        assert sorted(_ids(_list(client, sb, [("filter[status]", "paid"), ("filter[status]", "awaiting_payment")]))) == ["a", "p"]
+        assert sorted(
+            _ids(_list(client, sb, [("filter[status][]", "paid"), ("filter[status][]", "to_review")]))
+        ) == ["p", "r"]
+        assert sorted(
+            _ids(_list(client, sb, [("filter[status]", "paid"), ("filter[status]", "awaiting_payment")]))
+        ) == ["a", "p"]
         error = assert_envelope(_list(client, sb, {"filter[status]": "deleted"}), 422)
         assert error["code"] == "not_in_list"
         assert error["source"] == {"parameter": "filter[status]"}
@@ -136,18 +186,36 @@ def test_created_at_range_at_day_and_timezone_boundaries(tmp_path, client, clock
         make_invoice(invoice_id="apr01-0000z", created_at=datetime(2026, 4, 1, 0, 0, 0, tzinfo=UTC)),
         # 01:30 in Paris on 1 April is still 31 March in UTC.
         make_invoice(invoice_id="apr01-0130+02", created_at=datetime(2026, 4, 1, 1, 30, tzinfo=PARIS_SUMMER)),
-        make_invoice(invoice_id="apr30-2359+02", created_at=datetime(2026, 4, 30, 23, 59, 59, tzinfo=PARIS_SUMMER)),
+        make_invoice(
+            invoice_id="apr30-2359+02", created_at=datetime(2026, 4, 30, 23, 59, 59, tzinfo=PARIS_SUMMER)
+        ),
         make_invoice(invoice_id="may01-0000z", created_at=datetime(2026, 5, 1, 0, 0, 0, tzinfo=UTC)),
     ]
     write_dataset(tmp_path, records)
     with running_sandbox(tmp_path, clock=clock) as sb:
-        utc_april = _ids(_list(client, sb, {
-            "filter[created_at_from]": "2026-04-01T00:00:00Z", "filter[created_at_to]": "2026-05-01T00:00:00Z",
-            "sort_by": "created_at:asc"}))
+        utc_april = _ids(
+            _list(
+                client,
+                sb,
+                {
+                    "filter[created_at_from]": "2026-04-01T00:00:00Z",
+                    "filter[created_at_to]": "2026-05-01T00:00:00Z",
+                    "sort_by": "created_at:asc",
+                },
+            )
+        )
         assert utc_april == ["apr01-0000z", "apr30-2359+02"]  # from inclusive, to exclusive
-        paris_april = _ids(_list(client, sb, {
-            "filter[created_at_from]": "2026-04-01T00:00:00+02:00", "filter[created_at_to]": "2026-05-01T00:00:00+02:00",
-            "sort_by": "created_at:asc"}))
+        paris_april = _ids(
+            _list(
+                client,
+                sb,
+                {
+                    "filter[created_at_from]": "2026-04-01T00:00:00+02:00",
+                    "filter[created_at_to]": "2026-05-01T00:00:00+02:00",
+                    "sort_by": "created_at:asc",
+                },
+            )
+        )
         assert paris_april == ["apr01-0130+02", "mar31-2359z", "apr01-0000z", "apr30-2359+02"]
         millis = _ids(_list(client, sb, {"filter[created_at_from]": "2026-04-30T21:59:59.000Z"}))
         assert millis == ["may01-0000z", "apr30-2359+02"]
@@ -170,10 +238,24 @@ def test_updated_at_range(tmp_path, client, clock):
     ]
     write_dataset(tmp_path, records)
     with running_sandbox(tmp_path, clock=clock) as sb:
-        ids = _ids(_list(client, sb, {
-            "filter[updated_at_from]": "2026-04-02T00:00:00Z", "filter[updated_at_to]": "2026-04-03T00:00:00Z"}))
+        ids = _ids(
+            _list(
+                client,
+                sb,
+                {
+                    "filter[updated_at_from]": "2026-04-02T00:00:00Z",
+                    "filter[updated_at_to]": "2026-04-03T00:00:00Z",
+                },
+            )
+        )
         assert ids == ["edge"]
-        ids = _ids(_list(client, sb, {"filter[updated_at_from]": "2026-04-02T02:00:00+02:00", "sort_by": "updated_at:asc"}))
+        ids = _ids(
+            _list(
+                client,
+                sb,
+                {"filter[updated_at_from]": "2026-04-02T02:00:00+02:00", "sort_by": "updated_at:asc"},
+            )
+        )
         assert ids == ["edge", "late"]
 
 
@@ -192,7 +274,9 @@ def test_other_filters(tmp_path, client, clock):
         past = set(_ids(_list(client, sb, {"filter[due_date]": "past_and_today"})))
         assert {"due-today", "due-past"} <= past and "due-future" not in past and "no-due" not in past
         assert _ids(_list(client, sb, {"filter[due_date]": "future"})) == ["due-future"]
-        both = _ids(_list(client, sb, [("filter[due_date][]", "future"), ("filter[due_date][]", "missing_date")]))
+        both = _ids(
+            _list(client, sb, [("filter[due_date][]", "future"), ("filter[due_date][]", "missing_date")])
+        )
         assert sorted(both) == ["due-future", "no-due"]
         assert "no-due" not in _ids(_list(client, sb, {"filter[exclude_credit_notes]": "true"}))
         assert "no-due" in _ids(_list(client, sb, {"filter[exclude_credit_notes]": "false"}))
@@ -204,10 +288,14 @@ def test_other_filters(tmp_path, client, clock):
 
 
 def test_get_one_is_wrapped_and_unknown_is_404(tmp_path, client, clock):
-    invoice = make_invoice(invoice_id="11111111-2222-3333-4444-555555555555", supplier_name="Électricité Ñandú")
+    invoice = make_invoice(
+        invoice_id="11111111-2222-3333-4444-555555555555", supplier_name="Électricité Ñandú"
+    )
     write_dataset(tmp_path, [invoice])
     with running_sandbox(tmp_path, clock=clock) as sb:
-        response = client.get(f"{sb.base_url}/v2/supplier_invoices/{invoice['id']}", headers=api_key_headers(sb))
+        response = client.get(
+            f"{sb.base_url}/v2/supplier_invoices/{invoice['id']}", headers=api_key_headers(sb)
+        )
         assert response.status_code == 200
         assert response.json() == {"supplier_invoice": invoice}
         missing = client.get(f"{sb.base_url}/v2/supplier_invoices/nope", headers=api_key_headers(sb))
@@ -224,8 +312,14 @@ def test_records_older_than_three_years_are_not_exposed(tmp_path, client, clock)
         assert _list(client, sb).json()["meta"]["total_count"] == 1
         headers = api_key_headers(sb)
         assert client.get(f"{sb.base_url}/v2/supplier_invoices/old", headers=headers).status_code == 404
-        assert client.get(f"{sb.base_url}/v2/attachments/{old['attachment_id']}", headers=headers).status_code == 404
-        assert client.get(f"{sb.base_url}/v2/attachments/{recent['attachment_id']}", headers=headers).status_code == 200
+        assert (
+            client.get(f"{sb.base_url}/v2/attachments/{old['attachment_id']}", headers=headers).status_code
+            == 404
+        )
+        assert (
+            client.get(f"{sb.base_url}/v2/attachments/{recent['attachment_id']}", headers=headers).status_code
+            == 200
+        )
         clock.advance(2)  # time passes: "recent" slides out of the window too
         assert _ids(_list(client, sb)) == []
     with running_sandbox(tmp_path, clock=clock, exposure_years=0) as sb:

@@ -25,7 +25,10 @@ def test_staging_token_trap_returns_html_200(tmp_path, client):
     with running_sandbox(tmp_path, staging_token="stg-token-123") as sb:
         for response in (
             client.get(f"{sb.base_url}/v2/supplier_invoices", headers=api_key_headers(sb)),
-            client.get(f"{sb.base_url}/v2/supplier_invoices", headers={**api_key_headers(sb), "X-Qonto-Staging-Token": "wrong"}),
+            client.get(
+                f"{sb.base_url}/v2/supplier_invoices",
+                headers={**api_key_headers(sb), "X-Qonto-Staging-Token": "wrong"},
+            ),
             client.post(f"{sb.base_url}/oauth2/token", data={"grant_type": "refresh_token"}),
             client.get(f"{sb.base_url}/oauth2/auth", params={"client_id": sb.config.client_id}),
         ):
@@ -36,7 +39,8 @@ def test_staging_token_trap_returns_html_200(tmp_path, client):
         with staged:
             tokens = obtain_tokens(staged, sb)
             ok = staged.get(
-                f"{sb.base_url}/v2/supplier_invoices", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+                f"{sb.base_url}/v2/supplier_invoices",
+                headers={"Authorization": f"Bearer {tokens['access_token']}"},
             )
             assert ok.status_code == 200
             assert len(ok.json()["supplier_invoices"]) == 1
@@ -62,15 +66,23 @@ def test_tls13_only(tmp_path, certificate):
         strict = ssl.create_default_context(cafile=str(cert))
         strict.verify_flags |= ssl.VERIFY_X509_STRICT
         with httpx.Client(verify=strict, timeout=5) as strict_client:
-            assert strict_client.get(f"{sb.base_url}/v2/organization", headers=api_key_headers(sb)).status_code == 200
+            assert (
+                strict_client.get(f"{sb.base_url}/v2/organization", headers=api_key_headers(sb)).status_code
+                == 200
+            )
         legacy = ssl.create_default_context(cafile=str(cert))
         legacy.maximum_version = ssl.TLSVersion.TLSv1_2
         with httpx.Client(verify=legacy, timeout=5) as old_client, pytest.raises(httpx.ConnectError):
             old_client.get(f"{sb.base_url}/v2/organization", headers=api_key_headers(sb))
         with pytest.raises(httpx.ConnectError):  # unknown CA is refused by a verifying client
             httpx.get(f"{sb.base_url}/v2/organization", timeout=5)
-        with httpx.Client(verify=str(cert), timeout=5) as still_served:  # the failed handshakes did not hurt
-            assert still_served.get(f"{sb.base_url}/v2/organization", headers=api_key_headers(sb)).status_code == 200
+        with httpx.Client(
+            verify=ssl.create_default_context(cafile=str(cert)), timeout=5
+        ) as still_served:  # the failed handshakes did not hurt
+            assert (
+                still_served.get(f"{sb.base_url}/v2/organization", headers=api_key_headers(sb)).status_code
+                == 200
+            )
 
 
 def test_keep_alive_reuses_one_connection(tmp_path):
@@ -95,7 +107,8 @@ def test_many_concurrent_clients_with_latency(tmp_path):
             with httpx.Client(timeout=10) as http:
                 barrier.wait()
                 response = http.get(
-                    f"{sb.base_url}/v2/supplier_invoices", params={"per_page": 5, "page": page % 30 + 1},
+                    f"{sb.base_url}/v2/supplier_invoices",
+                    params={"per_page": 5, "page": page % 30 + 1},
                     headers=api_key_headers(sb),
                 )
                 assert response.status_code == 200
@@ -115,7 +128,9 @@ def test_many_concurrent_clients_with_latency(tmp_path):
 def test_latency_is_applied(tmp_path, client):
     with running_sandbox(tmp_path, latency_ms=150) as sb:
         started = time.monotonic()
-        assert client.get(f"{sb.base_url}/v2/supplier_invoices", headers=api_key_headers(sb)).status_code == 200
+        assert (
+            client.get(f"{sb.base_url}/v2/supplier_invoices", headers=api_key_headers(sb)).status_code == 200
+        )
         assert time.monotonic() - started >= 0.15
         started = time.monotonic()
         client.get(f"{sb.base_url}/_sandbox/stats")
@@ -132,7 +147,9 @@ def test_stop_is_prompt_with_idle_and_sleeping_connections(tmp_path):
 
     def sleeping_request() -> None:
         try:
-            outcome.append(httpx.get(f"{sb.base_url}/v2/organization", headers=api_key_headers(sb), timeout=10))
+            outcome.append(
+                httpx.get(f"{sb.base_url}/v2/organization", headers=api_key_headers(sb), timeout=10)
+            )
         except httpx.HTTPError as exc:
             outcome.append(exc)
 

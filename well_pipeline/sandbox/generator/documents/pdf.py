@@ -23,39 +23,42 @@ PAGE_WIDTH = 595
 PAGE_HEIGHT = 842
 _LEFT = 56
 _TOP = 790
-_SIZES = {"title": 20, "heading": 11, "text": 10, "bold": 10, "item": 9, "small": 8}
-_LEADING = {"title": 30, "heading": 16, "text": 14, "bold": 15, "item": 13, "small": 11, "gap": 10}
+_TITLE_SIZE = 20
+_TITLE_LEADING = 30
+_SIZES = {"heading": 11, "text": 10, "bold": 10, "item": 9, "small": 8}
+_LEADING = {"heading": 16, "text": 14, "bold": 15, "item": 13, "small": 11, "gap": 10}
 _ITEM_COLUMNS = (_LEFT, 330, 400, 480)
 
 
 def _pdf_string(text: str) -> bytes:
     """A PDF literal string in WinAnsi bytes with (, ) and \\ escaped."""
-    raw = to_winansi(text).encode("cp1252")
-    return b"(" + raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b")"
+    return ("(" + _escape(to_winansi(text)) + ")").encode("cp1252")
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
 def _content_stream(spec: DocumentSpec) -> bytes:
-    parts: list[bytes] = [b"BT\n"]
-    y = _TOP
-    parts.append(b"/F2 %d Tf 1 0 0 1 %d %d Tm %s Tj\n" % (_SIZES["title"], _LEFT, y, _pdf_string(spec.title)))
-    y -= _LEADING["title"]
-    for line in spec.lines:
-        style = line.style
+    """Text operators for the page. Built as one str and encoded once: this runs 100,000 times."""
+    parts: list[str] = ["BT\n", f"/F2 {_TITLE_SIZE} Tf 1 0 0 1 {_LEFT} {_TOP} Tm ({_escape(spec.title)}) Tj\n"]
+    y = _TOP - _TITLE_LEADING
+    for style, text, cells in spec.lines:
         if style == "gap":
             y -= _LEADING["gap"]
             continue
-        font = b"/F2" if style in ("heading", "bold") else b"/F1"
+        font = "/F2" if style in ("heading", "bold") else "/F1"
         size = _SIZES[style]
         if style == "item":
-            for x, cell in zip(_ITEM_COLUMNS, line.cells, strict=True):
-                parts.append(b"%s %d Tf 1 0 0 1 %d %d Tm %s Tj\n" % (font, size, x, y, _pdf_string(cell)))
+            for x, cell in zip(_ITEM_COLUMNS, cells, strict=True):
+                parts.append(f"{font} {size} Tf 1 0 0 1 {x} {y} Tm ({_escape(cell)}) Tj\n")
         else:
-            parts.append(b"%s %d Tf 1 0 0 1 %d %d Tm %s Tj\n" % (font, size, _LEFT, y, _pdf_string(line.text)))
+            parts.append(f"{font} {size} Tf 1 0 0 1 {_LEFT} {y} Tm ({_escape(text)}) Tj\n")
         y -= _LEADING[style]
-    parts.append(b"ET\n")
-    # A thin rule under the title block, drawn outside the text object.
-    parts.append(b"0.6 w %d %d m %d %d l S\n" % (_LEFT, _TOP - 12, PAGE_WIDTH - _LEFT, _TOP - 12))
-    return b"".join(parts)
+    parts.append("ET\n")
+    # A thin rule under the title, drawn outside the text object.
+    parts.append(f"0.6 w {_LEFT} {_TOP - 12} m {PAGE_WIDTH - _LEFT} {_TOP - 12} l S\n")
+    return to_winansi("".join(parts)).encode("cp1252")
 
 
 def build_pdf(content: bytes, *, title: str, creation_date: str, pad_bytes: int = 0) -> bytes:

@@ -9,11 +9,14 @@ them back with regular expressions; keep those labels stable.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Line:
-    """One line of document text. `style` is title | heading | text | bold | item | small | gap."""
+class Line(NamedTuple):
+    """One line of document text. `style` is heading | text | bold | item | small | gap.
+
+    A NamedTuple rather than a dataclass: ~25 are built per invoice, 2.5 million per large dataset.
+    """
 
     style: str
     text: str = ""
@@ -36,8 +39,7 @@ class DocumentSpec:
             if line.style == "gap":
                 continue
             if line.style == "item":
-                desc, qty, unit, amount = line.cells
-                out.append(f"{desc}  {qty} x {unit} = {amount}")
+                out.append("  ".join(line.cells))  # same form as pdf.extract_text_lines gives
             else:
                 out.append(line.text)
         return out

@@ -100,6 +100,7 @@ def get_attachment(ctx: SandboxContext, call: Call, principal: Principal, attach
     file_name = row.file_name if attachment_id == row.attachment_id and row.file_name else path.name
     url = ctx.signer.sign(ctx.base_url, attachment_id, call.now, ctx.config.download_url_ttl_s)
     # The probative copy is a PAdES PDF, which only exists for PDFs (status values UNCONFIRMED).
+    probative: dict[str, str | None]
     if content_type == "application/pdf":
         probative = {
             "status": "available",
@@ -109,7 +110,13 @@ def get_attachment(ctx: SandboxContext, call: Call, principal: Principal, attach
             "url": url,
         }
     else:
-        probative = {"status": "unavailable", "file_name": None, "file_content_type": None, "file_size": None, "url": None}
+        probative = {
+            "status": "unavailable",
+            "file_name": None,
+            "file_content_type": None,
+            "file_size": None,
+            "url": None,
+        }
     attachment = {
         "id": attachment_id,
         "created_at": row.created_at,
@@ -221,4 +228,3 @@ def revoke_consent(ctx: SandboxContext, call: Call, principal: Principal) -> Res
     grant_id = require_bearer(principal)
     ctx.oauth.revoke_consent(grant_id)
     return Response.empty(204, [(TRACE_HEADER, call.trace_id)])
-

@@ -44,8 +44,11 @@ def authorize(ctx: SandboxContext, call: Call) -> Response:
     redirect_uri = params.get("redirect_uri", "")
     parts = urlsplit(redirect_uri)
     allowed = ctx.config.allowed_redirect_uris
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment or (
-        allowed is not None and redirect_uri not in allowed
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.fragment
+        or (allowed is not None and redirect_uri not in allowed)
     ):
         return oauth_error_response(
             OAuthError(

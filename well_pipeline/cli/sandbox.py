@@ -1,0 +1,167 @@
+"""`well sandbox ...`: local stand-ins for Qonto and Melio (not production code).
+
+Each sandbox command is self-contained below the group; `qonto` serves a dataset directory over HTTP(S)
+on loopback, `generate` (separate author) writes such a directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import tempfile
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def sandbox() -> None:
+    """Local stand-ins for Qonto and Melio; not production code."""
+
+
+@sandbox.command("qonto")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dataset directory (the one holding qonto/invoices.jsonl).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (keep it loopback).")
+@click.option("--port", default=8710, show_default=True, type=click.IntRange(0, 65535), help="0 = any free port.")
+@click.option("--latency-ms", default=0, show_default=True, type=click.IntRange(0), help="Added to every API call.")
+@click.option("--staging-token", default=None, help="Require X-Qonto-Staging-Token (HTML 200 page otherwise).")
+@click.option("--tls", is_flag=True, help="Serve HTTPS (TLS 1.3 only) with a fresh self-signed certificate.")
+@click.option("--no-long-window", is_flag=True, help="Disable the 10,000 requests / 10 min rate limit window.")
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="DEBUG logs one line per request.",
+)
+def qonto_command(
+    data_dir: Path,
+    host: str,
+    port: int,
+    latency_ms: int,
+    staging_token: str | None,
+    tls: bool,
+    no_long_window: bool,
+    log_level: str,
+) -> None:
+    """Serve a Qonto sandbox (OAuth + /v2 API) for DIR until Ctrl-C."""
+    from well_pipeline.sandbox.qonto import QontoSandbox, SandboxConfig
+    from well_pipeline.sandbox.tls import generate_self_signed
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("well.sandbox.qonto").setLevel(log_level.upper())
+    if not (data_dir / "qonto" / "invoices.jsonl").exists():
+        missing = data_dir / "qonto" / "invoices.jsonl"
+        click.echo(f"warning: {missing} does not exist yet; serving no invoices", err=True)
+
+    cert_path = key_path = None
+    cert_dir: tempfile.TemporaryDirectory[str] | None = None
+    if tls:
+        cert_dir = tempfile.TemporaryDirectory(prefix="well-sandbox-tls-")
+        cert_path, key_path = generate_self_signed(cert_dir.name)
+    config = SandboxConfig(
+        host=host,
+        port=port,
+        latency_ms=latency_ms,
+        staging_token=staging_token,
+        tls_cert=cert_path,
+        tls_key=key_path,
+        long_rate_limit_requests=0 if no_long_window else SandboxConfig.long_rate_limit_requests,
+    )
+    server = QontoSandbox(data_dir, config)
+    try:
+        server.start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
+    click.echo(f"Qonto sandbox serving {server.base_url}  (OAuth: /oauth2/*, API: /v2/*)")
+    click.echo(f"  dataset:       {data_dir}")
+    click.echo(f"  client_id:     {config.client_id}   client secret: see README")
+    click.echo(f"  API key login: {config.api_login}   API secret: see README")
+    if staging_token:
+        click.echo("  staging token required in X-Qonto-Staging-Token")
+    if cert_path is not None:
+        click.echo(f"  TLS 1.3 certificate (trust it with verify=): {cert_path}")
+    click.echo("Press Ctrl-C to stop.")
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())  # stop cleanly under a supervisor too
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        click.echo("stopping")
+        signal.signal(signal.SIGTERM, previous)
+    server.stop()
+    if cert_dir is not None:
+        cert_dir.cleanup()
+
+
+def _parse_now(text: str | None) -> datetime | None:
+    """`--now` as an aware UTC datetime: ISO 8601 / RFC 3339, `Z` accepted, naive taken as UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO 8601 date/time: {text!r}", param_hint="--now") from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@sandbox.command("generate")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dataset directory to write (created; a previous generator output in it is replaced).",
+)
+@click.option("--invoices", default=2000, show_default=True, type=click.IntRange(0), help="Qonto supplier invoices.")
+@click.option("--vendors", default=300, show_default=True, type=click.IntRange(1), help="Vendor population size.")
+@click.option(
+    "--years",
+    default=3.0,
+    show_default=True,
+    type=click.FloatRange(0, 50, min_open=True),
+    help="Invoices are created over this many years before --now.",
+)
+@click.option("--seed", default=1, show_default=True, type=int, help="Same seed + same --now = same bytes.")
+@click.option("--now", "now_text", default=None, help="End of the window, ISO 8601 (default: current UTC minute).")
+def generate_command(out_dir: Path, invoices: int, vendors: int, years: float, seed: int, now_text: str | None) -> None:
+    """Write a deterministic sandbox dataset (Qonto invoices + attachments, Melio CSVs, ground truth)."""
+    from well_pipeline.sandbox.generator import generate_dataset
+
+    now = _parse_now(now_text)
+    last_decile = [0]
+
+    def progress(done: int, total: int) -> None:
+        decile = done * 10 // total if total else 10
+        if decile > last_decile[0]:
+            last_decile[0] = decile
+            click.echo(f"generate: {decile * 10:3d}%  ({done:,}/{total:,} invoices)", err=True)
+
+    try:
+        summary = generate_dataset(
+            out_dir, invoices=invoices, vendors=vendors, years=years, seed=seed, now=now, progress=progress
+        )
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Dataset written to {summary.paths.root} in {summary.elapsed_s:.1f} s")
+    click.echo(f"  now:          {summary.now.isoformat()}   seed: {summary.seed}")
+    click.echo(f"  invoices:     {summary.invoices:,}   attachments: {summary.attachments:,} "
+               f"({summary.attachment_bytes / 1e6:.1f} MB; " +
+               ", ".join(f"{k} {v:,}" for k, v in summary.format_counts.items()) + ")")
+    click.echo(f"  vendors:      {summary.vendors:,}   in Melio: {summary.vendors_in_melio:,}")
+    click.echo(f"  Melio bills:  {summary.melio_bills:,}   (of which matching Qonto invoices: {summary.ledger_bills:,})")
+    click.echo(f"  auto-linkable (truth clean_known): {summary.clean_known:,}   "
+               f"must not auto-link: {summary.must_not_auto_link:,}")
+    click.echo("  cases:        " + ", ".join(f"{k} {v:,}" for k, v in summary.case_counts.items()))

@@ -1,0 +1,1 @@
+"""Counterparty resolution: which Melio vendor a Qonto supplier invoice belongs to (pure, no I/O)."""

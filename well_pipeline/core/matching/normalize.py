@@ -1,0 +1,175 @@
+"""Company-name and identifier normalisation: the same supplier written many ways becomes one key.
+
+OCR and people write "Müller & Söhne GmbH", "MULLER UND SOHNE", "Muller+Sohne G.m.b.H." for one company.
+Normalising removes what carries no identity (case, accents, punctuation, connectors, legal form) so that exact
+lookups catch most variants and the fuzzy matcher only sees the genuinely different ones. Non-Latin scripts are
+transliterated with `anyascii` (a maintained table covering every Unicode script; a hand-written one would
+cover a few) so "ООО Ромашка" meets "Romashka".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from anyascii import anyascii
+
+# Legal forms, written as normalised token sequences. Longest first so "gmbh co kg" wins over "kg".
+_LEGAL_FORMS_RAW = """
+gmbh co kg|gmbh co kgaa|gmbh co|ag co kg|se co kg|co kg|ug haftungsbeschrankt|haftungsbeschrankt
+s a s u|s a s|s a r l|s a r l u|e u r l|s n c|s c i|s c o p|s c s|s e l a r l|s c p
+sasu|sas|sarl|eurl|sa|snc|sci|scop|selarl|scp|sca
+gmbh|mbh|ag|kg|kgaa|ohg|ug|ek|e k|e v|ev|se
+s l u|s l|s a u|s coop|slu|sl|sau|scoop|sc
+s r l s|s r l|s p a|s a p a|s n c|s a s|srls|srl|spa|sapa
+b v|n v|v o f|c v|bv|nv|vof|cv
+b v b a|s p r l|bvba|sprl|srl|vzw|asbl
+unipessoal lda|unip lda|lda|ltda|limitada|s a
+ltd|limited|plc|llp|lp|l p|dac|teoranta|clg|uc|ulc
+inc|incorporated|llc|l l c|corp|corporation|co|company|pllc|pc|p c
+co ltd|k k|kk|kabushiki kaisha|kabushikigaisha|yugen kaisha|godo kaisha|gk
+ooo|oao|zao|pao|ao|ip|tov|pp
+ae|a e|epe|e p e|ike|i k e|oe|ee
+ood|eood|ad|jsc|ead
+sp z o o|spolka z o o|sp k|s a|a s|as|aps|a s|oy|oyj|ab|asa|hf|ehf
+pte ltd|pty ltd|pty|pte|sdn bhd|bhd|pvt ltd|pvt
+"""
+LEGAL_FORMS: tuple[tuple[str, ...], ...] = tuple(
+    sorted({tuple(form.split()) for line in _LEGAL_FORMS_RAW.strip().splitlines() for form in line.split("|")},
+           key=len, reverse=True)
+)
+# CJK legal forms, removed before transliteration (anyascii would turn 株式会社 into "ZhuShiHuiShe").
+_CJK_LEGAL = ("株式会社", "有限会社", "合同会社", "有限公司", "股份有限公司", "(株)", "㈱")
+# Words that join names and carry no identity, in the languages of Qonto's and Melio's customers.
+_CONNECTORS = frozenset({"and", "et", "und", "y", "e", "en", "the", "de", "d", "l", "la", "le", "les", "des", "du", "der",
+                         "die", "das", "van", "von", "del", "di", "da"})
+_ABBREVIATIONS = {
+    "ste": "societe", "sté": "societe", "ets": "etablissements", "cie": "compagnie", "intl": "international",
+    "svcs": "services", "svc": "services", "gebr": "gebruder", "hnos": "hermanos", "bros": "brothers",
+    "tech": "technologies", "mfg": "manufacturing", "ind": "industries", "eng": "engineering", "dist": "distribuciones",
+    "const": "construcciones", "gle": "generale", "gen": "generale", "info": "informatique", "transp": "transports",
+    "log": "logistique", "cons": "consulting", "sol": "solutions", "techn": "technische", "fratelli": "fratelli",
+    "flli": "fratelli", "dl": "dienstleistungen", "assoc": "associates", "mgmt": "management", "grp": "group",
+}
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_INVISIBLE = dict.fromkeys(i for i in range(0x20) if i not in (9, 10, 13)) | {0x200B: None, 0x200C: None,
+                                                                              0x200D: None, 0xFEFF: None}
+
+
+@dataclass(frozen=True)
+class NameKey:
+    """A normalised company name: `key` for exact lookups and fuzzy scoring, `tokens` for blocking.
+
+    `key` keeps the token order (for `ratio`); `sorted_key` sorts tokens (catches "Dupont Papeterie" vs
+    "Papeterie Dupont"). `legal_only` is True when the name was nothing but a legal form (e.g. "SARL"): such a
+    name carries no identity and gives no name evidence.
+    """
+
+    key: str
+    sorted_key: str
+    tokens: tuple[str, ...]
+    legal_only: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.key
+
+
+EMPTY_NAME = NameKey("", "", (), False)
+
+
+def _ascii_fold(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    for form in _CJK_LEGAL:
+        text = text.replace(form, " ")
+    return anyascii(text).lower()
+
+
+def _strip_legal_forms(tokens: list[str]) -> list[str]:
+    """Remove legal forms at the end (repeatedly) and at the start ("SARL Dupont")."""
+    changed = True
+    while changed and tokens:
+        changed = False
+        for form in LEGAL_FORMS:
+            n = len(form)
+            if len(tokens) >= n and tuple(tokens[-n:]) == form:
+                tokens = tokens[:-n]
+                changed = True
+                break
+    for form in LEGAL_FORMS:
+        n = len(form)
+        if len(tokens) > n and tuple(tokens[:n]) == form and n >= 1 and len("".join(form)) >= 3:
+            tokens = tokens[n:]
+            break
+    return tokens
+
+
+@lru_cache(maxsize=262_144)
+def normalize_name(name: str | None) -> NameKey:
+    """Normalise a company name; None or blank gives EMPTY_NAME. Cached: suppliers repeat across invoices."""
+    if not name or not name.strip():
+        return EMPTY_NAME
+    folded = _ascii_fold(name).replace("&", " and ").replace("+", " and ").replace("@", " at ")
+    # Dotted abbreviations ("S.A.R.L.", "G.m.b.H.") become single tokens before punctuation splits them.
+    folded = re.sub(r"\b((?:[a-z]\.){2,}[a-z]?\.?)", lambda m: m.group(1).replace(".", ""), folded)
+    raw_tokens = [t for t in _NON_ALNUM.split(folded) if t]
+    tokens = _strip_legal_forms(raw_tokens)
+    tokens = [_ABBREVIATIONS.get(t, t) for t in tokens if t not in _CONNECTORS]
+    if not tokens:
+        return NameKey("", "", (), legal_only=bool(raw_tokens))
+    return NameKey(" ".join(tokens), " ".join(sorted(tokens)), tuple(tokens))
+
+
+def normalize_iban(iban: str | None) -> str | None:
+    """Upper-case, no spaces or separators; None when nothing is left."""
+    if not iban:
+        return None
+    value = re.sub(r"[^0-9A-Za-z]", "", iban).upper()
+    return value or None
+
+
+def iban_is_valid(iban: str | None) -> bool:
+    """ISO 13616 mod-97 check (catches OCR misreads of a digit)."""
+    value = normalize_iban(iban)
+    if not value or len(value) < 15 or len(value) > 34 or not value[:2].isalpha() or not value[2:4].isdigit():
+        return False
+    rearranged = value[4:] + value[:4]
+    digits = "".join(str(int(c, 36)) for c in rearranged)
+    return int(digits) % 97 == 1
+
+
+def normalize_vat(vat: str | None) -> str | None:
+    if not vat:
+        return None
+    value = re.sub(r"[^0-9A-Za-z]", "", vat).upper()
+    return value or None
+
+
+def email_domain(email: str | None) -> str | None:
+    """The domain of an address, lower case; None for free-mail domains that identify nobody."""
+    if not email or "@" not in email:
+        return None
+    domain = email.rsplit("@", 1)[1].strip().lower().rstrip(".")
+    if not domain or "." not in domain or domain in FREE_MAIL_DOMAINS:
+        return None
+    return domain
+
+
+FREE_MAIL_DOMAINS = frozenset({
+    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.fr", "hotmail.com", "hotmail.fr", "outlook.com", "outlook.fr",
+    "live.com", "live.fr", "icloud.com", "me.com", "aol.com", "gmx.de", "gmx.net", "web.de", "orange.fr", "free.fr",
+    "wanadoo.fr", "laposte.net", "sfr.fr", "protonmail.com", "proton.me", "libero.it", "t-online.de",
+})
+
+
+_INVOICE_NUMBER_NOISE = re.compile(r"[^0-9A-Za-z]")
+
+
+def normalize_invoice_number(number: str | None) -> str | None:
+    """"F-2024/00123" and "f2024 00123" are the same invoice number; leading zeros of a run are kept."""
+    if not number:
+        return None
+    value = _INVOICE_NUMBER_NOISE.sub("", anyascii(number)).upper()
+    return value or None

@@ -1,0 +1,49 @@
+"""The scoring policy: thresholds and rules a finance team sets (validated, documented defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+ACCEPTED_DOCUMENT_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png", "image/gif"})
+MELIO_MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+
+
+class PolicyError(ValueError):
+    """A policy value that cannot work; the message names it."""
+
+
+@dataclass(frozen=True)
+class ScoringPolicy:
+    auto_link_threshold: float = 0.85
+    review_threshold: float = 0.55
+    # Qonto statuses whose invoices may be auto-linked. `to_review` is Qonto's initial status for every new
+    # invoice, so excluding it would stop the 15-minute flow; incomplete OCR is caught by field completeness.
+    # `paid` and `archived` flow too (the backfill carries history into Melio, where a person confirms each
+    # draft); `rejected` and `discarded` never do. Statuses in neither set are refused.
+    eligible_statuses: frozenset[str] = frozenset({"to_review", "to_approve", "awaiting_payment", "pending",
+                                                   "scheduled", "paid", "archived"})
+    review_statuses: frozenset[str] = frozenset()
+    allowed_currencies: frozenset[str] = frozenset({"EUR", "USD", "GBP"})
+    max_auto_link_amount: Decimal | None = Decimal("25000")
+    blocked_vendor_ids: frozenset[str] = field(default_factory=frozenset)
+    accepted_document_types: frozenset[str] = ACCEPTED_DOCUMENT_TYPES
+    max_document_bytes: int = MELIO_MAX_DOCUMENT_BYTES
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.review_threshold <= self.auto_link_threshold <= 1.0):
+            raise PolicyError(
+                f"thresholds must satisfy 0 <= review ({self.review_threshold}) <= auto-link "
+                f"({self.auto_link_threshold}) <= 1"
+            )
+        if self.max_auto_link_amount is not None and self.max_auto_link_amount <= 0:
+            raise PolicyError("max_auto_link_amount must be positive (or unset)")
+
+    @property
+    def below_auto_link(self) -> float:
+        """The cap a hard rule applies: just under the auto-link threshold (never below zero)."""
+        return max(0.0, self.auto_link_threshold - 0.0001)
+
+    @property
+    def below_review(self) -> float:
+        return max(0.0, self.review_threshold - 0.0001)

@@ -1,0 +1,68 @@
+"""`well sandbox qonto`: serves until stopped, prints the address and credential names, no secrets."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from well_pipeline.sandbox.qonto import SandboxConfig
+from well_pipeline_tests.support.qonto_records import make_invoice, write_dataset
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_cli_serves_the_dataset_and_stops_on_sigterm(tmp_path):
+    write_dataset(tmp_path, [make_invoice(invoice_id="from-cli")])
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from well_pipeline.cli.sandbox import sandbox; sandbox()",
+            "qonto",
+            "--data",
+            str(tmp_path),
+            "--port",
+            "0",
+            "--latency-ms",
+            "1",
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        output = "".join(lines)
+        match = re.search(r"serving (http://127\.0\.0\.1:\d+)", output)
+        assert match, output
+        config = SandboxConfig()
+        assert config.client_id in output and config.api_login in output
+        assert config.client_secret not in output and config.api_secret not in output
+        response = httpx.get(
+            f"{match.group(1)}/v2/supplier_invoices",
+            headers={"Authorization": f"{config.api_login}:{config.api_secret}"},
+            timeout=5,
+        )
+        assert [r["id"] for r in response.json()["supplier_invoices"]] == ["from-cli"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
