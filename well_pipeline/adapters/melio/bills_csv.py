@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from functools import partial
+from typing import Generic, TypeVar
 
 from well_pipeline.adapters.melio.csv_rows import CsvLoad, CsvSchema, RawRow, RowIssue, read_table
 
@@ -135,26 +136,17 @@ def read_ledger(path: Path) -> CsvLoad[MelioBill]:
     """Load the bill ledger; a row with any unreadable value is skipped with one error per problem."""
     table = read_table(path, BILL_SCHEMA)
     day_first_seen = _day_first_evidence(table.rows)
+    parse_dates = _Cached(partial(parse_date, day_first_seen=day_first_seen))  # ledgers repeat dates a lot
+    parse_currencies = _Cached(parse_currency)
     bills: list[MelioBill] = []
     errors = list(table.errors)
     first_line: dict[str, int] = {}
     for line, cells in table.rows:
         problems = [f"{column} is empty" for column in BILL_SCHEMA.required if not cells[column]]
-
-        def optional(column: str, parse: Callable[[str], V]) -> V | None:
-            raw = cells.get(column)
-            if not raw:
-                return None
-            try:
-                return parse(raw)
-            except ValueError as exc:
-                problems.append(f"{column} {raw!r} {exc}")
-                return None
-
-        invoice_date = optional("invoice_date", lambda raw: parse_date(raw, day_first_seen))
-        due_date = optional("due_date", lambda raw: parse_date(raw, day_first_seen))
-        amount = optional("amount", parse_amount)
-        currency = optional("currency", parse_currency)
+        invoice_date = _optional(cells, "invoice_date", parse_dates, problems)
+        due_date = _optional(cells, "due_date", parse_dates, problems)
+        amount = _optional(cells, "amount", parse_amount, problems)
+        currency = _optional(cells, "currency", parse_currencies, problems)
         if problems:
             errors.extend(RowIssue(path, line, f"{problem}; row skipped") for problem in problems)
             continue
@@ -169,3 +161,29 @@ def read_ledger(path: Path) -> CsvLoad[MelioBill]:
 
     errors.sort(key=lambda issue: issue.line)  # shape errors from read_table come first otherwise
     return CsvLoad(bills, errors, [], list(table.notes), path, table.sha256)
+
+
+def _optional(cells: dict[str, str], column: str, parse: Callable[[str], V], problems: list[str]) -> V | None:
+    """Parse an optional cell: None when empty or absent; a refusal is added to `problems`."""
+    raw = cells.get(column)
+    if not raw:
+        return None
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        problems.append(f"{column} {raw!r} {exc}")
+        return None
+
+
+class _Cached(Generic[V]):
+    """Memoise a parser's successes for one file (refusals are rare and re-raised each time)."""
+
+    def __init__(self, parse: Callable[[str], V]) -> None:
+        self._parse = parse
+        self._seen: dict[str, V] = {}
+
+    def __call__(self, raw: str) -> V:
+        value = self._seen.get(raw)
+        if value is None:
+            value = self._seen[raw] = self._parse(raw)
+        return value

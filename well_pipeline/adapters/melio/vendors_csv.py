@@ -116,7 +116,8 @@ def read_vendor_directory(path: Path) -> CsvLoad[MelioVendor]:
             errors.append(RowIssue(path, line, f"{what} as line {first}; kept line {first}, skipped this row"))
             continue
         first_line[vendor_id] = line
-        warnings.extend(RowIssue(path, line, message) for message in row_warnings)
+        if row_warnings:
+            warnings.extend(RowIssue(path, line, message) for message in row_warnings)
         vendors.append(MelioVendor(vendor_id, name, email, iban, vat, line))
 
     errors.sort(key=lambda issue: issue.line)  # shape errors from read_table come first otherwise

@@ -25,9 +25,9 @@ def name_similarity(a: NameKey, b: NameKey) -> float:
     """0–100: the better of the ordered and the token-sorted Indel ratio of two normalised names."""
     if not a.key or not b.key:
         return 0.0
-    if a.key == b.key or a.sorted_key == b.sorted_key:
+    if a.key == b.key or a.sorted_key == b.sorted_key or a.compact == b.compact:
         return 100.0
-    return max(fuzz.ratio(a.key, b.key), fuzz.ratio(a.sorted_key, b.sorted_key))
+    return max(fuzz.ratio(a.key, b.key), fuzz.ratio(a.sorted_key, b.sorted_key), fuzz.ratio(a.compact, b.compact))
 
 
 def top_name_matches(

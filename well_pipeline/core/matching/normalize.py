@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from anyascii import anyascii
+from rapidfuzz.distance import OSA
 
 # Legal forms, written as normalised token sequences. Longest first so "gmbh co kg" wins over "kg".
 _LEGAL_FORMS_RAW = """
@@ -45,13 +46,12 @@ _CJK_LEGAL = ("株式会社", "有限会社", "合同会社", "有限公司", "�
 # Words that join names and carry no identity, in the languages of Qonto's and Melio's customers.
 _CONNECTORS = frozenset({"and", "et", "und", "y", "e", "en", "the", "de", "d", "l", "la", "le", "les", "des", "du", "der",
                          "die", "das", "van", "von", "del", "di", "da"})
+# Only abbreviations that cannot be a word of their own ("sol", "log" or "gen" could be).
 _ABBREVIATIONS = {
-    "ste": "societe", "sté": "societe", "ets": "etablissements", "cie": "compagnie", "intl": "international",
-    "svcs": "services", "svc": "services", "gebr": "gebruder", "hnos": "hermanos", "bros": "brothers",
-    "tech": "technologies", "mfg": "manufacturing", "ind": "industries", "eng": "engineering", "dist": "distribuciones",
-    "const": "construcciones", "gle": "generale", "gen": "generale", "info": "informatique", "transp": "transports",
-    "log": "logistique", "cons": "consulting", "sol": "solutions", "techn": "technische", "fratelli": "fratelli",
-    "flli": "fratelli", "dl": "dienstleistungen", "assoc": "associates", "mgmt": "management", "grp": "group",
+    "ste": "societe", "ets": "etablissements", "cie": "compagnie", "intl": "international", "svcs": "services",
+    "svc": "services", "gebr": "gebruder", "hnos": "hermanos", "bros": "brothers", "mfg": "manufacturing",
+    "transp": "transports", "techn": "technische", "flli": "fratelli", "assoc": "associates", "mgmt": "management",
+    "grp": "group", "gle": "generale",
 }
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _INVISIBLE = dict.fromkeys(i for i in range(0x20) if i not in (9, 10, 13)) | {0x200B: None, 0x200C: None,
@@ -73,6 +73,11 @@ class NameKey:
     legal_only: bool = False
 
     @property
+    def compact(self) -> str:
+        """The key without spaces: "westfield services" and "westfieldservices" meet here."""
+        return self.key.replace(" ", "")
+
+    @property
     def empty(self) -> bool:
         return not self.key
 
@@ -87,8 +92,45 @@ def _ascii_fold(text: str) -> str:
     return anyascii(text).lower()
 
 
+# Legal forms OCR glues to the previous word ("FACILITIESLIMITED") or garbles ("Ihc", "LLLC", "Copmany").
+_GLUED_FORMS = ("limited", "gmbh", "sarl", "llc", "ltd", "inc", "corp", "company")
+_SINGLE_FORMS = tuple(sorted({f[0] for f in LEGAL_FORMS if len(f) == 1 and len(f[0]) >= 3}))
+
+
+def _unglue_and_repair(tokens: list[str]) -> list[str]:
+    """Split a legal form glued to the last word; replace a last token one edit away from a legal form."""
+    if not tokens:
+        return tokens
+    last = tokens[-1]
+    for form in _GLUED_FORMS:
+        if last.endswith(form) and len(last) - len(form) >= 4 and last not in _SINGLE_FORMS:
+            return [*tokens[:-1], last[: -len(form)], form]
+    if len(tokens) >= 2 and len(last) >= 3 and (last,) not in LEGAL_FORMS and not last.isdigit():
+        for form in _SINGLE_FORMS:
+            if _one_slip_from(last, form):
+                return [*tokens[:-1], form]
+    return tokens
+
+
+def _one_slip_from(token: str, form: str) -> bool:
+    """An OCR slip of a legal form: one substituted or swapped letter, or one letter doubled ("lllc").
+
+    Short forms only accept a same-length slip (so the word "inca" is not read as "inc"); forms of five
+    letters or more ("limited", "company") also accept one inserted or missing letter.
+    """
+    if token == form:
+        return False
+    if len(token) == len(form):
+        return OSA.distance(token, form, score_cutoff=1) <= 1
+    if len(token) == len(form) + 1 and any(token[i] == token[i - 1] and token[:i] + token[i + 1:] == form
+                                           for i in range(1, len(token))):
+        return True
+    return len(form) >= 5 and abs(len(token) - len(form)) == 1 and OSA.distance(token, form, score_cutoff=1) <= 1
+
+
 def _strip_legal_forms(tokens: list[str]) -> list[str]:
     """Remove legal forms at the end (repeatedly) and at the start ("SARL Dupont")."""
+    tokens = _unglue_and_repair(tokens)
     changed = True
     while changed and tokens:
         changed = False

@@ -97,7 +97,7 @@ def policy_fit(invoice: InvoiceFacts, vendor_id: str | None, policy: ScoringPoli
         part.penalise(0.8, Code.QONTO_DUPLICATE_FLAG, p, "Qonto flags this document as a possible duplicate")
         part.hold.append(Code.QONTO_DUPLICATE_FLAG)
     if invoice.duplicate_of:
-        part.penalise(0.5, Code.DUPLICATE_INVOICE, p,
+        part.penalise(0.8, Code.DUPLICATE_INVOICE, p,
                       f"same invoice number and amount as Qonto record {invoice.duplicate_of}")
         part.hold.append(Code.DUPLICATE_INVOICE)
     if vendor_id is not None and vendor_id in policy.blocked_vendor_ids:

@@ -49,9 +49,14 @@ def resolve(signals: SupplierSignals, fuzzy: list[tuple[int, float]], index: Ven
                         (index.learned_ibans, signals.iban)):
         if key and key in source:
             positions.update(source[key])
+    name_reasons = []
+    if not signals.name.key:
+        name_reasons.append(Reason(Code.NAME_LEGAL_FORM_ONLY if signals.name.legal_only else Code.NAME_MISSING,
+                                   Part.STRENGTH, "the supplier name is only a legal form and carries no identity"
+                                   if signals.name.legal_only else "no supplier name to compare"))
     if not positions:
         reason = Reason(Code.NO_CANDIDATE, Part.STRENGTH, "no Melio vendor resembles this supplier")
-        return Resolution((), 0.0, (reason,), (), (Code.NO_CANDIDATE,))
+        return Resolution((), 0.0, (*name_reasons, reason), (), (Code.NO_CANDIDATE,))
     evaluated = []
     for position in positions:
         vendor = index.vendors[position]
@@ -66,10 +71,7 @@ def resolve(signals: SupplierSignals, fuzzy: list[tuple[int, float]], index: Ven
     reasons: list[Reason] = [Reason(code, Part.STRENGTH, _evidence_text(code, top.candidate))
                              for code in top.candidate.evidence]
     hold: list[str] = []
-    if not signals.name.key:
-        reasons.append(Reason(Code.NAME_LEGAL_FORM_ONLY if signals.name.legal_only else Code.NAME_MISSING,
-                              Part.STRENGTH, "the supplier name carries no identity" if signals.name.legal_only
-                              else "no supplier name to compare"))
+    reasons.extend(name_reasons)
     if signals.iban and not signals.iban_valid:
         reasons.append(Reason(Code.IBAN_INVALID, Part.STRENGTH,
                               f"invoice IBAN {signals.iban} fails the checksum (an OCR misread?)"))
@@ -188,6 +190,7 @@ def _decide(invoice: InvoiceFacts, resolution: Resolution, policy: ScoringPolicy
         score = min(score, policy.below_auto_link)
     if refuse:
         score = min(score, policy.below_review)
+    score = round(score, 6)  # the stored, shown value is the one compared with the thresholds
     reasons = [*resolution.reasons, *completeness.reasons, *fit.reasons]
     vendor_id = top.vendor_id if top else None
     vendor_name = top.company_name if top else None
@@ -216,7 +219,7 @@ def _decide(invoice: InvoiceFacts, resolution: Resolution, policy: ScoringPolicy
     if decision is not Decision.IN_MELIO:
         bill_id = None
     return ScoredMatch(
-        qonto_id=invoice.qonto_id, decision=decision, score=round(score, 6), completeness=round(completeness.value, 6),
+        qonto_id=invoice.qonto_id, decision=decision, score=score, completeness=round(completeness.value, 6),
         strength=round(resolution.strength, 6), policy_fit=round(fit.value, 6), vendor_id=vendor_id,
         vendor_name=vendor_name, reasons=tuple(reasons), candidates=resolution.candidates,
         hard_rules=tuple(dict.fromkeys([*hold, *refuse])), melio_bill_id=bill_id, raw_score=round(raw, 6),

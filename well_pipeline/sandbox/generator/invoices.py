@@ -327,6 +327,9 @@ class InvoiceFactory:
                 copy_of = rng.choice(recent)
         if case == "duplicate_invoice" and copy_of is None:
             case = ""  # no earlier invoice to duplicate (tiny datasets): fall back to a regular invoice
+        if (case == "bank_detail_change" and not self._known_with_iban) or (
+                case == "already_in_ledger" and not self._known):
+            case = ""  # tiny populations may have no suitable vendor
 
         if copy_of is not None:
             vendor = copy_of.vendor

@@ -36,7 +36,8 @@ def build_organization(rng: random.Random, now_ms: int) -> Organization:
     form = rng.choice(ORG_FORMS)
     legal_name = f"{name} {form}"
     siren = ids.make_siren(rng)
-    street = f"{rng.randint(1, 120)} rue {rng.choice(('Oberkampf', 'de Charonne', 'des Martyrs', 'du Faubourg Saint-Denis'))}"
+    street_name = rng.choice(("Oberkampf", "de Charonne", "des Martyrs", "du Faubourg Saint-Denis"))
+    street = f"{rng.randint(1, 120)} rue {street_name}"
     city = f"750{rng.randint(1, 20):02d} Paris"
     registration = date(2015, 1, 1) + timedelta(days=rng.randint(0, 2500))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from . import identifiers as ids
@@ -80,7 +80,6 @@ class Vendor:
     next_seq: int = 1
     next_credit_seq: int = 1
     old_bills: int = 0
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def match_name(self) -> str:

@@ -76,7 +76,8 @@ def build_pdf(content: bytes, *, title: str, creation_date: str, pad_bytes: int 
         % (_pdf_string(title), creation_date.encode("ascii")),
     ]
     if pad_bytes > 0:
-        filler = (b"% scanner padding 0123456789ABCDEF\n" * (pad_bytes // 36 + 1))[:pad_bytes]
+        pattern = b"% scanner padding 0123456789ABCDEF\n"
+        filler = (pattern * (pad_bytes // len(pattern) + 1))[:pad_bytes]
         objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(filler), filler))
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets: list[int] = []
