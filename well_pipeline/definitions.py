@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import dagster as dg
 
+from well_pipeline.defs.matching.assets import review_queue, scored_matches
+from well_pipeline.defs.matching.checks import matching_checks
+from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
+from well_pipeline.defs.melio.sensors import melio_exports_job, melio_exports_sensor
 from well_pipeline.defs.qonto.assets import qonto_supplier_invoices
 from well_pipeline.defs.qonto.checks import qonto_checks
 from well_pipeline.defs.qonto.sensors import qonto_sync_job, qonto_sync_sensor
 from well_pipeline.defs.resources import build_resources
 
 defs = dg.Definitions(
-    assets=[qonto_supplier_invoices],
-    asset_checks=qonto_checks,
-    jobs=[qonto_sync_job],
-    sensors=[qonto_sync_sensor],
+    assets=[qonto_supplier_invoices, melio_vendor_directory, melio_ledger, scored_matches, review_queue],
+    asset_checks=[*qonto_checks, *matching_checks],
+    jobs=[qonto_sync_job, melio_exports_job],
+    sensors=[qonto_sync_sensor, melio_exports_sensor],
     resources=build_resources(),
 )

@@ -16,6 +16,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,40 @@ class Settings:
         default=50,
         metadata={"doc": "Largest attachment Well downloads and stores; larger ones are recorded as failures."},
     )
+    melio_vendors_csv: Path = field(
+        default=Path("melio/vendors.csv"),
+        metadata={"doc": "The Melio vendor directory export (CSV: company_name required; vendor_id, email, iban, "
+                  "vat_number optional). Relative paths are inside `data_dir`."},
+    )
+    melio_bills_csv: Path = field(
+        default=Path("melio/bills.csv"),
+        metadata={"doc": "The Melio ledger of existing bills (CSV: bill_id, company_name, invoice_number, "
+                  "invoice_date, due_date, amount, currency, status). Relative paths are inside `data_dir`."},
+    )
+    auto_link_threshold: float = field(
+        default=0.85,
+        metadata={"doc": "Score at or above which an invoice is sent to Melio without a person (0..1)."},
+    )
+    review_threshold: float = field(
+        default=0.55,
+        metadata={"doc": "Score at or above which an invoice waits for review; below it is refused (0..1)."},
+    )
+    eligible_statuses: str = field(
+        default="to_review,to_approve,awaiting_payment,pending,scheduled,paid,archived",
+        metadata={"doc": "Comma-separated Qonto statuses that may be auto-linked; other statuses are refused."},
+    )
+    allowed_currencies: str = field(
+        default="EUR,USD,GBP",
+        metadata={"doc": "Comma-separated currencies that may be sent to Melio."},
+    )
+    max_auto_link_amount: str = field(
+        default="25000",
+        metadata={"doc": "Invoices above this amount always wait for a person (empty: no limit)."},
+    )
+    blocked_vendor_ids: str = field(
+        default="",
+        metadata={"doc": "Comma-separated Melio vendor ids that are never sent (refused, shown in the queue)."},
+    )
     sync_interval_minutes: int = field(
         default=15,
         metadata={"doc": "How often the Qonto sync sensor polls for new and changed invoices."},
@@ -127,12 +162,24 @@ class Settings:
         return path if path.is_absolute() else self.data_dir / path
 
     @property
+    def melio_vendors_path(self) -> Path:
+        return self.melio_vendors_csv if self.melio_vendors_csv.is_absolute() else self.data_dir / self.melio_vendors_csv
+
+    @property
+    def melio_bills_path(self) -> Path:
+        return self.melio_bills_csv if self.melio_bills_csv.is_absolute() else self.data_dir / self.melio_bills_csv
+
+    @property
     def attachments_dir(self) -> Path:
         return self.data_dir / "attachments"
 
     @property
     def secrets_path(self) -> Path:
         return self.data_dir / "secrets.enc.json"
+
+    def csv_set(self, name: str) -> frozenset[str]:
+        """A comma-separated setting as a set of trimmed, non-empty values."""
+        return frozenset(v.strip() for v in str(getattr(self, name)).split(",") if v.strip())
 
     def validate(self) -> Settings:
         """Reject values that would fail later and less clearly."""
@@ -147,6 +194,16 @@ class Settings:
                 raise SettingsError(f"{name} must be zero or positive, got {getattr(self, name)!r}")
         if self.qonto_requests_per_10s > 1000:
             raise SettingsError("qonto_requests_per_10s above 1000 would exceed Qonto's own rate limit")
+        if not (0.0 <= self.review_threshold <= self.auto_link_threshold <= 1.0):
+            raise SettingsError(f"thresholds must satisfy 0 <= review_threshold ({self.review_threshold}) <= "
+                                f"auto_link_threshold ({self.auto_link_threshold}) <= 1")
+        if self.max_auto_link_amount.strip():
+            try:
+                if Decimal(self.max_auto_link_amount) <= 0:
+                    raise InvalidOperation
+            except InvalidOperation:
+                raise SettingsError(f"max_auto_link_amount must be a positive amount or empty, got "
+                                    f"{self.max_auto_link_amount!r}") from None
         if self.history_start > datetime.now(UTC).date():
             raise SettingsError(f"history_start {self.history_start} is in the future")
         return self
@@ -174,6 +231,8 @@ def _coerce(name: str, raw: Any, target: Any, origin: str) -> Any:
             return int(str(raw).strip())
         if target is float or target == "float":
             return float(str(raw).strip())
+        if isinstance(raw, list):
+            return ",".join(str(item) for item in raw)
         return str(raw)
     except ValueError as exc:
         raise SettingsError(f"setting {name!r} from {origin}: cannot read {raw!r} ({exc})") from None

@@ -7,6 +7,7 @@ import logging
 import click
 
 from well_pipeline.cli.qonto import qonto
+from well_pipeline.cli.review import review
 from well_pipeline.cli.sandbox import sandbox
 from well_pipeline.cli.secrets import secrets
 from well_pipeline.cli.settings import settings
@@ -24,6 +25,7 @@ cli.add_command(sandbox)
 cli.add_command(secrets)
 cli.add_command(settings)
 cli.add_command(qonto)
+cli.add_command(review)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

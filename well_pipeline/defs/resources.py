@@ -21,6 +21,8 @@ from well_pipeline.adapters.secrets import (
     StoredRefreshToken,
 )
 from well_pipeline.adapters.storage import AttachmentStore, Database
+from well_pipeline.core.scoring.policy import ScoringPolicy
+from well_pipeline.services.scoring import policy_from_settings
 from well_pipeline.settings import Settings, load_settings
 
 
@@ -90,6 +92,28 @@ class QontoResource(dg.ConfigurableResource):
         )
 
 
+class MelioExportsResource(dg.ConfigurableResource):
+    """Where the Melio vendor directory and ledger exports (CSV) are read from."""
+
+    vendors_csv: str = Field(description="Melio vendor directory export (CSV).")
+    bills_csv: str = Field(description="Melio ledger of existing bills (CSV).")
+
+
+class ScoringResource(dg.ConfigurableResource):
+    """The scoring policy: thresholds and rules (validated when a run starts)."""
+
+    auto_link_threshold: float = Field(description="Score at or above which an invoice is sent without a person.")
+    review_threshold: float = Field(description="Score at or above which an invoice waits for review.")
+    eligible_statuses: str = Field(description="Comma-separated Qonto statuses that may be auto-linked.")
+    allowed_currencies: str = Field(description="Comma-separated currencies that may be sent to Melio.")
+    max_auto_link_amount: str = Field(description="Invoices above this amount wait for a person (empty: no limit).")
+    blocked_vendor_ids: str = Field(default="", description="Comma-separated vendor ids never sent.")
+
+    def policy(self) -> ScoringPolicy:
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return policy_from_settings(Settings(**fields).validate())
+
+
 def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
     settings = settings or load_settings()
     data_dir = settings.data_dir.resolve()
@@ -113,5 +137,17 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
             attachment_max_mb=settings.attachment_max_mb,
             secrets_path=str(settings.secrets_path.resolve()),
             sync_overlap_minutes=settings.sync_overlap_minutes,
+        ),
+        "melio_exports": MelioExportsResource(
+            vendors_csv=str(settings.melio_vendors_path.resolve()),
+            bills_csv=str(settings.melio_bills_path.resolve()),
+        ),
+        "scoring": ScoringResource(
+            auto_link_threshold=settings.auto_link_threshold,
+            review_threshold=settings.review_threshold,
+            eligible_statuses=settings.eligible_statuses,
+            allowed_currencies=settings.allowed_currencies,
+            max_auto_link_amount=settings.max_auto_link_amount,
+            blocked_vendor_ids=settings.blocked_vendor_ids,
         ),
     }

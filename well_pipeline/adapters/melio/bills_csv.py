@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache, partial
 from pathlib import Path
-from functools import partial
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from well_pipeline.adapters.melio.csv_rows import CsvLoad, CsvSchema, RawRow, RowIssue, read_table
 
@@ -36,7 +36,7 @@ __all__ = [
 
 BILL_SCHEMA = CsvSchema(
     file_label="melio/bills.csv",
-    description="the Melio bill ledger",
+    description="Melio bill ledger",
     required=("bill_id", "company_name", "invoice_number"),
     optional=("invoice_date", "due_date", "amount", "currency", "status"),
 )
@@ -44,7 +44,7 @@ BILL_SCHEMA = CsvSchema(
 V = TypeVar("V")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MelioBill:
     """One bill already in Melio; optional values are None when the cell is empty. `line`: row start."""
 
@@ -92,12 +92,16 @@ _PLAIN = re.compile(r"\d+(?:\.\d+)?")
 _THOUSANDS_COMMA = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _DECIMAL_COMMA = re.compile(r"\d+,\d+")
 _SIGNED = re.compile(r"([+-]?)\s*[€$£]?\s*([+-]?)\s*(.*)")
+_SIGN_OR_SYMBOL = frozenset("+-€$£")
 
 
 def parse_amount(raw: str) -> Decimal:
     """Parse an amount in one of the accepted formats (module docstring); raise ValueError otherwise."""
-    m = _SIGNED.fullmatch(raw)
-    sign_before, sign_after, number = (m[1], m[2], m[3]) if m else ("", "", raw)
+    if _PLAIN.fullmatch(raw):  # fast path: what most exports write
+        return Decimal(raw)
+    sign_before, sign_after, number = "", "", raw
+    if raw[:1] in _SIGN_OR_SYMBOL and (m := _SIGNED.fullmatch(raw)):
+        sign_before, sign_after, number = m[1], m[2], m[3]
     if sign_before and sign_after:
         raise ValueError("has two signs")
     negative = "-" in (sign_before, sign_after)
@@ -126,8 +130,8 @@ def _day_first_evidence(rows: list[RawRow]) -> tuple[int, str] | None:
     """The first slash date in the file that can only be day-first, as (line, value)."""
     for line, cells in rows:
         for column in _DATE_COLUMNS:
-            m = _SLASH_DATE.fullmatch(cells.get(column, ""))
-            if m and int(m[1]) > 12:
+            value = cells.get(column, "")
+            if "/" in value and (m := _SLASH_DATE.fullmatch(value)) and int(m[1]) > 12:
                 return line, m[0]
     return None
 
@@ -136,13 +140,16 @@ def read_ledger(path: Path) -> CsvLoad[MelioBill]:
     """Load the bill ledger; a row with any unreadable value is skipped with one error per problem."""
     table = read_table(path, BILL_SCHEMA)
     day_first_seen = _day_first_evidence(table.rows)
-    parse_dates = _Cached(partial(parse_date, day_first_seen=day_first_seen))  # ledgers repeat dates a lot
-    parse_currencies = _Cached(parse_currency)
+    # Ledgers repeat dates and currencies a lot; lru_cache keeps successes only, so refusals are re-reported.
+    parse_dates = lru_cache(maxsize=None)(partial(parse_date, day_first_seen=day_first_seen))
+    parse_currencies = lru_cache(maxsize=None)(parse_currency)
     bills: list[MelioBill] = []
     errors = list(table.errors)
     first_line: dict[str, int] = {}
     for line, cells in table.rows:
-        problems = [f"{column} is empty" for column in BILL_SCHEMA.required if not cells[column]]
+        bill_id, name, number = cells["bill_id"], cells["company_name"], cells["invoice_number"]
+        problems = [] if bill_id and name and number else [
+            f"{column} is empty" for column in BILL_SCHEMA.required if not cells[column]]
         invoice_date = _optional(cells, "invoice_date", parse_dates, problems)
         due_date = _optional(cells, "due_date", parse_dates, problems)
         amount = _optional(cells, "amount", parse_amount, problems)
@@ -150,14 +157,13 @@ def read_ledger(path: Path) -> CsvLoad[MelioBill]:
         if problems:
             errors.extend(RowIssue(path, line, f"{problem}; row skipped") for problem in problems)
             continue
-        bill_id = cells["bill_id"]
         if (first := first_line.get(bill_id)) is not None:
             errors.append(RowIssue(path, line, (
                 f"duplicate bill_id {bill_id!r} as line {first}; kept line {first}, skipped this row")))
             continue
         first_line[bill_id] = line
-        bills.append(MelioBill(bill_id, cells["company_name"], cells["invoice_number"], invoice_date, due_date,
-                               amount, currency, cells.get("status") or None, line))
+        bills.append(MelioBill(bill_id, name, number, invoice_date, due_date, amount, currency,
+                               cells.get("status") or None, line))
 
     errors.sort(key=lambda issue: issue.line)  # shape errors from read_table come first otherwise
     return CsvLoad(bills, errors, [], list(table.notes), path, table.sha256)
@@ -173,17 +179,3 @@ def _optional(cells: dict[str, str], column: str, parse: Callable[[str], V], pro
     except ValueError as exc:
         problems.append(f"{column} {raw!r} {exc}")
         return None
-
-
-class _Cached(Generic[V]):
-    """Memoise a parser's successes for one file (refusals are rare and re-raised each time)."""
-
-    def __init__(self, parse: Callable[[str], V]) -> None:
-        self._parse = parse
-        self._seen: dict[str, V] = {}
-
-    def __call__(self, raw: str) -> V:
-        value = self._seen.get(raw)
-        if value is None:
-            value = self._seen[raw] = self._parse(raw)
-        return value

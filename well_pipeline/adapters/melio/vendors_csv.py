@@ -24,13 +24,13 @@ __all__ = [
 
 VENDOR_SCHEMA = CsvSchema(
     file_label="melio/vendors.csv",
-    description="the Melio vendor directory",
+    description="Melio vendor directory",
     required=("company_name",),
     optional=("vendor_id", "email", "iban", "vat_number"),
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MelioVendor:
     """One vendor of the directory, with values normalised for matching.
 

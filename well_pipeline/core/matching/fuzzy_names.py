@@ -18,6 +18,7 @@ from well_pipeline.core.matching.normalize import NameKey
 from well_pipeline.core.matching.vendor_index import VendorIndex
 
 CHUNK = 2048
+SAME_WORDS_OTHER_ORDER = 96.0
 SORTED_PASS_BELOW = 95
 
 
@@ -25,8 +26,10 @@ def name_similarity(a: NameKey, b: NameKey) -> float:
     """0–100: the better of the ordered and the token-sorted Indel ratio of two normalised names."""
     if not a.key or not b.key:
         return 0.0
-    if a.key == b.key or a.sorted_key == b.sorted_key or a.compact == b.compact:
+    if a.key == b.key or a.compact == b.compact:
         return 100.0
+    if a.sorted_key == b.sorted_key:
+        return SAME_WORDS_OTHER_ORDER  # "King & Adams" vs "Adams & King": often two firms
     return max(fuzz.ratio(a.key, b.key), fuzz.ratio(a.sorted_key, b.sorted_key), fuzz.ratio(a.compact, b.compact))
 
 
@@ -60,18 +63,17 @@ def top_name_matches(
             sorted_scores = process.cdist(sorted_queries, vendor_sorted, scorer=fuzz.ratio, dtype=np.uint8,
                                           workers=workers, score_cutoff=cutoff)
             scores[unsure] = np.maximum(scores[unsure], sorted_scores)
-        if k < scores.shape[1]:
-            top = np.argpartition(scores, -k, axis=1)[:, -k:]
-        else:
-            top = np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+        # Scores under the cutoff are 0, so the matrix is sparse: rank only the survivors of each row.
+        rows, cols = np.nonzero(scores)
+        values = scores[rows, cols]
+        order = np.lexsort((cols, -values.astype(np.int16), rows))
+        rows, cols = rows[order], cols[order]
+        starts = np.searchsorted(rows, np.arange(len(chunk)))
+        ends = np.searchsorted(rows, np.arange(len(chunk)), side="right")
         for row, key in enumerate(chunk):
             query = distinct[key]
-            matches = []
-            for position in top[row]:
-                if scores[row, position] < cutoff:
-                    continue
-                position = int(position)
-                matches.append((position, name_similarity(query, index.vendors[position].name)))
+            matches = [(int(p), name_similarity(query, index.vendors[int(p)].name))
+                       for p in cols[starts[row]:min(ends[row], starts[row] + k)]]
             matches.sort(key=lambda m: (-m[1], m[0]))
             result[key] = matches
     return result

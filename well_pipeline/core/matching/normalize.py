@@ -41,6 +41,25 @@ LEGAL_FORMS: tuple[tuple[str, ...], ...] = tuple(
     sorted({tuple(form.split()) for line in _LEGAL_FORMS_RAW.strip().splitlines() for form in line.split("|")},
            key=len, reverse=True)
 )
+# Spellings of one legal form, and the bilingual twins of Belgium (NV = SA, BV = SRL), mapped to one name.
+_LEGAL_FORM_CANON = {
+    "s a s": "sas", "s a s u": "sasu", "s a r l": "sarl", "s a r l u": "sarl", "e u r l": "eurl", "s a": "sa",
+    "nv": "sa", "n v": "sa", "s a u": "sau", "mbh": "gmbh", "e k": "ek", "s l": "sl", "s l u": "slu",
+    "s r l": "srl", "s r l s": "srls", "s p a": "spa", "b v": "bv", "b v b a": "bvba", "limited": "ltd",
+    "incorporated": "inc", "corporation": "corp", "company": "co", "l l c": "llc", "l p": "lp",
+    "limitada": "lda", "ltda": "lda", "unip lda": "unipessoal lda", "k k": "kk", "kabushiki kaisha": "kk",
+    "kabushikigaisha": "kk", "a e": "ae", "e p e": "epe", "i k e": "ike", "sprl": "srl", "bvba": "srl",
+    "gmbh co": "gmbh co kg", "ug haftungsbeschrankt": "ug", "haftungsbeschrankt": "ug",
+}
+
+
+def canonical_legal_form(form: tuple[str, ...] | None) -> str | None:
+    if not form:
+        return None
+    joined = " ".join(form)
+    return _LEGAL_FORM_CANON.get(joined, joined.replace(" ", ""))
+
+
 # CJK legal forms, removed before transliteration (anyascii would turn 株式会社 into "ZhuShiHuiShe").
 _CJK_LEGAL = ("株式会社", "有限会社", "合同会社", "有限公司", "股份有限公司", "(株)", "㈱")
 # Words that join names and carry no identity, in the languages of Qonto's and Melio's customers.
@@ -71,6 +90,7 @@ class NameKey:
     sorted_key: str
     tokens: tuple[str, ...]
     legal_only: bool = False
+    legal_form: str | None = None   # canonical legal form found in the name ("sas", "gmbh", "ltd"), if any
 
     @property
     def compact(self) -> str:
@@ -86,6 +106,8 @@ EMPTY_NAME = NameKey("", "", (), False)
 
 
 def _ascii_fold(text: str) -> str:
+    if text.isascii():
+        return text.translate(_INVISIBLE).lower()
     text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
     for form in _CJK_LEGAL:
         text = text.replace(form, " ")
@@ -95,6 +117,12 @@ def _ascii_fold(text: str) -> str:
 # Legal forms OCR glues to the previous word ("FACILITIESLIMITED") or garbles ("Ihc", "LLLC", "Copmany").
 _GLUED_FORMS = ("limited", "gmbh", "sarl", "llc", "ltd", "inc", "corp", "company")
 _SINGLE_FORMS = tuple(sorted({f[0] for f in LEGAL_FORMS if len(f) == 1 and len(f[0]) >= 3}))
+_FORM_SET = frozenset(LEGAL_FORMS)
+_FORM_LENGTHS = tuple(sorted({len(f) for f in LEGAL_FORMS}, reverse=True))
+_SINGLE_FORMS_BY_LENGTH: dict[int, tuple[str, ...]] = {}
+for _form in _SINGLE_FORMS:
+    for _n in (len(_form) - 1, len(_form), len(_form) + 1):
+        _SINGLE_FORMS_BY_LENGTH[_n] = (*_SINGLE_FORMS_BY_LENGTH.get(_n, ()), _form)
 
 
 def _unglue_and_repair(tokens: list[str]) -> list[str]:
@@ -105,8 +133,8 @@ def _unglue_and_repair(tokens: list[str]) -> list[str]:
     for form in _GLUED_FORMS:
         if last.endswith(form) and len(last) - len(form) >= 4 and last not in _SINGLE_FORMS:
             return [*tokens[:-1], last[: -len(form)], form]
-    if len(tokens) >= 2 and len(last) >= 3 and (last,) not in LEGAL_FORMS and not last.isdigit():
-        for form in _SINGLE_FORMS:
+    if len(tokens) >= 2 and len(last) >= 3 and (last,) not in _FORM_SET and not last.isdigit():
+        for form in _SINGLE_FORMS_BY_LENGTH.get(len(last), ()):
             if _one_slip_from(last, form):
                 return [*tokens[:-1], form]
     return tokens
@@ -128,24 +156,26 @@ def _one_slip_from(token: str, form: str) -> bool:
     return len(form) >= 5 and abs(len(token) - len(form)) == 1 and OSA.distance(token, form, score_cutoff=1) <= 1
 
 
-def _strip_legal_forms(tokens: list[str]) -> list[str]:
-    """Remove legal forms at the end (repeatedly) and at the start ("SARL Dupont")."""
+def _strip_legal_forms(tokens: list[str]) -> tuple[list[str], tuple[str, ...] | None]:
+    """Remove legal forms at the end (repeatedly) and at the start ("SARL Dupont"); return the outermost one."""
     tokens = _unglue_and_repair(tokens)
+    found: tuple[str, ...] | None = None
     changed = True
     while changed and tokens:
         changed = False
-        for form in LEGAL_FORMS:
-            n = len(form)
-            if len(tokens) >= n and tuple(tokens[-n:]) == form:
+        for n in _FORM_LENGTHS:
+            if len(tokens) >= n and tuple(tokens[-n:]) in _FORM_SET:
+                found = found or tuple(tokens[-n:])
                 tokens = tokens[:-n]
                 changed = True
                 break
-    for form in LEGAL_FORMS:
-        n = len(form)
-        if len(tokens) > n and tuple(tokens[:n]) == form and n >= 1 and len("".join(form)) >= 3:
+    for n in _FORM_LENGTHS:
+        head = tuple(tokens[:n])
+        if len(tokens) > n and head in _FORM_SET and len("".join(head)) >= 3:
             tokens = tokens[n:]
+            found = found or head
             break
-    return tokens
+    return tokens, found
 
 
 @lru_cache(maxsize=262_144)
@@ -157,13 +187,14 @@ def normalize_name(name: str | None) -> NameKey:
     # Dotted abbreviations ("S.A.R.L.", "G.m.b.H.") become single tokens before punctuation splits them.
     folded = re.sub(r"\b((?:[a-z]\.){2,}[a-z]?\.?)", lambda m: m.group(1).replace(".", ""), folded)
     raw_tokens = [t for t in _NON_ALNUM.split(folded) if t]
-    tokens = _strip_legal_forms(raw_tokens)
+    tokens, form = _strip_legal_forms(raw_tokens)
     tokens = [_ABBREVIATIONS.get(t, t) for t in tokens if t not in _CONNECTORS]
     if not tokens:
         return NameKey("", "", (), legal_only=bool(raw_tokens))
-    return NameKey(" ".join(tokens), " ".join(sorted(tokens)), tuple(tokens))
+    return NameKey(" ".join(tokens), " ".join(sorted(tokens)), tuple(tokens), legal_form=canonical_legal_form(form))
 
 
+@lru_cache(maxsize=262_144)
 def normalize_iban(iban: str | None) -> str | None:
     """Upper-case, no spaces or separators; None when nothing is left."""
     if not iban:
@@ -172,6 +203,7 @@ def normalize_iban(iban: str | None) -> str | None:
     return value or None
 
 
+@lru_cache(maxsize=262_144)
 def iban_is_valid(iban: str | None) -> bool:
     """ISO 13616 mod-97 check (catches OCR misreads of a digit)."""
     value = normalize_iban(iban)
@@ -209,6 +241,7 @@ FREE_MAIL_DOMAINS = frozenset({
 _INVOICE_NUMBER_NOISE = re.compile(r"[^0-9A-Za-z]")
 
 
+@lru_cache(maxsize=262_144)
 def normalize_invoice_number(number: str | None) -> str | None:
     """"F-2024/00123" and "f2024 00123" are the same invoice number; leading zeros of a run are kept."""
     if not number:

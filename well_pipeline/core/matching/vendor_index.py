@@ -33,11 +33,17 @@ class VendorProfile:
 
 @dataclass(frozen=True)
 class LearnedLink:
-    """A person confirmed that this supplier name and/or IBAN belongs to `vendor_id` (a pin or an approval)."""
+    """This supplier name and/or IBAN belongs to `vendor_id`.
+
+    `confirmed` links come from a person (a pin or an approval) and count as strong evidence; unconfirmed ones
+    come from invoices already linked to the vendor and only make an IBAN "usual" for it (a different IBAN
+    then reads as a bank-detail change).
+    """
 
     vendor_id: str
     supplier_name: str | None = None
     iban: str | None = None
+    confirmed: bool = True
 
 
 @dataclass(frozen=True)
@@ -60,24 +66,28 @@ class VendorIndex:
     learned_names: dict[str, set[int]] = field(default_factory=dict)
     learned_ibans: dict[str, set[int]] = field(default_factory=dict)
     by_id: dict[str, int] = field(default_factory=dict)
-    # IBANs confirmed for a vendor besides the directory's: by a person (pins, approvals) or seen on earlier
-    # invoices that resolved to it. Any of them counts as a match; an IBAN outside them is a bank-detail change.
+    # IBANs a person confirmed for a vendor (pins, approvals): as strong as the directory's own IBAN.
     known_ibans: dict[int, set[str]] = field(default_factory=dict)
+    # IBANs seen on the vendor's earlier or concurrent invoices: weak evidence, but any other IBAN is a change.
+    observed_ibans: dict[int, set[str]] = field(default_factory=dict)
 
     def ibans_of(self, position: int) -> set[str]:
+        """Every IBAN the vendor is known to use (directory, confirmed, observed)."""
         vendor = self.vendors[position]
-        known = set(self.known_ibans.get(position, ()))
+        known = set(self.known_ibans.get(position, ())) | set(self.observed_ibans.get(position, ()))
         if vendor.iban:
             known.add(vendor.iban)
         return known
 
-    def learn_iban(self, position: int, iban: str) -> bool:
-        """Record an IBAN seen for a vendor; True when it was new."""
-        known = self.known_ibans.setdefault(position, set())
-        if iban in known:
+    def has_any_iban(self, position: int) -> bool:
+        return bool(self.vendors[position].iban or self.known_ibans.get(position) or self.observed_ibans.get(position))
+
+    def observe_iban(self, position: int, iban: str) -> bool:
+        """Record an IBAN seen on the vendor's invoices; True when it was new."""
+        observed = self.observed_ibans.setdefault(position, set())
+        if iban in observed:
             return False
-        known.add(iban)
-        self.learned_ibans.setdefault(iban, set()).add(position)
+        observed.add(iban)
         return True
 
     @property
@@ -122,19 +132,23 @@ class VendorIndex:
         learned_names: dict[str, set[int]] = defaultdict(set)
         learned_ibans: dict[str, set[int]] = defaultdict(set)
         known_ibans: dict[int, set[str]] = defaultdict(set)
+        observed_ibans: dict[int, set[str]] = defaultdict(set)
         for link in learned:
             position = by_id.get(link.vendor_id)
             if position is None:
                 continue
             key = normalize_name(link.supplier_name).key
-            if key:
+            if key and link.confirmed:
                 learned_names[key].add(position)
             iban = normalize_iban(link.iban)
             if iban and iban_is_valid(iban):
-                learned_ibans[iban].add(position)
-                known_ibans[position].add(iban)
+                if link.confirmed:
+                    learned_ibans[iban].add(position)
+                    known_ibans[position].add(iban)
+                else:
+                    observed_ibans[position].add(iban)
         return cls(indexed, dict(by_iban), dict(by_vat), dict(by_domain), dict(by_name), dict(learned_names),
-                   dict(learned_ibans), by_id, dict(known_ibans))
+                   dict(learned_ibans), by_id, dict(known_ibans), dict(observed_ibans))
 
     def positions_for_ids(self, vendor_ids: Sequence[str]) -> list[int]:
         return [self.by_id[v] for v in vendor_ids if v in self.by_id]

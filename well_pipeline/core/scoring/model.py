@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -47,8 +48,9 @@ class InvoiceFacts:
     created_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
+    """A ranked alternative (a NamedTuple: hundreds of thousands are built per large batch)."""
+
     vendor_id: str
     company_name: str
     probability: float              # how likely this vendor is the supplier, from the evidence alone
@@ -69,8 +71,9 @@ class LedgerBill:
     invoice_number: str | None
 
 
-@dataclass(frozen=True)
-class ScoredMatch:
+class ScoredMatch(NamedTuple):
+    """The decision on one invoice, with the three parts, the reasons and the ranked candidates."""
+
     qonto_id: str
     decision: Decision
     score: float

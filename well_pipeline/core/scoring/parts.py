@@ -7,19 +7,22 @@ otherwise fill the gap silently (a missing due date becomes "today").
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from well_pipeline.core.scoring.model import InvoiceFacts
 from well_pipeline.core.scoring.policy import ScoringPolicy
 from well_pipeline.core.scoring.reasons import Code, Part, Reason
 
 
-@dataclass
 class PartResult:
-    value: float = 1.0
-    reasons: list[Reason] = field(default_factory=list)
-    hold: list[str] = field(default_factory=list)     # hard rules: never auto-link
-    refuse: list[str] = field(default_factory=list)   # hard rules: not sendable at all
+    """One part of the score with its reasons and the hard rules it triggered (a plain class: built 200,000
+    times per 100,000 invoices, so no dataclass machinery)."""
+
+    __slots__ = ("hold", "reasons", "refuse", "value")
+
+    def __init__(self) -> None:
+        self.value = 1.0
+        self.reasons: list[Reason] = []
+        self.hold: list[str] = []     # hard rules: never auto-link
+        self.refuse: list[str] = []   # hard rules: not sendable at all
 
     def penalise(self, factor: float, code: Code, part: Part, text: str) -> None:
         self.value *= factor

@@ -5,7 +5,7 @@ Codes are part of Well's contract (filters in the review queue, dashboards, test
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 from enum import StrEnum
 
 
@@ -17,8 +17,9 @@ class Part(StrEnum):
     DECISION = "decision"
 
 
-@dataclass(frozen=True)
-class Reason:
+class Reason(NamedTuple):
+    """Why: a stable code, the part of the score it belongs to, and text a person reads."""
+
     code: str
     part: Part
     text: str
@@ -40,6 +41,8 @@ class Code(StrEnum):
     NAME_LEGAL_FORM_ONLY = "NAME_LEGAL_FORM_ONLY"
     KNOWN_NAME = "KNOWN_NAME"
     KNOWN_IBAN = "KNOWN_IBAN"
+    USUAL_IBAN = "USUAL_IBAN"
+    LEGAL_FORM_DIFFERS = "LEGAL_FORM_DIFFERS"
     RUNNER_UP_CLOSE = "RUNNER_UP_CLOSE"
     NO_CANDIDATE = "NO_CANDIDATE"
     IBAN_INVALID = "IBAN_INVALID"

@@ -13,7 +13,7 @@ signals (normalised name, IBAN, VAT, e-mail domain), so cost grows with supplier
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import UTC, datetime
 
 from well_pipeline.core.matching.fuzzy_names import name_similarity, top_name_matches
@@ -30,8 +30,7 @@ TOP_CANDIDATES = 5
 CONFIDENT = 0.85
 
 
-@dataclass(frozen=True)
-class Resolution:
+class Resolution(NamedTuple):
     candidates: tuple[Candidate, ...]
     strength: float
     reasons: tuple[Reason, ...]
@@ -81,15 +80,16 @@ def resolve(signals: SupplierSignals, fuzzy: list[tuple[int, float]], index: Ven
                               f"invoice IBAN {signals.iban} differs from every IBAN known for "
                               f"{top.candidate.company_name}: possible payment fraud, a person must check"))
         hold.append(Code.BANK_DETAILS_CHANGED)
-    elif signals.iban is None and index.ibans_of(_position(index, top)):
+    elif signals.iban is None and index.has_any_iban(index.by_id[top.candidate.vendor_id]):
         reasons.append(Reason(Code.IBAN_NOT_VERIFIED, Part.HARD_RULE,
                               f"no IBAN read on the invoice while one is known for {top.candidate.company_name}: "
                               "a changed bank account could not be ruled out"))
         hold.append(Code.IBAN_NOT_VERIFIED)
     if top.vat_conflict:
         hold.append(Code.VAT_MISMATCH)
-    if is_ambiguous(top.candidate.probability, runner_up):
-        second = evaluated[1].candidate
+    twin = _unresolved_twin(evaluated)
+    if is_ambiguous(top.candidate.probability, runner_up) or twin is not None:
+        second = twin or evaluated[1].candidate
         reasons.append(Reason(Code.AMBIGUOUS_VENDOR, Part.HARD_RULE,
                               f"{second.company_name} fits almost as well ({second.probability:.0%} vs "
                               f"{top.candidate.probability:.0%})"))
@@ -101,23 +101,46 @@ def resolve(signals: SupplierSignals, fuzzy: list[tuple[int, float]], index: Ven
     return Resolution(candidates, strength, tuple(reasons), tuple(hold), ())
 
 
-def _position(index: VendorIndex, evaluated: object) -> int:
-    return index.by_id[evaluated.candidate.vendor_id]  # type: ignore[attr-defined]
+POSITIVE_IDENTIFIERS = frozenset({Code.IBAN_MATCH, Code.VAT_MATCH, Code.KNOWN_IBAN, Code.KNOWN_NAME,
+                                  Code.EMAIL_DOMAIN_MATCH})
+
+
+def _unresolved_twin(evaluated: list) -> Candidate | None:
+    """Another directory vendor with the leader's name, when no identifier tells the two apart.
+
+    Two vendors named alike ("Jackson Catering Ltd" / "Jackson Catering Limited") can only be separated by an
+    IBAN, VAT number or e-mail domain that matches one of them; the mere absence of a conflict does not count.
+    """
+    top = evaluated[0].candidate
+    if top.name_similarity < 95.0 or POSITIVE_IDENTIFIERS.intersection(top.evidence):
+        return None
+    for other in evaluated[1:]:
+        candidate = other.candidate
+        if candidate.name_similarity >= top.name_similarity - 1.0 and "LEGAL_FORM_DIFFERS" not in candidate.evidence:
+            return candidate
+    return None
+
+
+_EVIDENCE_TEXT = {
+    Code.IBAN_MATCH: "invoice IBAN is the vendor's IBAN",
+    Code.KNOWN_IBAN: "a person confirmed this IBAN for the vendor before",
+    Code.USUAL_IBAN: "the IBAN this vendor's other invoices carry",
+    Code.VAT_MATCH: "VAT number matches",
+    Code.VAT_MISMATCH: "VAT number differs from the vendor's",
+    Code.EMAIL_DOMAIN_MATCH: "e-mail domain matches",
+    Code.KNOWN_NAME: "a person confirmed this supplier name for the vendor before",
+    Code.NAME_EXACT: "name matches {name} after normalisation",
+    Code.NAME_SIMILAR: "name is {similarity:.0f}% similar to {name}",
+    Code.NAME_WEAK: "name only {similarity:.0f}% similar to {name}",
+    Code.LEGAL_FORM_DIFFERS: "legal form differs from {name}'s",
+}
 
 
 def _evidence_text(code: str, candidate: Candidate) -> str:
-    texts = {
-        Code.IBAN_MATCH: "invoice IBAN is the vendor's IBAN",
-        Code.KNOWN_IBAN: "a person confirmed this IBAN for the vendor before",
-        Code.VAT_MATCH: "VAT number matches",
-        Code.VAT_MISMATCH: "VAT number differs from the vendor's",
-        Code.EMAIL_DOMAIN_MATCH: "e-mail domain matches",
-        Code.KNOWN_NAME: "a person confirmed this supplier name for the vendor before",
-        Code.NAME_EXACT: f"name matches {candidate.company_name} after normalisation",
-        Code.NAME_SIMILAR: f"name is {candidate.name_similarity:.0f}% similar to {candidate.company_name}",
-        Code.NAME_WEAK: f"name only {candidate.name_similarity:.0f}% similar to {candidate.company_name}",
-    }
-    return texts.get(code, code)
+    template = _EVIDENCE_TEXT.get(code, code)
+    if "{" not in template:
+        return template
+    return template.format(name=candidate.company_name, similarity=candidate.name_similarity)
 
 
 def score_invoices(
@@ -132,48 +155,59 @@ def score_invoices(
     overrides = overrides or {}
     names = [normalize_name(i.supplier_name) for i in invoices]
     fuzzy = top_name_matches(index, names, workers=workers)
-    signals = [SupplierSignals.of(invoice, name) for invoice, name in zip(invoices, names, strict=True)]
+    signal_cache: dict[tuple, SupplierSignals] = {}
+    signals = []
+    for invoice, name in zip(invoices, names, strict=True):
+        key = (name, invoice.iban, invoice.vat_number, invoice.supplier_email)
+        signal = signal_cache.get(key)
+        if signal is None:
+            signal = signal_cache[key] = SupplierSignals.of(invoice, name)
+        signals.append(signal)
 
-    def resolve_all() -> list[Resolution]:
-        cache: dict[SupplierSignals, Resolution] = {}
-        out = []
-        for signal in signals:
-            if signal not in cache:
+    cache: dict[SupplierSignals, Resolution] = {}
+    for signal in signals:
+        if signal not in cache:
+            cache[signal] = resolve(signal, fuzzy.get(signal.name.key, []), index)
+    resolutions = [cache[signal] for signal in signals]
+    learned = _learn_observed_ibans(invoices, signals, resolutions, index)
+    if learned:
+        # Only suppliers whose candidates include a vendor that just learned an IBAN can change.
+        learned_ids = {index.vendors[p].profile.vendor_id for p in learned}
+        for signal, resolution in cache.items():
+            if any(c.vendor_id in learned_ids for c in resolution.candidates):
                 cache[signal] = resolve(signal, fuzzy.get(signal.name.key, []), index)
-            out.append(cache[signal])
-        return out
-
-    resolutions = resolve_all()
-    if _learn_observed_ibans(invoices, signals, resolutions, index):
-        resolutions = resolve_all()
+        resolutions = [cache[signal] for signal in signals]
     return [_decide(invoice, resolution, policy, ledger, overrides.get(invoice.qonto_id), index)
             for invoice, resolution in zip(invoices, resolutions, strict=True)]
 
 
 def _learn_observed_ibans(invoices: Sequence[InvoiceFacts], signals: Sequence[SupplierSignals],
-                          resolutions: Sequence[Resolution], index: VendorIndex) -> bool:
-    """Vendors without an IBAN on file learn the one on their earliest confidently resolved invoice.
+                          resolutions: Sequence[Resolution], index: VendorIndex) -> set[int]:
+    """Vendors without an IBAN on file learn the usual one from their confidently resolved invoices.
 
-    Then a later invoice of that vendor with another IBAN is a bank-detail change, and one without an IBAN
-    cannot be verified, exactly as for vendors whose IBAN Melio holds.
+    The usual IBAN is the most frequent among them (earliest first on a tie). Then an invoice of that vendor
+    with another IBAN is a bank-detail change, and one without an IBAN cannot be verified, exactly as for
+    vendors whose IBAN Melio holds. Returns the positions of vendors that learned something.
     """
-    first_seen: dict[int, tuple[object, str]] = {}
+    seen: dict[int, dict[str, list]] = {}
     for invoice, signal, resolution in zip(invoices, signals, resolutions, strict=True):
-        if not (signal.iban and signal.iban_valid and resolution.candidates):
+        if not (signal.iban and signal.iban_valid and resolution.candidates) or resolution.hold:
             continue
         top = resolution.candidates[0]
-        if top.probability < CONFIDENT or resolution.hold:
+        if top.probability < CONFIDENT or top.name_similarity < 95.0 or "LEGAL_FORM_DIFFERS" in top.evidence:
             continue
         position = index.by_id[top.vendor_id]
-        if index.ibans_of(position):
+        if index.has_any_iban(position):
             continue
         moment = invoice.created_at or datetime.max.replace(tzinfo=UTC)
-        seen = first_seen.get(position)
-        if seen is None or (moment, signal.iban) < seen:
-            first_seen[position] = (moment, signal.iban)
-    learned = False
-    for position, (_, iban) in first_seen.items():
-        learned |= index.learn_iban(position, iban)
+        entry = seen.setdefault(position, {}).setdefault(signal.iban, [0, moment])
+        entry[0] += 1
+        entry[1] = min(entry[1], moment)
+    learned = set()
+    for position, ibans in seen.items():
+        usual = min(ibans.items(), key=lambda item: (-item[1][0], item[1][1], item[0]))[0]
+        if index.observe_iban(position, usual):
+            learned.add(position)
     return learned
 
 

@@ -12,7 +12,7 @@ benchmark); they are constants here so that a change is reviewed like code.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from well_pipeline.core.matching.normalize import (
     NameKey,
@@ -33,6 +33,9 @@ W_VAT_CONFLICT = -6.0
 W_DOMAIN_MATCH = 3.0
 W_KNOWN_NAME = 6.0
 W_KNOWN_IBAN = 8.0
+W_USUAL_IBAN = 1.5
+W_LEGAL_FORM_SAME = 0.5
+W_LEGAL_FORM_DIFFERS = -3.0
 NAME_WEIGHTS = ((100.0, 5.0), (95.0, 4.0), (90.0, 3.0), (85.0, 1.5), (75.0, 0.0), (60.0, -2.0))
 W_NAME_FAR = -4.0
 # A runner-up this close (in probability) to the leader makes the choice ambiguous.
@@ -45,14 +48,17 @@ def sigmoid(x: float) -> float:
 
 
 def name_weight(similarity: float) -> float:
-    for floor, weight in NAME_WEIGHTS:
-        if similarity >= floor:
-            return weight
-    return W_NAME_FAR
+    # Unrolled NAME_WEIGHTS: this runs for every (supplier, candidate) pair.
+    if similarity >= 95.0:
+        return 5.0 if similarity >= 100.0 else 4.0
+    if similarity >= 85.0:
+        return 3.0 if similarity >= 90.0 else 1.5
+    if similarity >= 75.0:
+        return 0.0
+    return -2.0 if similarity >= 60.0 else W_NAME_FAR
 
 
-@dataclass(frozen=True)
-class SupplierSignals:
+class SupplierSignals(NamedTuple):
     """Normalised identifiers of one invoice, computed once."""
 
     name: NameKey
@@ -68,8 +74,7 @@ class SupplierSignals:
                    email_domain(invoice.supplier_email))
 
 
-@dataclass(frozen=True)
-class Evaluated:
+class Evaluated(NamedTuple):
     candidate: Candidate
     iban_conflict: bool
     vat_conflict: bool
@@ -87,7 +92,11 @@ def evaluate(vendor: IndexedVendor, signals: SupplierSignals, similarity: float,
         elif signals.iban in index.known_ibans.get(vendor.position, ()):
             weight += W_KNOWN_IBAN
             evidence.append(Code.KNOWN_IBAN)
-        elif vendor.iban is not None or index.known_ibans.get(vendor.position):
+        elif signals.iban in index.observed_ibans.get(vendor.position, ()):
+            weight += W_USUAL_IBAN
+            evidence.append(Code.USUAL_IBAN)
+        elif vendor.iban is not None or index.known_ibans.get(vendor.position) or \
+                index.observed_ibans.get(vendor.position):
             weight += W_IBAN_CONFLICT
             iban_conflict = True
     if signals.vat and vendor.vat:
@@ -113,8 +122,16 @@ def evaluate(vendor: IndexedVendor, signals: SupplierSignals, similarity: float,
                 evidence.append(Code.NAME_SIMILAR)
             else:
                 evidence.append(Code.NAME_WEAK)
+        ours, theirs = signals.name.legal_form, vendor.name.legal_form
+        if ours and theirs and similarity >= 85.0:
+            if ours == theirs:
+                weight += W_LEGAL_FORM_SAME
+            else:
+                # "Dupont SAS" and "Dupont SARL" are two companies more often than one misread.
+                weight += W_LEGAL_FORM_DIFFERS
+                evidence.append(Code.LEGAL_FORM_DIFFERS)
     candidate = Candidate(vendor.profile.vendor_id, vendor.profile.company_name, sigmoid(weight), similarity,
-                          tuple(str(e) for e in evidence))
+                          tuple(evidence))
     return Evaluated(candidate, iban_conflict, vat_conflict)
 
 

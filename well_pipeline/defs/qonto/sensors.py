@@ -16,9 +16,10 @@ from well_pipeline.settings import load_settings
 
 qonto_sync_job = dg.define_asset_job(
     "qonto_sync_job",
-    selection=[qonto_supplier_invoices],
+    selection=dg.AssetSelection.assets(qonto_supplier_invoices).downstream(),
     tags={SYNC_TAG: INCREMENTAL},
-    description="Incremental Qonto sync: records updated since the last successful sync.",
+    description="Incremental Qonto sync (records updated since the last successful sync), then scoring and the "
+    "review queue.",
 )
 
 _INTERVAL_S = load_settings().sync_interval_minutes * 60

@@ -136,6 +136,12 @@ def test_unclosed_quote_is_a_file_error_not_a_silent_swallow(tmp_path: Path) -> 
         vendors(tmp_path, 'company_name,vendor_id\nAcme,V-1\n"Beta,V-2\nGamma,V-3\n')
 
 
+def test_unclosed_quote_in_a_big_file_names_the_row(tmp_path: Path) -> None:
+    filler = "".join(f"Vendor {i},V-{i}\n" for i in range(12_000))  # > csv's 131072-character field limit
+    with pytest.raises(MelioCsvError, match="row starting on line 3: field larger than field limit"):
+        vendors(tmp_path, f'company_name,vendor_id\nAcme,V-1\n"Beta,V-2\n{filler}')
+
+
 @pytest.mark.parametrize("reader, label, expected", [
     (read_vendor_directory, "melio/vendors.csv", "company_name (required), vendor_id, email, iban, vat_number"),
     (read_ledger, "melio/bills.csv", "bill_id (required), company_name (required), invoice_number (required)"),

@@ -1,0 +1,1 @@
+"""Counterparty resolution and scoring: `scored_matches`, its checks, and the review queue."""

@@ -1,0 +1,34 @@
+"""`melio_exports_sensor`: reload the Melio side when an export file changes (by content, not timestamp)."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
+from well_pipeline.settings import load_settings
+
+melio_exports_job = dg.define_asset_job("melio_exports_job", selection=[melio_vendor_directory, melio_ledger])
+
+
+def _digest(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dg.sensor(job=melio_exports_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Reloads the Melio vendor directory and ledger when their CSV exports change.")
+def melio_exports_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    settings = load_settings()
+    digests = {"vendors": _digest(settings.melio_vendors_path), "bills": _digest(settings.melio_bills_path)}
+    previous = json.loads(context.cursor) if context.cursor else {}
+    if digests == previous:
+        return dg.SkipReason("Melio exports unchanged")
+    if not any(digests.values()):
+        return dg.SkipReason(f"no Melio exports yet at {settings.melio_vendors_path} / {settings.melio_bills_path}")
+    changed = sorted(k for k in digests if digests[k] != previous.get(k))
+    run_key = "melio-" + hashlib.sha256(json.dumps(digests, sort_keys=True).encode()).hexdigest()[:16]
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=run_key, tags={"well/changed": ",".join(changed)})],
+                           cursor=json.dumps(digests, sort_keys=True))
