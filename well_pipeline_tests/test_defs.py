@@ -11,9 +11,12 @@ from well_pipeline.defs.qonto.sensors import qonto_sync_sensor
 
 def test_definitions_resolve() -> None:
     graph = defs.resolve_asset_graph()
-    assert dg.AssetKey("qonto_supplier_invoices") in graph.get_all_asset_keys()
-    defs.resolve_job_def("qonto_sync_job")
-    assert {s.name for s in defs.sensors} == {"qonto_sync_sensor"}
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
+        "qonto_supplier_invoices", "melio_vendor_directory", "melio_ledger", "scored_matches", "review_queue"}
+    sync = defs.resolve_job_def("qonto_sync_job")
+    assert {"qonto_supplier_invoices", "scored_matches", "review_queue"} <= set(sync.graph.node_dict)
+    defs.resolve_job_def("melio_exports_job")
+    assert {s.name for s in defs.sensors} == {"qonto_sync_sensor", "melio_exports_sensor"}
 
 
 def test_every_duckdb_writer_is_in_the_single_pool() -> None:
@@ -24,8 +27,10 @@ def test_every_duckdb_writer_is_in_the_single_pool() -> None:
 
 
 def test_backfills_are_one_run_and_partitions_stay_few() -> None:
-    asset = next(a for a in defs.assets if a.key == dg.AssetKey("qonto_supplier_invoices"))
-    assert asset.backfill_policy == dg.BackfillPolicy.single_run()
+    for key in ("qonto_supplier_invoices", "scored_matches"):
+        asset = next(a for a in defs.assets if a.key == dg.AssetKey(key))
+        assert asset.backfill_policy == dg.BackfillPolicy.single_run()
+        assert asset.partitions_def == qonto_daily_partitions
     count = len(qonto_daily_partitions.get_partition_keys())
     assert 1000 <= count <= 1200, count  # three years of days, far under Dagster's advised 100,000
     assert qonto_daily_partitions.get_last_partition_key() == datetime.now(UTC).strftime("%Y-%m-%d")
@@ -43,7 +48,7 @@ def test_sensor_requests_todays_incremental_sync_once_per_window() -> None:
 
 def test_resources_show_settings_but_no_secret() -> None:
     resources = defs.resources
-    assert set(resources) >= {"qonto", "storage"}
+    assert set(resources) >= {"qonto", "storage", "melio_exports", "scoring"}
     fields = resources["qonto"].__class__.model_fields
     assert not any("secret" in name and name != "secrets_path" for name in fields)
     assert not any("token" in name for name in fields)

@@ -1,0 +1,168 @@
+"""Melio inputs, `scored_matches`, the review queue and `well review`, end to end on real DuckDB and the sandbox."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import dagster as dg
+import duckdb
+from click.testing import CliRunner
+
+from well_pipeline.cli.main import cli
+from well_pipeline.defs.matching.assets import review_queue, scored_matches
+from well_pipeline.defs.matching.checks import matching_checks
+from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
+from well_pipeline.defs.melio.sensors import melio_exports_sensor
+from well_pipeline.defs.qonto.assets import qonto_supplier_invoices
+from well_pipeline_tests.defs.conftest import DAY0, WellEnv, day_key, sample_invoices
+from well_pipeline_tests.support.qonto_records import make_invoice
+
+DUPONT_IBAN = "FR7630006000011234567890189"  # make_invoice's default supplier IBAN
+VENDORS_CSV = (
+    "Company Name;Vendor ID;Email;IBAN;VAT Number\n"
+    f"Papeterie Dupont SARL;V-1;compta@dupont.fr;{DUPONT_IBAN};FR40303265045\n"
+    "Nordlicht Logistik GmbH;V-2;;;DE123456789\n"
+    ";V-3;;;\n"  # a bad row: no company name; the rest still loads
+)
+BILLS_CSV = "bill_id,company_name,invoice_number,invoice_date,due_date,amount,currency,status\n" \
+            "MB-1,Papeterie Dupont,F-LEDGER-7,2026-01-01,2026-02-01,10.00,EUR,unpaid\n"
+
+
+def extra_invoices() -> list[dict]:
+    return [
+        make_invoice(invoice_id="inv-fraud", attachment_id="att-fraud", created_at=DAY0 + timedelta(hours=4),
+                     iban="DE89370400440532013000", invoice_number="F-FRAUD"),
+        make_invoice(invoice_id="inv-unknown", attachment_id="att-unknown", created_at=DAY0 + timedelta(hours=5),
+                     supplier_name="Zeta Quantum Widgets Ltd", iban=None, vat_number=None, invoice_number="Z-1"),
+        make_invoice(invoice_id="inv-ledger", attachment_id="att-ledger", created_at=DAY0 + timedelta(hours=6),
+                     invoice_number="f ledger 7"),
+    ]
+
+
+def prepare(env: WellEnv, instance: dg.DagsterInstance) -> None:
+    env.write(sample_invoices() + extra_invoices())
+    melio = env.settings.data_dir / "melio"
+    melio.mkdir(parents=True, exist_ok=True)
+    (melio / "vendors.csv").write_text(VENDORS_CSV, encoding="utf-8")
+    (melio / "bills.csv").write_text(BILLS_CSV, encoding="utf-8")
+    assert dg.materialize([melio_vendor_directory, melio_ledger], resources=env.resources, instance=instance).success
+
+
+def score(env: WellEnv, instance: dg.DagsterInstance, *, ingest: bool = True) -> dg.ExecuteInProcessResult:
+    assets = [scored_matches, *matching_checks] + ([qonto_supplier_invoices] if ingest else [])
+    result = dg.materialize(
+        assets, resources=env.resources, instance=instance,
+        tags={"dagster/asset_partition_range_start": day_key(0), "dagster/asset_partition_range_end": day_key(2)},
+        selection=[qonto_supplier_invoices, scored_matches] if ingest else [scored_matches],
+    )
+    assert result.success
+    return result
+
+
+def decisions(env: WellEnv) -> dict[str, tuple]:
+    with duckdb.connect(str(env.settings.duckdb_path), read_only=True) as con:
+        return {r[0]: r[1:] for r in con.execute(
+            "SELECT qonto_id, decision, vendor_id, hard_rules, melio_bill_id FROM scored_matches").fetchall()}
+
+
+def test_melio_exports_load_with_row_errors_named(well_env: WellEnv, instance: dg.DagsterInstance) -> None:
+    prepare(well_env, instance)
+    event = instance.get_latest_materialization_event(dg.AssetKey("melio_vendor_directory"))
+    metadata = event.asset_materialization.metadata
+    assert metadata["rows"].value == 2
+    assert metadata["rows_skipped"].value == 1
+    assert "vendors.csv line 4" in metadata["issues"].value
+
+
+def test_scoring_decides_explains_and_checks(well_env: WellEnv, instance: dg.DagsterInstance) -> None:
+    prepare(well_env, instance)
+    result = score(well_env, instance)
+    rows = decisions(well_env)
+    with duckdb.connect(str(well_env.settings.duckdb_path), read_only=True) as con:
+        invoices = con.execute("SELECT count(*) FROM qonto_supplier_invoices").fetchone()[0]
+    assert len(rows) == invoices  # exactly one row per stored invoice
+    assert rows["inv-0-0"][:2] == ("auto_link", "V-1")
+    assert rows["inv-fraud"][0] != "auto_link" and "BANK_DETAILS_CHANGED" in rows["inv-fraud"][2]
+    assert rows["inv-unknown"][0] == "refused" and rows["inv-unknown"][1] is None
+    assert rows["inv-null-ocr"][0] == "refused"
+    assert rows["inv-ledger"][0] == "already_in_melio" and rows["inv-ledger"][3] == "MB-1"
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"one_row_per_invoice": True, "scores_in_range": True, "no_auto_link_breaks_a_hard_rule": True}
+    meta = {k: v.value for k, v in result.get_asset_materialization_events()[-1].materialization.metadata.items()}
+    assert meta["decision_refused"] >= 2 and meta["decision_already_in_melio"] == 1
+
+    queue = dg.materialize([review_queue], resources=well_env.resources, instance=instance)
+    queue_meta = queue.get_asset_materialization_events()[0].materialization.metadata
+    assert queue_meta["refused"].value >= 2
+    assert "inv-unknown" in queue_meta["queue"].value
+
+
+def test_review_cli_pin_survives_rematerialisation_and_teaches(
+    well_env: WellEnv, instance: dg.DagsterInstance, monkeypatch
+) -> None:
+    prepare(well_env, instance)
+    score(well_env, instance)
+    env = {"WELL_DATA_DIR": str(well_env.settings.data_dir), "WELL_REVIEWER": "ana"}
+    runner = CliRunner()
+
+    listed = runner.invoke(cli, ["review", "list", "--all"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "inv-unknown" in listed.output
+
+    shown = runner.invoke(cli, ["review", "show", "inv-fraud"], env=env)
+    assert shown.exit_code == 0 and "BANK_DETAILS_CHANGED" in shown.output and "ranked alternatives" in shown.output
+
+    bad = runner.invoke(cli, ["review", "pin", "inv-unknown", "--vendor", "V-404"], env=env)
+    assert bad.exit_code != 0 and "unknown Melio vendor" in bad.output
+    pinned = runner.invoke(cli, ["review", "pin", "inv-unknown", "--vendor", "V-2"], env=env)
+    assert pinned.exit_code == 0, pinned.output
+    refused = runner.invoke(cli, ["review", "refuse", "inv-fraud", "--reason", "IBAN not confirmed by phone"], env=env)
+    assert refused.exit_code == 0, refused.output
+    assert decisions(well_env)["inv-unknown"][:2] == ("manual_link", "V-2")  # applied at once
+
+    # A new invoice from the same supplier arrives; re-scoring keeps the pin and uses what it taught.
+    well_env.write(well_env.invoices + [make_invoice(
+        invoice_id="inv-unknown-2", attachment_id="att-unknown-2", created_at=DAY0 + timedelta(hours=7),
+        supplier_name="Zeta Quantum Widgets Ltd", iban=None, vat_number=None, invoice_number="Z-2")])
+    score(well_env, instance)
+    rows = decisions(well_env)
+    assert rows["inv-unknown"][:2] == ("manual_link", "V-2")
+    assert rows["inv-fraud"][0] == "refused"
+    with duckdb.connect(str(well_env.settings.duckdb_path), read_only=True) as con:
+        reasons = json.loads(con.execute("SELECT reasons FROM scored_matches WHERE qonto_id = 'inv-unknown-2'"
+                                         ).fetchone()[0])
+        author = con.execute("SELECT author FROM review_decisions WHERE qonto_id = 'inv-unknown'").fetchone()[0]
+    assert "KNOWN_NAME" in {r["code"] for r in reasons}
+    assert rows["inv-unknown-2"][1] == "V-2"
+    assert author == "ana"
+
+
+def test_a_changed_record_returns_to_the_queue(well_env: WellEnv, instance: dg.DagsterInstance) -> None:
+    prepare(well_env, instance)
+    score(well_env, instance)
+    env = {"WELL_DATA_DIR": str(well_env.settings.data_dir)}
+    assert CliRunner().invoke(cli, ["review", "approve", "inv-fraud"], env=env).exit_code == 0
+    assert decisions(well_env)["inv-fraud"][0] == "manual_link"
+    changed = [dict(r) for r in well_env.invoices]
+    fraud = next(r for r in changed if r["id"] == "inv-fraud")
+    fraud["total_amount"] = {"value": "9999.00", "currency": "EUR"}
+    fraud["updated_at"] = (DAY0 + timedelta(days=1)).isoformat()
+    well_env.write(changed)
+    score(well_env, instance)
+    assert decisions(well_env)["inv-fraud"][0] != "manual_link"  # approved version 1, Qonto now has version 2
+
+
+def test_melio_exports_sensor_fires_on_content_change(well_env: WellEnv, monkeypatch) -> None:
+    monkeypatch.setenv("WELL_DATA_DIR", str(well_env.settings.data_dir))
+    melio = well_env.settings.data_dir / "melio"
+    melio.mkdir(parents=True, exist_ok=True)
+    (melio / "vendors.csv").write_text(VENDORS_CSV, encoding="utf-8")
+    with dg.instance_for_test() as instance:
+        first = melio_exports_sensor(dg.build_sensor_context(instance=instance))
+        assert len(first.run_requests) == 1
+        unchanged = melio_exports_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+        assert isinstance(unchanged, dg.SkipReason)
+        (melio / "vendors.csv").write_text(VENDORS_CSV + "Acme Inc.;V-9;;;\n", encoding="utf-8")
+        changed = melio_exports_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+        assert changed.run_requests[0].tags["well/changed"] == "vendors"
