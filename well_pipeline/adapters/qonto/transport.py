@@ -23,6 +23,13 @@ import httpx
 
 from well_pipeline.adapters.qonto.errors import QontoConfigError
 
+# httpx logs every request URL at INFO. Well's URLs can carry credentials (the OAuth `code` on the redirect,
+# the signature of a pre-signed attachment URL), so those loggers stay at WARNING; Well logs its own
+# redacted request lines instead.
+for _name in ("httpx", "httpcore"):
+    if logging.getLogger(_name).level < logging.WARNING:
+        logging.getLogger(_name).setLevel(logging.WARNING)
+
 __all__ = [
     "STAGING_HEADER",
     "TRACE_HEADER",

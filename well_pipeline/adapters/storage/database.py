@@ -1,0 +1,94 @@
+"""The DuckDB file: opening it safely and keeping its schema current.
+
+DuckDB allows one writing process at a time. Dagster guards every writer with the `duckdb` concurrency pool
+(limit 1, see dagster.yaml); this module adds a short, bounded retry for the rare overlap with a reader
+(the CLI, a notebook) and a clear error when the lock cannot be had.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from well_pipeline.adapters.storage.schema import MIGRATIONS
+
+
+class DatabaseLockedError(RuntimeError):
+    """Another process holds the DuckDB write lock for longer than we are willing to wait."""
+
+
+class Database:
+    """A DuckDB file with Well's schema. Use `connect()` for a connection, `transaction()` for a short write."""
+
+    def __init__(self, path: Path, *, lock_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self._lock_timeout_s = lock_timeout_s
+
+    def __repr__(self) -> str:
+        return f"Database(path={str(self.path)!r})"
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.exists():
+            raise FileNotFoundError(f"no Well database at {self.path}: materialise qonto_supplier_invoices first")
+        deadline = time.monotonic() + self._lock_timeout_s
+        delay = 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                    if "lock" in str(exc).lower():
+                        raise DatabaseLockedError(
+                            f"{self.path} is locked by another process (DuckDB allows one writer). "
+                            "Wait for the running materialisation to finish, or close other connections."
+                        ) from exc
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        try:
+            if not read_only:
+                migrate(con)
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self, con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short explicit transaction: commit on success, roll back on any error."""
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply pending schema migrations in order; returns the schema version. Idempotent."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)"
+    )
+    current = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+    for version, statements in MIGRATIONS:
+        if version <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for statement in statements:
+                con.execute(statement)
+            con.execute("INSERT INTO schema_migrations VALUES (?, now())", [version])
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+        current = version
+    return current

@@ -1,0 +1,146 @@
+"""Scored matches and review decisions in DuckDB.
+
+`scored_matches` is derived data: each materialisation of a partition replaces its rows. `review_decisions`
+is the durable record of what people decided (append-only, with author and time); scoring reads it back, so a
+decision survives re-materialisation, backfills and a Qonto disconnect.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import duckdb
+import pandas as pd
+
+from well_pipeline.core.matching.vendor_index import LearnedLink
+from well_pipeline.core.scoring.model import ReviewOverride, ScoredMatch
+
+MATCH_COLUMNS = ["qonto_id", "created_date", "record_version", "decision", "score", "completeness", "strength",
+                 "policy_fit", "raw_score", "vendor_id", "vendor_name", "melio_bill_id", "hard_rules", "reasons",
+                 "candidates", "scored_at"]
+QUEUE_DECISIONS = ("review", "refused")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+@dataclass(frozen=True)
+class ScoredRow:
+    match: ScoredMatch
+    created_date: date
+    record_version: int
+
+
+class MatchRepository:
+    def replace_days(self, con: duckdb.DuckDBPyConnection, days: Sequence[date], rows: Sequence[ScoredRow]) -> None:
+        """Replace the scored rows of invoices created on `days` in one short transaction."""
+        now = _now()
+        frame = pd.DataFrame(
+            [[r.match.qonto_id, r.created_date, r.record_version, r.match.decision.value, r.match.score,
+              r.match.completeness, r.match.strength, r.match.policy_fit, r.match.raw_score, r.match.vendor_id,
+              r.match.vendor_name, r.match.melio_bill_id, [str(h) for h in r.match.hard_rules],
+              json.dumps([x.as_dict() for x in r.match.reasons], ensure_ascii=False),
+              json.dumps([c.as_dict() for c in r.match.candidates], ensure_ascii=False), now] for r in rows],
+            columns=MATCH_COLUMNS,
+        )
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DELETE FROM scored_matches WHERE created_date IN (SELECT unnest(?::DATE[]))", [list(days)])
+            ids = [r.match.qonto_id for r in rows]
+            if ids:
+                # A record whose creation date moved (Qonto corrected it) must not keep a row elsewhere.
+                con.execute("DELETE FROM scored_matches WHERE qonto_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+                con.register("incoming_matches", frame)
+                try:
+                    con.execute(f"INSERT INTO scored_matches SELECT {', '.join(MATCH_COLUMNS)} FROM incoming_matches")
+                finally:
+                    con.unregister("incoming_matches")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    # ---- review decisions ----------------------------------------------------------------------
+    def record_decision(self, con: duckdb.DuckDBPyConnection, *, qonto_id: str, action: str, author: str,
+                        vendor_id: str | None = None, reason: str | None = None) -> ReviewOverride:
+        """Store a person's decision and apply it to the current scored row at once (one transaction)."""
+        row = con.execute(
+            "SELECT i.version, i.supplier_name, i.iban, s.vendor_id FROM qonto_supplier_invoices i "
+            "LEFT JOIN scored_matches s ON s.qonto_id = i.id WHERE i.id = ?", [qonto_id]
+        ).fetchone()
+        if row is None:
+            raise KeyError(qonto_id)
+        version, supplier_name, iban, scored_vendor = row
+        vendor_id = vendor_id or (scored_vendor if action == "approve" else None)
+        now = _now()
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(
+                "INSERT INTO review_decisions (qonto_id, action, vendor_id, reason, author, decided_at, record_version,"
+                " supplier_name, iban) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [qonto_id, action, vendor_id, reason, author, now, version, supplier_name, iban],
+            )
+            if action == "refuse":
+                con.execute("UPDATE scored_matches SET decision = 'refused' WHERE qonto_id = ?", [qonto_id])
+            else:
+                name = con.execute("SELECT company_name FROM melio_vendors WHERE vendor_id = ?", [vendor_id]).fetchone()
+                con.execute("UPDATE scored_matches SET decision = 'manual_link', vendor_id = ?, vendor_name = ? "
+                            "WHERE qonto_id = ?", [vendor_id, name[0] if name else None, qonto_id])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return ReviewOverride(qonto_id, action, vendor_id, reason, author, now.isoformat() + "Z",
+                              {"record_version": version})
+
+    def overrides(self, con: duckdb.DuckDBPyConnection) -> dict[str, ReviewOverride]:
+        """The latest decision per record. One made on an older version of the record no longer applies."""
+        rows = con.execute(
+            """
+            SELECT d.qonto_id, d.action, d.vendor_id, d.reason, d.author, d.decided_at, d.record_version, i.version
+            FROM review_decisions d JOIN qonto_supplier_invoices i ON i.id = d.qonto_id
+            QUALIFY row_number() OVER (PARTITION BY d.qonto_id ORDER BY d.decision_id DESC) = 1
+            """
+        ).fetchall()
+        result = {}
+        for qonto_id, action, vendor_id, reason, author, decided_at, decided_version, current_version in rows:
+            if decided_version is not None and decided_version != current_version:
+                continue  # Qonto changed the record after the decision: it goes back to the queue
+            result[qonto_id] = ReviewOverride(qonto_id, action, vendor_id, reason, author,
+                                              decided_at.isoformat() + "Z", {"record_version": decided_version})
+        return result
+
+    def learned_links(self, con: duckdb.DuckDBPyConnection) -> list[LearnedLink]:
+        """What people taught: each pin or approval links the supplier name and IBAN to the vendor."""
+        rows = con.execute(
+            "SELECT vendor_id, supplier_name, iban FROM review_decisions WHERE action IN ('pin', 'approve') "
+            "AND vendor_id IS NOT NULL ORDER BY decision_id"
+        ).fetchall()
+        links = [LearnedLink(v, supplier_name=n, iban=i) for v, n, i in rows]
+        # IBANs seen on invoices already linked to a vendor (auto or by hand) are that vendor's known IBANs.
+        history = con.execute(
+            """
+            SELECT s.vendor_id, arg_min(i.iban, i.created_at) FROM scored_matches s
+            JOIN qonto_supplier_invoices i ON i.id = s.qonto_id
+            WHERE s.decision IN ('auto_link', 'manual_link') AND i.iban IS NOT NULL AND s.vendor_id IS NOT NULL
+            GROUP BY s.vendor_id
+            """
+        ).fetchall()
+        links += [LearnedLink(v, iban=i, confirmed=False) for v, i in history]
+        return links
+
+    def queue(self, con: duckdb.DuckDBPyConnection, limit: int | None = None,
+              decisions: Sequence[str] = QUEUE_DECISIONS) -> pd.DataFrame:
+        query = f"""
+            SELECT s.qonto_id, s.decision, round(s.score * 100, 1) AS score_pct, i.supplier_name, i.invoice_number,
+                   i.total_amount, i.currency, s.vendor_name AS best_vendor, s.hard_rules, s.created_date
+            FROM scored_matches s JOIN qonto_supplier_invoices i ON i.id = s.qonto_id
+            WHERE s.decision IN (SELECT unnest(?::VARCHAR[]))
+            ORDER BY s.decision DESC, s.score DESC, s.created_date, s.qonto_id
+            {'LIMIT ' + str(int(limit)) if limit else ''}
+        """
+        return con.execute(query, [list(decisions)]).df()
