@@ -74,7 +74,6 @@ def run_tests(extra: list[str]) -> int:
     ensure_venv()
     scratch = ROOT / ".well_data" / "ci"
     env = dagster_env(scratch)
-    env.setdefault("WELL_SECRET_KEY_FILE", str(scratch / "secret.key"))
     log("dagster definitions validate -w workspace.yaml")
     validate = subprocess.run([str(bin_path("dagster")), "definitions", "validate", "-w", "workspace.yaml"],
                               cwd=ROOT, env=env)
@@ -109,6 +108,9 @@ def run_demo(extra: list[str]) -> int:
         "WELL_QONTO_AUTH_MODE": "oauth",
         "WELL_QONTO_CLIENT_ID": DEMO_CLIENT_ID,
         "WELL_QONTO_REDIRECT_URI": "http://127.0.0.1:8765/callback",
+        # The generated Melio exports stand in for the customer's own.
+        "WELL_MELIO_VENDORS_CSV": str(dataset / "melio" / "vendors.csv"),
+        "WELL_MELIO_BILLS_CSV": str(dataset / "melio" / "bills.csv"),
     })
     well = str(bin_path("well"))
     if not (dataset / "manifest.json").exists():

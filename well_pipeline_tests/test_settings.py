@@ -54,3 +54,9 @@ def test_invalid_values_are_refused(tmp_path: Path, name: str, value: str, messa
 def test_every_setting_is_documented() -> None:
     for name, _default, doc in Settings.describe():
         assert doc, f"setting {name} has no documentation"
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for name, _default, _doc in Settings.describe():
+        assert f"`{name}`" in readme and f"`WELL_{name.upper()}`" in readme, name

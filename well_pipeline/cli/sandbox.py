@@ -165,3 +165,101 @@ def generate_command(out_dir: Path, invoices: int, vendors: int, years: float, s
     click.echo(f"  auto-linkable (truth clean_known): {summary.clean_known:,}   "
                f"must not auto-link: {summary.must_not_auto_link:,}")
     click.echo("  cases:        " + ", ".join(f"{k} {v:,}" for k, v in summary.case_counts.items()))
+
+
+@sandbox.command("melio")
+@click.option(
+    "--store",
+    "store_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Inbox directory (created): messages/*.eml, inbox.jsonl, tls/ certificate.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (keep it loopback).")
+@click.option("--port", default=2525, show_default=True, type=click.IntRange(0, 65535), help="STARTTLS port; 0 = any.")
+@click.option(
+    "--tls-port", default=2465, show_default=True, type=click.IntRange(0, 65535), help="Implicit-TLS port; 0 = any."
+)
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="DEBUG logs one line per message.",
+)
+def melio_command(store_dir: Path, host: str, port: int, tls_port: int, log_level: str) -> None:
+    """Serve a Melio email-in inbox (SMTP, STARTTLS + implicit TLS, TLS 1.3, AUTH) until Ctrl-C."""
+    from well_pipeline.sandbox.melio import InboxConfig, MelioInbox
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("well.sandbox.melio").setLevel(log_level.upper())
+    # aiosmtpd's own logger echoes every SMTP line (and message bytes at DEBUG); keep it to problems.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    try:
+        config = InboxConfig(host=host, port=port, tls_port=tls_port)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    inbox = MelioInbox(store_dir, config)
+    try:
+        inbox.start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}/{tls_port}: {exc}") from exc
+    click.echo(f"Melio inbox sandbox serving SMTP on {host}")
+    click.echo(f"  STARTTLS port: {inbox.port}   implicit TLS port: {inbox.tls_port}   (TLS 1.3 only)")
+    click.echo(f"  certificate (trust it as the CA file): {inbox.cert_path}")
+    click.echo(f"  username:      {config.username}   password: see README")
+    click.echo(f"  recipients:    any address @{config.accepted_domain}")
+    click.echo(f"  store:         {store_dir}  ({len(inbox.messages())} message(s) kept so far)")
+    click.echo("Press Ctrl-C to stop.", nl=True)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())  # stop cleanly under a supervisor too
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        click.echo("stopping")
+        signal.signal(signal.SIGTERM, previous)
+    inbox.stop()
+
+
+@sandbox.command("melio-inbox")
+@click.argument("store_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per message instead of the listing.")
+def melio_inbox_command(store_dir: Path, as_json: bool) -> None:
+    """List the messages and draft bills kept in a Melio inbox store (no server needed)."""
+    import json
+
+    from well_pipeline.sandbox.melio import InboxStore
+
+    try:
+        store = InboxStore(store_dir, create=False)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    messages = store.messages()
+    if as_json:
+        for message in messages:
+            click.echo(json.dumps(message.to_json(store.directory), ensure_ascii=False, sort_keys=True))
+        return
+    click.echo(f"{len(messages)} message(s) in {store_dir}")
+    for message in messages:
+        stamp = message.received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        dropped = "  [reply dropped by fault]" if not message.delivered_reply_sent else ""
+        click.echo(f"#{message.ordinal:06d}  {stamp}  {message.message_id or '(no Message-ID)'}  "
+                   f"{message.subject or '(no subject)'}{dropped}")
+        if not message.attachments:
+            click.echo("    (no attachment: no draft)")
+        rejected = {rejection.attachment_index: rejection for rejection in message.rejections}
+        for index, attachment in enumerate(message.attachments):
+            outcome = f"REJECTED: {rejected[index].reason}" if index in rejected else "draft"
+            click.echo(f"    {attachment.filename or '(unnamed)'}  {attachment.content_type}  "
+                       f"{attachment.size:,} B  -> {outcome}")
+    drafts = store.drafts()
+    click.echo(f"{len(drafts)} draft bill(s)")
+    for draft in drafts:
+        amount = f"{draft.amount} {draft.currency}" if draft.amount is not None else "-"
+        defaulted = "yes" if draft.due_date_defaulted else "no"
+        click.echo(f"  {draft.id}  vendor: {draft.vendor or '-'}  invoice: {draft.invoice_number or '-'}  "
+                   f"amount: {amount}  due: {draft.due_date}  defaulted: {defaulted}")

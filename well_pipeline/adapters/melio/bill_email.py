@@ -23,6 +23,7 @@ refolds, which would alter the subject); a non-ASCII file name is RFC 2231 encod
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from email.utils import format_datetime, parseaddr
 
 __all__ = [
     "MELIO_ACCEPTED_CONTENT_TYPES",
+    "BILL_EMAIL_POLICY",
     "MELIO_INBOX_DOMAIN",
     "MELIO_MAX_ATTACHMENT_BYTES",
     "BillEmail",
@@ -263,6 +265,33 @@ def _body(bill: BillEmail, filename: str) -> str:
     )
 
 
+# CRLF line ends and 78-column folding; `refold_source="none"` keeps the Subject exactly as
+# `_folded_subject` folded it (header objects set with `msg[name] = value` are still folded by the policy).
+BILL_EMAIL_POLICY = email_policy.SMTP.clone(refold_source="none")
+
+
+def _folded_subject(subject: str) -> str:
+    """The Subject value, folded to lines of at most 78 characters, that every parser reads back unchanged.
+
+    Plain ASCII is folded at spaces. Non-ASCII text, text containing "=?" (which a reader would take for an
+    encoded word) and ASCII with a word too long to fold become RFC 2047 UTF-8 encoded words, split anywhere
+    (spaces inside the words, so none is lost when a reader joins them). CPython's own folder is not used
+    because it can drop the space between two encoded words, or fold right after "Subject:", and then the
+    subject a reader sees differs from the one built.
+    """
+    def fits(folded: str) -> bool:
+        return all(len(line) <= 78 for line in f"Subject: {folded}".split("\r\n"))
+
+    if subject.isascii() and "=?" not in subject:
+        folded = Header(subject, "us-ascii", header_name="Subject", maxlinelen=78).encode(linesep="\r\n")
+        if fits(folded) and " ".join(folded.split("\r\n ")) == subject:
+            return folded
+    folded = Header(subject, "utf-8", header_name="Subject", maxlinelen=78).encode(linesep="\r\n")
+    if not fits(folded):  # not expected: Header splits encoded words to the line length
+        raise ValueError("subject could not be folded to 78 columns")
+    return folded
+
+
 def build_bill_email(bill: BillEmail, *, now: datetime | None = None) -> EmailMessage:
     """Build the e-mail for one bill (see the module docstring). Raises ValueError for unusable input.
 
@@ -290,15 +319,10 @@ def build_bill_email(bill: BillEmail, *, now: datetime | None = None) -> EmailMe
     if moment.tzinfo is None:
         raise ValueError("now must be timezone-aware")
 
-    message = EmailMessage(policy=email_policy.SMTP)
+    message = EmailMessage(policy=BILL_EMAIL_POLICY)
     message["From"] = bill.from_address
     message["To"] = bill.to_address
-    if subject.isascii():
-        message["Subject"] = subject
-    else:
-        # Pre-encoded and pre-folded (lines <= 78), so the policy keeps it as is; see the module docstring.
-        encoded = Header(subject, "utf-8", header_name="Subject", maxlinelen=78).encode(linesep="\r\n")
-        message.set_raw("Subject", encoded)
+    message.set_raw("Subject", _folded_subject(subject))
     message["Date"] = format_datetime(moment)
     message["Message-ID"] = bill_message_id(bill.qonto_id, bill.record_version, bill.from_address)
     message["X-Well-Qonto-Id"] = bill.qonto_id
@@ -306,4 +330,10 @@ def build_bill_email(bill: BillEmail, *, now: datetime | None = None) -> EmailMe
     message.set_content(_body(bill, filename), charset="utf-8", cte="quoted-printable")
     maintype, subtype = content_type.split("/")
     message.add_attachment(document, maintype=maintype, subtype=subtype, filename=filename)
+    for part in message.iter_parts():
+        del part["MIME-Version"]  # only the top level needs it; the policy adds it to each part
+    # A boundary derived from the content (not random) makes the bytes reproducible for a given `now`.
+    # "=_" cannot occur in base64 or in a quoted-printable line start, so it never collides with content.
+    digest = hashlib.sha256(b"%s\0%d\0" % (bill.qonto_id.encode(), bill.record_version) + document).hexdigest()
+    message.set_boundary(f"=_well_{digest[:32]}")
     return message

@@ -37,7 +37,6 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import getaddresses
 from typing import Literal
@@ -360,12 +359,16 @@ class SmtpMailer:
             if self.username is not None and self._password is not None:
                 if not conn.has_extn("auth"):
                     raise MailerAuthError(f"{self.host}:{self.port} offers no AUTH after TLS; cannot log in")
+                problem = None
                 try:
                     conn.login(self.username, self._password.reveal())
                 except (smtplib.SMTPResponseException, smtplib.SMTPServerDisconnected):
                     raise
                 except smtplib.SMTPException as exc:  # "No suitable authentication method found."
-                    raise MailerAuthError(f"cannot log in to {self.host}:{self.port}: {exc}") from None
+                    problem = str(exc)
+                if problem is not None:
+                    # Raised outside the except block, so no chained traceback holds login()'s frame.
+                    raise MailerAuthError(f"cannot log in to {self.host}:{self.port}: {problem}")
         except BaseException:
             try:
                 conn.close()
@@ -402,7 +405,8 @@ class SmtpMailer:
         message that is not a single-recipient 7-bit e-mail, MailerAuthError/MailerTlsError for configuration
         problems."""
         mail_from, rcpt_to = self._envelope(message)
-        raw = message.as_bytes(policy=email_policy.SMTP)
+        # The message's own policy (build_bill_email's keeps its pre-folded Subject), with CRLF line ends.
+        raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
         if not raw.isascii():
             raise ValueError("message must be 7-bit ASCII once serialised (build it with build_bill_email)")
         message_id = str(message.get("Message-ID", "")) or None

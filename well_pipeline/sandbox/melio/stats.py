@@ -11,7 +11,7 @@ class InboxStats:
 
     _FIELDS = (
         "connections",
-        "tls_handshake_failures",
+        "starttls_failures",
         "auth_failures",
         "rcpt_refused",
         "messages_accepted",
