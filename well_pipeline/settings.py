@@ -145,6 +145,31 @@ class Settings:
         default="",
         metadata={"doc": "Comma-separated Melio vendor ids that are never sent (refused, shown in the queue)."},
     )
+    melio_inbox_address: str = field(
+        default="",
+        metadata={"doc": "The workspace's Melio email-in address (`...@invoicesmelio.com`); bills are e-mailed there."},
+    )
+    smtp_host: str = field(
+        default="",
+        metadata={"doc": "SMTP relay Well sends through (your mail provider's submission server)."},
+    )
+    smtp_port: int = field(default=587, metadata={"doc": "SMTP port (587 for STARTTLS, 465 for implicit TLS)."})
+    smtp_security: str = field(
+        default="starttls",
+        metadata={"doc": "`starttls` or `tls` (implicit); TLS 1.3 is required either way, never plain text."},
+    )
+    smtp_username: str = field(
+        default="",
+        metadata={"doc": "SMTP login (its password is the secret `smtp_password`); empty: no AUTH."},
+    )
+    smtp_from_address: str = field(
+        default="",
+        metadata={"doc": "Sender address of the bill e-mails (also the Message-ID domain)."},
+    )
+    smtp_ca_file: str = field(
+        default="",
+        metadata={"doc": "Extra CA certificate (PEM) to trust for the SMTP server, e.g. the sandbox's; empty: system."},
+    )
     sync_interval_minutes: int = field(
         default=15,
         metadata={"doc": "How often the Qonto sync sensor polls for new and changed invoices."},
@@ -194,6 +219,8 @@ class Settings:
                 raise SettingsError(f"{name} must be zero or positive, got {getattr(self, name)!r}")
         if self.qonto_requests_per_10s > 1000:
             raise SettingsError("qonto_requests_per_10s above 1000 would exceed Qonto's own rate limit")
+        if self.smtp_security not in {"starttls", "tls"}:
+            raise SettingsError(f"smtp_security must be 'starttls' or 'tls', got {self.smtp_security!r}")
         if not (0.0 <= self.review_threshold <= self.auto_link_threshold <= 1.0):
             raise SettingsError(f"thresholds must satisfy 0 <= review_threshold ({self.review_threshold}) <= "
                                 f"auto_link_threshold ({self.auto_link_threshold}) <= 1")

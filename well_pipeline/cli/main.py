@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from well_pipeline.cli.delivery import delivery
 from well_pipeline.cli.qonto import qonto
 from well_pipeline.cli.review import review
 from well_pipeline.cli.sandbox import sandbox
@@ -25,6 +26,7 @@ cli.add_command(sandbox)
 cli.add_command(secrets)
 cli.add_command(settings)
 cli.add_command(qonto)
+cli.add_command(delivery)
 cli.add_command(review)
 
 if __name__ == "__main__":  # pragma: no cover

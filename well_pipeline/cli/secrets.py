@@ -7,7 +7,7 @@ import click
 from well_pipeline.adapters.secrets import SecretStore
 from well_pipeline.settings import load_settings
 
-KNOWN = ["qonto_client_secret", "qonto_api_secret", "qonto_staging_token", "qonto_refresh_token"]
+KNOWN = ["qonto_client_secret", "qonto_api_secret", "qonto_staging_token", "qonto_refresh_token", "smtp_password"]
 
 
 def _store() -> SecretStore:

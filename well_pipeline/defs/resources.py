@@ -12,11 +12,14 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from well_pipeline.adapters.melio import SmtpMailer, validate_melio_address
+from well_pipeline.adapters.melio.bill_email import validate_address
 from well_pipeline.adapters.qonto import ApiKeyAuth, OAuthTokenAuth, QontoClient, RateLimiter
 from well_pipeline.adapters.secrets import (
     QONTO_API_SECRET,
     QONTO_CLIENT_SECRET,
     QONTO_STAGING_TOKEN,
+    SMTP_PASSWORD,
     SecretStore,
     StoredRefreshToken,
 )
@@ -114,6 +117,40 @@ class ScoringResource(dg.ConfigurableResource):
         return policy_from_settings(Settings(**fields).validate())
 
 
+class MelioDeliveryResource(dg.ConfigurableResource):
+    """Where bills go: the Melio email-in address and the SMTP relay (its password stays in the secret store)."""
+
+    inbox_address: str = Field(description="The workspace's Melio email-in address (...@invoicesmelio.com).")
+    smtp_host: str = Field(description="SMTP relay host.")
+    smtp_port: int = Field(description="SMTP relay port.")
+    smtp_security: str = Field(description="'starttls' or 'tls'; TLS 1.3 required.")
+    smtp_username: str = Field(default="", description="SMTP login (empty: no AUTH).")
+    from_address: str = Field(description="Sender address of the bill e-mails.")
+    ca_file: str = Field(default="", description="Extra CA certificate to trust (the sandbox's); empty: system.")
+    secrets_path: str = Field(description="Encrypted secret store holding smtp_password.")
+
+    def checked_addresses(self) -> tuple[str, str, list[str]]:
+        """(to, from, warnings); raises a clear error when delivery is not configured."""
+        if not self.inbox_address:
+            raise dg.DagsterInvariantViolationError(
+                "melio_inbox_address is not set (setting WELL_MELIO_INBOX_ADDRESS): copy it from Melio, "
+                "Settings → Company settings → 'Get invoices directly to Pay Inbox'.")
+        if not self.smtp_host or not self.from_address:
+            raise dg.DagsterInvariantViolationError(
+                "smtp_host and smtp_from_address must be set (WELL_SMTP_HOST, WELL_SMTP_FROM_ADDRESS) to deliver.")
+        warnings = validate_melio_address(self.inbox_address)
+        validate_address(self.from_address)
+        return self.inbox_address, self.from_address, warnings
+
+    def mailer(self) -> SmtpMailer:
+        password = None
+        if self.smtp_username:
+            password = SecretStore(Path(self.secrets_path)).require(
+                SMTP_PASSWORD, "Run `well secrets set smtp_password` or set WELL_SECRET_SMTP_PASSWORD.")
+        return SmtpMailer(self.smtp_host, self.smtp_port, security=self.smtp_security,  # type: ignore[arg-type]
+                          username=self.smtp_username or None, password=password, ca_file=self.ca_file or None)
+
+
 def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
     settings = settings or load_settings()
     data_dir = settings.data_dir.resolve()
@@ -141,6 +178,16 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
         "melio_exports": MelioExportsResource(
             vendors_csv=str(settings.melio_vendors_path.resolve()),
             bills_csv=str(settings.melio_bills_path.resolve()),
+        ),
+        "melio_delivery": MelioDeliveryResource(
+            inbox_address=settings.melio_inbox_address,
+            smtp_host=settings.smtp_host,
+            smtp_port=settings.smtp_port,
+            smtp_security=settings.smtp_security,
+            smtp_username=settings.smtp_username,
+            from_address=settings.smtp_from_address,
+            ca_file=settings.smtp_ca_file,
+            secrets_path=str(settings.secrets_path.resolve()),
         ),
         "scoring": ScoringResource(
             auto_link_threshold=settings.auto_link_threshold,

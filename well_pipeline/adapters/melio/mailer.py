@@ -207,6 +207,8 @@ class SmtpMailer:
             raise TypeError("password must be a Secret (never a plain str)")
         if (username is None) != (password is None):
             raise ValueError("username and password go together (both set, or both None for no AUTH)")
+        if password is not None and not password.reveal().isascii():
+            raise ValueError("the SMTP password must be ASCII (smtplib sends AUTH PLAIN/LOGIN as ASCII)")
         if timeout_s <= 0:
             raise ValueError("timeout_s must be > 0")
         if max_retries < 0 or backoff_s < 0:
@@ -242,6 +244,12 @@ class SmtpMailer:
         context.check_hostname = True
         context.verify_mode = ssl.CERT_REQUIRED
         return context
+
+    @property
+    def tls_version(self) -> str | None:
+        """The negotiated TLS version of the open connection ("TLSv1.3"), or None when not connected."""
+        sock = self._conn.sock if self._conn is not None else None
+        return sock.version() if isinstance(sock, ssl.SSLSocket) else None
 
     @property
     def connected(self) -> bool:
@@ -334,6 +342,9 @@ class SmtpMailer:
         else:
             conn = _TrackingSMTP(self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout_s)
         try:
+            # Commands and replies are small and strictly alternating; without TCP_NODELAY, Nagle's algorithm
+            # holds the tail of each message until the server's delayed ACK (~40 ms per e-mail on Linux).
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.security == "starttls":
                 conn.ehlo()
                 if not conn.has_extn("starttls"):
@@ -359,16 +370,7 @@ class SmtpMailer:
             if self.username is not None and self._password is not None:
                 if not conn.has_extn("auth"):
                     raise MailerAuthError(f"{self.host}:{self.port} offers no AUTH after TLS; cannot log in")
-                problem = None
-                try:
-                    conn.login(self.username, self._password.reveal())
-                except (smtplib.SMTPResponseException, smtplib.SMTPServerDisconnected):
-                    raise
-                except smtplib.SMTPException as exc:  # "No suitable authentication method found."
-                    problem = str(exc)
-                if problem is not None:
-                    # Raised outside the except block, so no chained traceback holds login()'s frame.
-                    raise MailerAuthError(f"cannot log in to {self.host}:{self.port}: {problem}")
+                self._login(conn)
         except BaseException:
             try:
                 conn.close()
@@ -376,6 +378,25 @@ class SmtpMailer:
                 pass
             raise
         return conn
+
+    def _login(self, conn: smtplib.SMTP) -> None:
+        """AUTH with ONE mechanism (PLAIN, else LOGIN). smtplib's `login()` would try every advertised
+        mechanism in turn, so a wrong password would count as several failures towards a lockout."""
+        assert self.username is not None and self._password is not None
+        offered = conn.esmtp_features.get("auth", "").upper().split()
+        mechanism = next((m for m in ("PLAIN", "LOGIN") if m in offered), None)
+        if mechanism is None:
+            raise MailerAuthError(
+                f"{self.host}:{self.port} offers no AUTH PLAIN or LOGIN after TLS (offers: {' '.join(offered)})"
+            )
+        conn.user, conn.password = self.username, self._password.reveal()
+        try:
+            authobject = conn.auth_plain if mechanism == "PLAIN" else conn.auth_login
+            code, reply = conn.auth(mechanism, authobject, initial_response_ok=True)
+        finally:
+            conn.password = ""  # smtplib keeps it on the object for the auth callbacks only
+        if code not in (235, 503):  # 503: already authenticated
+            raise smtplib.SMTPAuthenticationError(code, reply)
 
     def _scrub(self, text: str) -> str:
         """Belt and braces: a server that echoes the password in an error text must not leak it to logs."""

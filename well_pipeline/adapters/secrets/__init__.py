@@ -6,10 +6,11 @@ from well_pipeline.adapters.secrets.store import (
     QONTO_CLIENT_SECRET,
     QONTO_REFRESH_TOKEN,
     QONTO_STAGING_TOKEN,
+    SMTP_PASSWORD,
     SecretStore,
     SecretStoreError,
     StoredRefreshToken,
 )
 
-__all__ = ["QONTO_API_SECRET", "QONTO_CLIENT_SECRET", "QONTO_REFRESH_TOKEN", "QONTO_STAGING_TOKEN", "Secret",
+__all__ = ["QONTO_API_SECRET", "QONTO_CLIENT_SECRET", "QONTO_REFRESH_TOKEN", "QONTO_STAGING_TOKEN", "SMTP_PASSWORD", "Secret",
            "SecretStore", "SecretStoreError", "StoredRefreshToken"]

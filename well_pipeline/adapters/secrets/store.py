@@ -34,6 +34,7 @@ QONTO_CLIENT_SECRET = "qonto_client_secret"
 QONTO_REFRESH_TOKEN = "qonto_refresh_token"
 QONTO_API_SECRET = "qonto_api_secret"
 QONTO_STAGING_TOKEN = "qonto_staging_token"
+SMTP_PASSWORD = "smtp_password"
 
 
 class SecretStoreError(RuntimeError):

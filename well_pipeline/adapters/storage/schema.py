@@ -181,5 +181,65 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             """,
         ],
     ),
+    (
+        3,
+        [
+            # The outbox: one row per Qonto record, written before its e-mail leaves, completed after.
+            """
+            CREATE TABLE outbox (
+                qonto_id VARCHAR PRIMARY KEY,
+                record_version INTEGER NOT NULL,
+                state VARCHAR NOT NULL,
+                message_id VARCHAR NOT NULL,
+                to_address VARCHAR NOT NULL,
+                vendor_id VARCHAR,
+                dedup_vendor VARCHAR,
+                dedup_number VARCHAR,
+                attachment_sha256 VARCHAR,
+                attempts INTEGER NOT NULL,
+                last_code INTEGER,
+                last_reply VARCHAR,
+                created_at TIMESTAMP NOT NULL,
+                updated_at TIMESTAMP NOT NULL,
+                sent_at TIMESTAMP
+            )
+            """,
+            # Every hand-over to the mail server and its outcome (the audit trail behind the outbox).
+            """
+            CREATE TABLE delivery_attempts (
+                qonto_id VARCHAR NOT NULL,
+                record_version INTEGER NOT NULL,
+                message_id VARCHAR NOT NULL,
+                outcome VARCHAR NOT NULL,
+                code INTEGER,
+                reply VARCHAR,
+                resend BOOLEAN NOT NULL,
+                attempted_at TIMESTAMP NOT NULL
+            )
+            """,
+            # Records delivery holds back for a person, with the reason (replaced on every run).
+            """
+            CREATE TABLE delivery_holds (
+                qonto_id VARCHAR PRIMARY KEY,
+                code VARCHAR NOT NULL,
+                reason VARCHAR NOT NULL,
+                related_qonto_id VARCHAR,
+                changed_fields JSON,
+                updated_at TIMESTAMP NOT NULL
+            )
+            """,
+            # A person's explicit approval to send a record (version) again, and its use.
+            """
+            CREATE TABLE resend_approvals (
+                qonto_id VARCHAR NOT NULL,
+                record_version INTEGER NOT NULL,
+                author VARCHAR NOT NULL,
+                approved_at TIMESTAMP NOT NULL,
+                used_at TIMESTAMP,
+                PRIMARY KEY (qonto_id, record_version)
+            )
+            """,
+        ],
+    ),
 ]
 

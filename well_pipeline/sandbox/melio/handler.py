@@ -126,7 +126,7 @@ class InboxHandler:
             mail_from=envelope.mail_from or "",
             rcpt_tos=tuple(envelope.rcpt_tos),
             listener=server.listener,
-            auth_user=server.auth_user,
+            auth_user=server.login_name,
             received_at=datetime.now(UTC),
         )
         loop = asyncio.get_running_loop()

@@ -80,8 +80,8 @@ class InboxSMTP(SMTP):
         return self.session.peer if self.session is not None else None
 
     @property
-    def auth_user(self) -> str | None:
-        """The authenticated login, if any."""
+    def login_name(self) -> str | None:
+        """The authenticated login, if any (not named auth_*: aiosmtpd treats auth_* members as AUTH mechanisms)."""
         if self.session is None or not self.session.authenticated:
             return None
         login = getattr(self.session.auth_data, "login", None)

@@ -1,0 +1,167 @@
+"""The delivery outbox in DuckDB: each write is one short transaction around, never across, an SMTP exchange."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import duckdb
+
+from well_pipeline.core.delivery.plan import OutboxEntry, OutboxState, Planned
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """A record released by scoring, with everything the e-mail needs (document bytes are read separately)."""
+
+    qonto_id: str
+    record_version: int
+    decision: str
+    vendor_id: str | None
+    vendor_name: str | None
+    supplier_name: str | None
+    invoice_number: str | None
+    amount: str | None
+    currency: str | None
+    file_name: str | None
+    content_type: str | None
+    size_bytes: int | None
+    sha256: str | None
+    blob_path: str | None
+
+
+class OutboxRepository:
+    def candidates(self, con: duckdb.DuckDBPyConnection, days: Sequence[date]) -> list[DeliveryRow]:
+        rows = con.execute(
+            """
+            SELECT s.qonto_id, i.version, s.decision, s.vendor_id, s.vendor_name, i.supplier_name, i.invoice_number,
+                   CAST(i.total_amount AS VARCHAR), i.currency, coalesce(a.file_name, i.file_name), a.content_type,
+                   a.size_bytes, a.sha256, a.blob_path
+            FROM scored_matches s
+            JOIN qonto_supplier_invoices i ON i.id = s.qonto_id
+            LEFT JOIN qonto_attachments a ON a.attachment_id = i.attachment_id
+            WHERE s.created_date IN (SELECT unnest(?::DATE[])) AND s.decision IN ('auto_link', 'manual_link')
+            ORDER BY i.created_at, s.qonto_id
+            """,
+            [list(days)],
+        ).fetchall()
+        return [DeliveryRow(*r) for r in rows]
+
+    def entries(self, con: duckdb.DuckDBPyConnection) -> dict[str, OutboxEntry]:
+        return {r[0]: OutboxEntry(r[0], r[1], OutboxState(r[2]), r[3]) for r in con.execute(
+            "SELECT qonto_id, record_version, state, message_id FROM outbox").fetchall()}
+
+    def delivered_keys(self, con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
+        """(vendor, number) → Qonto id of everything handed to Melio (sent, or possibly sent)."""
+        rows = con.execute(
+            "SELECT dedup_vendor, dedup_number, qonto_id FROM outbox WHERE dedup_vendor IS NOT NULL AND "
+            "dedup_number IS NOT NULL AND state IN ('sent', 'sending', 'unconfirmed') ORDER BY created_at, qonto_id"
+        ).fetchall()
+        keys: dict[tuple[str, str], str] = {}
+        for vendor, number, qonto_id in rows:
+            keys.setdefault((vendor, number), qonto_id)
+        return keys
+
+    def approved_resends(self, con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+        return [(q, v) for q, v in con.execute(
+            "SELECT qonto_id, record_version FROM resend_approvals WHERE used_at IS NULL").fetchall()]
+
+    def expire_interrupted(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Rows left `sending` by a run that died: their outcome is unknown, so they become `unconfirmed`.
+
+        Safe because delivery runs one at a time (the `duckdb` pool): no other run can be mid-send.
+        """
+        count = con.execute("SELECT count(*) FROM outbox WHERE state = 'sending'").fetchone()[0]
+        if count:
+            con.execute("UPDATE outbox SET state = 'unconfirmed', updated_at = ?, last_reply = "
+                        "'interrupted between hand-over and confirmation' WHERE state = 'sending'", [_now()])
+        return count
+
+    def mark_sending(self, con: duckdb.DuckDBPyConnection, row: DeliveryRow, *, message_id: str, to_address: str,
+                     dedup: tuple[str, str] | None) -> None:
+        """Written and committed before the e-mail leaves."""
+        now = _now()
+        con.execute(
+            """
+            INSERT INTO outbox VALUES (?, ?, 'sending', ?, ?, ?, ?, ?, ?, 0, NULL, NULL, ?, ?, NULL)
+            ON CONFLICT (qonto_id) DO UPDATE SET record_version = excluded.record_version, state = 'sending',
+                message_id = excluded.message_id, to_address = excluded.to_address, vendor_id = excluded.vendor_id,
+                dedup_vendor = excluded.dedup_vendor, dedup_number = excluded.dedup_number,
+                attachment_sha256 = excluded.attachment_sha256, updated_at = excluded.updated_at
+            """,
+            [row.qonto_id, row.record_version, message_id, to_address, row.vendor_id,
+             dedup[0] if dedup else None, dedup[1] if dedup else None, row.sha256, now, now],
+        )
+
+    def complete(self, con: duckdb.DuckDBPyConnection, row: DeliveryRow, *, message_id: str, state: OutboxState,
+                 code: int | None, reply: str, attempts: int, resend: bool) -> None:
+        """Written after the server's answer (or its absence), in one transaction with the audit row."""
+        now = _now()
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(
+                "UPDATE outbox SET state = ?, attempts = attempts + ?, last_code = ?, last_reply = ?, updated_at = ?, "
+                "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE qonto_id = ?",
+                [state.value, attempts, code, reply[:2000], now, state.value, now, row.qonto_id],
+            )
+            con.execute("INSERT INTO delivery_attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [row.qonto_id, row.record_version, message_id, state.value, code, reply[:2000], resend, now])
+            if resend and state is OutboxState.SENT:
+                con.execute("UPDATE resend_approvals SET used_at = ? WHERE qonto_id = ? AND record_version = ? "
+                            "AND used_at IS NULL", [now, row.qonto_id, row.record_version])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def replace_holds(self, con: duckdb.DuckDBPyConnection, qonto_ids: Sequence[str], holds: Sequence[Planned],
+                      changes: dict[str, dict]) -> None:
+        now = _now()
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if qonto_ids:
+                con.execute("DELETE FROM delivery_holds WHERE qonto_id IN (SELECT unnest(?::VARCHAR[]))",
+                            [list(qonto_ids)])
+            for hold in holds:
+                fields = changes.get(hold.qonto_id)
+                con.execute("INSERT INTO delivery_holds VALUES (?, ?, ?, ?, ?, ?)",
+                            [hold.qonto_id, hold.code, hold.reason, hold.related_qonto_id,
+                             json.dumps(fields, default=str) if fields else None, now])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def record_versions(self, con: duckdb.DuckDBPyConnection, qonto_id: str, versions: Sequence[int]
+                        ) -> dict[int, dict]:
+        rows = con.execute("SELECT version, raw_json FROM qonto_supplier_invoice_versions WHERE id = ? AND version IN "
+                           "(SELECT unnest(?::INTEGER[]))", [qonto_id, list(versions)]).fetchall()
+        return {v: json.loads(raw) for v, raw in rows}
+
+    # ---- people's decisions --------------------------------------------------------------------
+    def approve_resend(self, con: duckdb.DuckDBPyConnection, qonto_id: str, author: str) -> int:
+        version = con.execute("SELECT version FROM qonto_supplier_invoices WHERE id = ?", [qonto_id]).fetchone()
+        if version is None:
+            raise KeyError(qonto_id)
+        con.execute("INSERT INTO resend_approvals VALUES (?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING",
+                    [qonto_id, version[0], author, _now()])
+        return version[0]
+
+    def confirm_delivered(self, con: duckdb.DuckDBPyConnection, qonto_id: str, author: str) -> bool:
+        """A person found the message in Melio: an unconfirmed row becomes sent (no e-mail is sent)."""
+        now = _now()
+        updated = con.execute(
+            "UPDATE outbox SET state = 'sent', sent_at = ?, updated_at = ?, last_reply = ? WHERE qonto_id = ? AND "
+            "state IN ('unconfirmed', 'sending') RETURNING message_id, record_version",
+            [now, now, f"confirmed in Melio by {author}", qonto_id]).fetchall()
+        if updated:
+            con.execute("INSERT INTO delivery_attempts VALUES (?, ?, ?, 'confirmed_by_person', NULL, ?, FALSE, ?)",
+                        [qonto_id, updated[0][1], updated[0][0], f"confirmed by {author}", now])
+            con.execute("DELETE FROM delivery_holds WHERE qonto_id = ?", [qonto_id])
+        return bool(updated)

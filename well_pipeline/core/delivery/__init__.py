@@ -1,0 +1,1 @@
+"""Delivery rules: what to e-mail to Melio, what is already there, and what a person must see (pure)."""

@@ -1,0 +1,1 @@
+"""Delivery to Melio email-in: `delivered_bills` and its exactly-once check."""
