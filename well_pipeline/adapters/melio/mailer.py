@@ -320,7 +320,8 @@ class SmtpMailer:
             )
         except smtplib.SMTPResponseException as exc:
             # A 4xx/5xx greeting, EHLO or STARTTLS reply (e.g. 454 TLS not available right now).
-            raise _Retryable("CONNECT", exc.smtp_code, self._scrub(_text(exc.smtp_error)), drop_connection=True) from None
+            reply = self._scrub(_text(exc.smtp_error))
+            raise _Retryable("CONNECT", exc.smtp_code, reply, drop_connection=True) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise _Retryable("CONNECT", None, self._scrub(_describe(exc)), drop_connection=True) from None
         if error is not None:
@@ -492,10 +493,10 @@ class SmtpMailer:
         try:
             code, reply = self._mail(conn, mail_from, len(raw))
         except smtplib.SMTPServerDisconnected as exc:
-            if not reused:
+            if not reused or isinstance(exc.__context__, TimeoutError):
                 raise _Retryable("MAIL", None, _describe(exc), drop_connection=True) from None
-            # The server closed the connection between messages (idle timeout, or it said 421 and left):
-            # reconnect once, transparently, without counting a retry.
+            # The server closed the connection between messages (its idle timeout): reconnect once,
+            # transparently, without counting a retry. A timeout is not that: it counts as a failed attempt.
             logger.debug("melio mailer: connection to %s:%s was closed by the server; reconnecting",
                          self.host, self.port)
             self._drop()

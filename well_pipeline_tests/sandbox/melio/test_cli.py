@@ -16,7 +16,9 @@ from click.testing import CliRunner
 from well_pipeline.cli.sandbox import sandbox
 from well_pipeline.sandbox.melio import InboxConfig, MelioInbox
 
-from .conftest import PASSWORD, USERNAME, make_message, render_pdf, invoice_spec, send
+from well_pipeline.sandbox.generator.documents import render_pdf
+
+from .conftest import PASSWORD, USERNAME, invoice_spec, make_message, send
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

@@ -157,3 +157,36 @@ def test_config_validation() -> None:
         InboxConfig(tls_cert="x.pem")
     with pytest.raises(ValueError):
         InboxConfig(accepted_domain="@invoicesmelio.com")
+
+
+def test_concurrent_clients_are_all_kept_with_distinct_ordinals(inbox: MelioInbox, invoice_pdf: bytes) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def deliver(worker: int) -> None:
+        with connect(inbox, implicit=worker % 2 == 1) as client:
+            for index in range(3):
+                client.send_message(make_message(
+                    qonto_id=f"w{worker}-{index}", attachments=[(invoice_pdf, "application/pdf", "i.pdf")]
+                ))
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(deliver, range(6)))
+    messages = inbox.messages()
+    assert sorted(m.ordinal for m in messages) == list(range(1, 19))
+    assert {m.qonto_id for m in messages} == {f"w{w}-{i}" for w in range(6) for i in range(3)}
+    stats = inbox.stats()
+    assert stats["connections"] == 6 and stats["max_messages_per_connection"] == 3 and stats["drafts_created"] == 18
+
+
+def test_stop_cuts_open_connections_promptly(tmp_path) -> None:
+    inbox = MelioInbox(tmp_path, InboxConfig(port=0, tls_port=0)).start()
+    client = connect(inbox)
+    started = time.monotonic()
+    inbox.stop()
+    assert time.monotonic() - started < 3
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        client.noop()
+    client.close()
+    inbox.stop()  # idempotent
+    with pytest.raises(ConnectionRefusedError):
+        smtplib.SMTP("127.0.0.1", inbox.port, timeout=2)
