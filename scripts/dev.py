@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Well's two entry points for a fresh machine with only Python 3.11+ (standard library only).
 
-    python3 scripts/dev.py demo    # Dagster UI on http://127.0.0.1:3000 against the embedded Qonto sandbox
+    python3 scripts/dev.py demo    # Dagster UI on http://127.0.0.1:3000 against the embedded sandboxes
     python3 scripts/dev.py test    # the whole test suite (what CI runs)
 
 Each creates or refreshes `.venv` from `pyproject.toml` + `constraints.txt` (pinned, so installs are
@@ -24,11 +24,15 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".well-install-stamp"
 DEMO_DIR = ROOT / ".well_demo"
 SANDBOX_PORT = int(os.environ.get("WELL_DEMO_SANDBOX_PORT", "8710"))
+INBOX_PORT = int(os.environ.get("WELL_DEMO_INBOX_PORT", "2525"))
+INBOX_TLS_PORT = int(os.environ.get("WELL_DEMO_INBOX_TLS_PORT", "2465"))
 UI_PORT = int(os.environ.get("WELL_DEMO_UI_PORT", "3000"))
 
-# Public demo credentials of the local sandbox (never real ones).
+# Public demo credentials of the local sandboxes (never real ones).
 DEMO_CLIENT_ID = "well-sandbox-client"
 DEMO_CLIENT_SECRET = "well-sandbox-client-secret"
+DEMO_SMTP_USER = "well"
+DEMO_SMTP_PASSWORD = "well-sandbox-smtp-secret"
 
 
 def log(message: str) -> None:
@@ -100,6 +104,7 @@ def run_demo(extra: list[str]) -> int:
     ensure_venv()
     dataset = DEMO_DIR / "dataset"
     data_dir = DEMO_DIR / "data"
+    inbox_store = DEMO_DIR / "melio-inbox"
     env = dagster_env(data_dir)
     sandbox_url = f"http://127.0.0.1:{SANDBOX_PORT}"
     env.update({
@@ -111,19 +116,30 @@ def run_demo(extra: list[str]) -> int:
         # The generated Melio exports stand in for the customer's own.
         "WELL_MELIO_VENDORS_CSV": str(dataset / "melio" / "vendors.csv"),
         "WELL_MELIO_BILLS_CSV": str(dataset / "melio" / "bills.csv"),
+        # Delivery goes to the Melio inbox sandbox (STARTTLS, TLS 1.3, its self-signed certificate trusted).
+        "WELL_MELIO_INBOX_ADDRESS": "demo_1234@invoicesmelio.com",
+        "WELL_SMTP_HOST": "127.0.0.1",
+        "WELL_SMTP_PORT": str(INBOX_PORT),
+        "WELL_SMTP_SECURITY": "starttls",
+        "WELL_SMTP_USERNAME": DEMO_SMTP_USER,
+        "WELL_SMTP_FROM_ADDRESS": "well-demo@example.com",
+        "WELL_SMTP_CA_FILE": str(inbox_store / "tls" / "sandbox-cert.pem"),
     })
     well = str(bin_path("well"))
     if not (dataset / "manifest.json").exists():
         log("generating the demo dataset (1,000 invoices, 300 vendors, 3 years)")
         subprocess.run([well, "sandbox", "generate", "--out", str(dataset), "--invoices", "1000",
                         "--vendors", "300", "--years", "3", "--seed", "7"], check=True, env=env)
-    log(f"starting the Qonto sandbox on {sandbox_url}")
+    log(f"starting the Qonto sandbox on {sandbox_url} and the Melio inbox sandbox on 127.0.0.1:{INBOX_PORT}")
     sandbox = subprocess.Popen([well, "sandbox", "qonto", "--data", str(dataset), "--port", str(SANDBOX_PORT)],
                                env=env, start_new_session=True)
+    inbox = subprocess.Popen([well, "sandbox", "melio", "--store", str(inbox_store), "--port", str(INBOX_PORT),
+                              "--tls-port", str(INBOX_TLS_PORT)], env=env, start_new_session=True)
     try:
         wait_for(f"{sandbox_url}/_sandbox/stats", 30)
-        subprocess.run([well, "secrets", "set", "qonto_client_secret", "--value-from-env", "WELL_DEMO_SECRET"],
-                       check=True, env={**env, "WELL_DEMO_SECRET": DEMO_CLIENT_SECRET})
+        for name, value in (("qonto_client_secret", DEMO_CLIENT_SECRET), ("smtp_password", DEMO_SMTP_PASSWORD)):
+            subprocess.run([well, "secrets", "set", name, "--value-from-env", "WELL_DEMO_SECRET"],
+                           check=True, env={**env, "WELL_DEMO_SECRET": value})
         subprocess.run([well, "qonto", "connect", "--sandbox-approve"], check=True, env=env)
         log(f"starting Dagster on http://127.0.0.1:{UI_PORT} (Ctrl-C stops everything)")
         dagster = subprocess.Popen(
@@ -140,7 +156,8 @@ def run_demo(extra: list[str]) -> int:
                 os.killpg(dagster.pid, signal.SIGKILL)
             return 0
     finally:
-        os.killpg(sandbox.pid, signal.SIGTERM)
+        for process in (sandbox, inbox):
+            os.killpg(process.pid, signal.SIGTERM)
 
 
 def main(argv: list[str]) -> int:

@@ -58,13 +58,17 @@ class ScoringReport:
 
 
 def stale_dates(database: Database) -> list[date]:
-    """Days holding an invoice that is new or changed since it was last scored."""
+    """Days holding an invoice that is new or changed since it was last scored, or scored before the latest
+    Melio export was loaded (a new vendor or ledger bill can change any decision)."""
     with database.connect() as con:
         rows = con.execute(
             """
             SELECT DISTINCT i.created_date FROM qonto_supplier_invoices i
             LEFT JOIN scored_matches s ON s.qonto_id = i.id
-            WHERE s.qonto_id IS NULL OR s.record_version <> i.version ORDER BY 1
+            WHERE s.qonto_id IS NULL OR s.record_version <> i.version
+               OR s.scored_at < (SELECT max(loaded_at) FROM (SELECT loaded_at FROM melio_vendors
+                                                           UNION ALL SELECT loaded_at FROM melio_bills))
+            ORDER BY 1
             """
         ).fetchall()
     return [r[0] for r in rows]

@@ -9,6 +9,9 @@ Kinds (docs/CONTRACTS.md, "Melio inbox sandbox"):
 - drop_before_data: close the connection when DATA arrives, before 354 (nothing was transmitted).
 - drop_after_data: keep the message as delivered, then close the connection without answering the final
   dot: the client cannot know whether it was delivered (the case SendResult "unknown" exists for).
+- delay: wait `delay_s` seconds (default 30) at `stage`, then go on normally. At END_OF_DATA the message is
+  kept first and only the 250 is late, so a client that times out or is killed meanwhile faces the same
+  "delivered or not?" question as with drop_after_data (a slow relay's real failure mode).
 
 A fault fires for the next `times` matching commands (None = until cleared), but only once
 `after_messages` more messages have been accepted since it was added, so "the 3rd message of a batch
@@ -22,7 +25,7 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-FAULT_KINDS = ("reply", "drop_before_data", "drop_after_data")
+FAULT_KINDS = ("reply", "drop_before_data", "drop_after_data", "delay")
 STAGES = ("MAIL", "RCPT", "DATA", "END_OF_DATA")
 _IMPLIED_STAGE = {"drop_before_data": "DATA", "drop_after_data": "END_OF_DATA"}
 _DEFAULT_TEXT = {
@@ -52,6 +55,7 @@ class Fault:
     times: int | None
     after_messages: int
     armed_at_accepted: int  # messages_accepted when the fault was added
+    delay_s: float | None = None
     fired: int = 0
 
     @property
@@ -64,7 +68,7 @@ class Fault:
     @property
     def closes_connection(self) -> bool:
         """421 replies and both drop kinds end the connection."""
-        return self.kind != "reply" or self.code == 421
+        return self.kind.startswith("drop_") or (self.kind == "reply" and self.code == 421)
 
     def describe(self) -> dict[str, Any]:
         """JSON-friendly description."""
@@ -81,6 +85,7 @@ def build_fault(
     times: int | None,
     after_messages: int,
     accepted_now: int,
+    delay_s: float | None = None,
 ) -> Fault:
     """Validate one fault description."""
     if kind not in FAULT_KINDS:
@@ -89,11 +94,23 @@ def build_fault(
         raise FaultSpecError("times must be a positive integer or None (forever)")
     if not isinstance(after_messages, int) or isinstance(after_messages, bool) or after_messages < 0:
         raise FaultSpecError("after_messages must be an integer >= 0")
+    if kind != "delay" and delay_s is not None:
+        raise FaultSpecError("delay_s only applies to kind 'delay'")
     if kind == "reply":
         if stage is None or stage.upper() not in STAGES:
             raise FaultSpecError(f"a reply fault needs stage in {STAGES}")
         if not isinstance(code, int) or isinstance(code, bool) or not 400 <= code <= 599:
             raise FaultSpecError("a reply fault needs an integer code between 400 and 599")
+        stage = stage.upper()
+    elif kind == "delay":
+        if stage is None or stage.upper() not in STAGES:
+            raise FaultSpecError(f"a delay fault needs stage in {STAGES}")
+        if code is not None or text is not None:
+            raise FaultSpecError("a delay fault answers normally: code/text do not apply")
+        delay_s = 30.0 if delay_s is None else delay_s
+        if not isinstance(delay_s, int | float) or isinstance(delay_s, bool) or delay_s < 0:
+            raise FaultSpecError("delay_s must be a non-negative number of seconds")
+        delay_s = float(delay_s)
         stage = stage.upper()
     else:
         implied = _IMPLIED_STAGE[kind]
@@ -113,6 +130,7 @@ def build_fault(
         times=times,
         after_messages=after_messages,
         armed_at_accepted=accepted_now,
+        delay_s=delay_s,
     )
 
 
@@ -134,6 +152,7 @@ class FaultRegistry:
         times: int | None = 1,
         after_messages: int = 0,
         accepted_now: int = 0,
+        delay_s: float | None = None,
     ) -> Fault:
         """Arm a fault; raises FaultSpecError."""
         with self._lock:
@@ -146,6 +165,7 @@ class FaultRegistry:
                 times=times,
                 after_messages=after_messages,
                 accepted_now=accepted_now,
+                delay_s=delay_s,
             )
             self._faults.append(fault)
             return fault

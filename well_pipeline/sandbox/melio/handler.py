@@ -60,6 +60,11 @@ class InboxHandler:
             )
         return fault
 
+    @staticmethod
+    async def delay(fault: Fault) -> None:
+        """Sleep for a delay fault (without blocking other connections)."""
+        await asyncio.sleep(fault.delay_s or 0.0)
+
     def _fault_reply(self, fault: Fault, server: InboxSMTP) -> str:
         if fault.closes_connection:
             server.after_push = "close"
@@ -87,7 +92,9 @@ class InboxHandler:
         self, server: InboxSMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
     ) -> str:
         fault = self.take_fault("MAIL", server)
-        if fault is not None:
+        if fault is not None and fault.kind == "delay":
+            await self.delay(fault)
+        elif fault is not None:
             return self._fault_reply(fault, server)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -97,7 +104,9 @@ class InboxHandler:
         self, server: InboxSMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         fault = self.take_fault("RCPT", server)
-        if fault is not None:
+        if fault is not None and fault.kind == "delay":
+            await self.delay(fault)
+        elif fault is not None:
             return self._fault_reply(fault, server)
         local, _, domain = address.rpartition("@")
         if not local or domain.lower() != self.config.accepted_domain.lower():
@@ -161,6 +170,8 @@ class InboxHandler:
         )
         if drop:
             server.after_push = "drop"
+        elif fault is not None and fault.kind == "delay":
+            await self.delay(fault)  # kept already: only the reply is late
         return f"250 2.0.0 OK: queued as {record.ordinal:06d}"
 
     async def handle_exception(self, error: Exception) -> str:

@@ -240,12 +240,13 @@ class MelioInbox:
         times: int | None = 1,
         after_messages: int = 0,
         text: str | None = None,
+        delay_s: float | None = None,
     ) -> dict[str, Any]:
-        """Arm a fault (see faults.py); returns its description. Raises ValueError if invalid."""
+        """Arm a fault (see faults.py); returns its description. Raises ValueError (FaultSpecError) if invalid."""
         accepted = self._handler.accepted_total if self._handler is not None else 0
         return self._faults.add(
             kind, stage=stage, code=code, text=text, times=times, after_messages=after_messages,
-            accepted_now=accepted,
+            accepted_now=accepted, delay_s=delay_s,
         ).describe()
 
     def clear_faults(self) -> None:

@@ -123,7 +123,9 @@ class InboxSMTP(SMTP):
     async def smtp_DATA(self, arg: str) -> None:
         if self._ready_for_data(arg):
             fault = self.inbox_handler.take_fault("DATA", self)
-            if fault is not None:
+            if fault is not None and fault.kind == "delay":
+                await self.inbox_handler.delay(fault)
+            elif fault is not None:
                 if fault.kind == "drop_before_data":
                     self.abort()
                     return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import time
 
 import pytest
 
@@ -119,6 +120,26 @@ def test_after_messages_strikes_mid_batch_on_one_connection(inbox: MelioInbox) -
     assert inbox.stats()["max_messages_per_connection"] == 3
 
 
+def test_delay_at_mail_then_normal_answer(inbox: MelioInbox) -> None:
+    inbox.add_fault("delay", stage="MAIL", delay_s=0.3)
+    with connect(inbox) as client:
+        started = time.monotonic()
+        assert client.mail("bills@well.example")[0] == 250
+        assert time.monotonic() - started >= 0.3
+
+
+def test_delay_at_end_of_data_keeps_the_message_before_the_late_reply(inbox: MelioInbox) -> None:
+    inbox.add_fault("delay", stage="END_OF_DATA", delay_s=2.0)
+    client = connect(inbox)
+    try:
+        client.sock.settimeout(0.3)  # a client that gives up before the slow relay answers
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            client.send_message(make_message(qonto_id="slow"))
+    finally:
+        client.close()
+    assert [m.qonto_id for m in inbox.messages()] == ["slow"]
+
+
 def test_times_none_fires_until_cleared(inbox: MelioInbox) -> None:
     inbox.add_fault("reply", stage="MAIL", code=450, times=None)
     with connect(inbox) as client:
@@ -147,6 +168,10 @@ def test_invalid_fault_specs_are_refused(inbox: MelioInbox) -> None:
         {"kind": "drop_before_data", "code": 421},
         {"kind": "reply", "stage": "MAIL", "code": 451, "times": 0},
         {"kind": "reply", "stage": "MAIL", "code": 451, "after_messages": -1},
+        {"kind": "delay"},
+        {"kind": "delay", "stage": "MAIL", "delay_s": -1},
+        {"kind": "delay", "stage": "MAIL", "code": 451},
+        {"kind": "reply", "stage": "MAIL", "code": 451, "delay_s": 1},
     ]
     for spec in bad:
         with pytest.raises(FaultSpecError):

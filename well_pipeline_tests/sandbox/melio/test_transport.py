@@ -190,3 +190,11 @@ def test_stop_cuts_open_connections_promptly(tmp_path) -> None:
     inbox.stop()  # idempotent
     with pytest.raises(ConnectionRefusedError):
         smtplib.SMTP("127.0.0.1", inbox.port, timeout=2)
+
+
+def test_port_in_use_fails_start_cleanly(inbox: MelioInbox, tmp_path) -> None:
+    clash = MelioInbox(tmp_path / "other", InboxConfig(port=0, tls_port=inbox.tls_port))
+    with pytest.raises(OSError):
+        clash.start()
+    clash.stop()  # nothing left running; harmless
+    send(inbox, make_message())  # the first inbox is unaffected
