@@ -12,9 +12,10 @@ from well_pipeline.defs.qonto.sensors import qonto_sync_sensor
 def test_definitions_resolve() -> None:
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
-        "qonto_supplier_invoices", "melio_vendor_directory", "melio_ledger", "scored_matches", "review_queue"}
+        "qonto_supplier_invoices", "melio_vendor_directory", "melio_ledger", "scored_matches", "review_queue",
+        "delivered_bills"}
     sync = defs.resolve_job_def("qonto_sync_job")
-    assert {"qonto_supplier_invoices", "scored_matches", "review_queue"} <= set(sync.graph.node_dict)
+    assert {"qonto_supplier_invoices", "scored_matches", "review_queue", "delivered_bills"} <= set(sync.graph.node_dict)
     defs.resolve_job_def("melio_exports_job")
     assert {s.name for s in defs.sensors} == {"qonto_sync_sensor", "melio_exports_sensor"}
 
@@ -27,7 +28,7 @@ def test_every_duckdb_writer_is_in_the_single_pool() -> None:
 
 
 def test_backfills_are_one_run_and_partitions_stay_few() -> None:
-    for key in ("qonto_supplier_invoices", "scored_matches"):
+    for key in ("qonto_supplier_invoices", "scored_matches", "delivered_bills"):
         asset = next(a for a in defs.assets if a.key == dg.AssetKey(key))
         assert asset.backfill_policy == dg.BackfillPolicy.single_run()
         assert asset.partitions_def == qonto_daily_partitions
@@ -48,7 +49,7 @@ def test_sensor_requests_todays_incremental_sync_once_per_window() -> None:
 
 def test_resources_show_settings_but_no_secret() -> None:
     resources = defs.resources
-    assert set(resources) >= {"qonto", "storage", "melio_exports", "scoring"}
+    assert set(resources) >= {"qonto", "storage", "melio_exports", "melio_delivery", "scoring"}
     fields = resources["qonto"].__class__.model_fields
     assert not any("secret" in name and name != "secrets_path" for name in fields)
     assert not any("token" in name for name in fields)
