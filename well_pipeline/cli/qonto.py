@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlparse
 import click
 import httpx
 
-from well_pipeline.adapters.qonto import build_authorize_url, exchange_code
+from well_pipeline.adapters.qonto import OAuthTokenAuth, QontoError, build_authorize_url, exchange_code
 from well_pipeline.adapters.secrets import (
     QONTO_CLIENT_SECRET,
     QONTO_REFRESH_TOKEN,
@@ -125,12 +125,14 @@ def disconnect() -> None:
         click.echo("Qonto is not connected; nothing to revoke")
         return
     resource = build_resources(settings)["qonto"]
-    with resource.build_client() as client:
-        client.revoke_consent()
-    try:
-        client.auth.revoke()  # type: ignore[attr-defined]
-    except Exception as exc:  # the consent is already gone; token revocation is best effort (UNCONFIRMED endpoint)
-        click.echo(f"note: token revocation answered {type(exc).__name__}; the consent itself is revoked")
+    auth = resource.build_auth()
+    with resource.build_client(auth) as client:
+        client.revoke_consent()  # documented: DELETE /v2/oauth2/consents
+    if isinstance(auth, OAuthTokenAuth):
+        try:
+            auth.revoke()  # POST /oauth2/revoke: not documented by Qonto (UNCONFIRMED), so best effort
+        except QontoError as exc:
+            click.echo(f"note: token revocation answered {type(exc).__name__}; the consent itself is revoked")
     store.delete(QONTO_REFRESH_TOKEN)
     click.echo("Disconnected from Qonto. Stored invoices, the review queue and the sync marker are kept.")
 

@@ -63,31 +63,34 @@ class QontoResource(dg.ConfigurableResource):
     def secret_store(self) -> SecretStore:
         return SecretStore(Path(self.secrets_path))
 
-    def build_client(self) -> QontoClient:
-        """A ready client; raises a clear error naming the missing credential and how to set it."""
+    def build_auth(self) -> ApiKeyAuth | OAuthTokenAuth:
+        """The configured credentials; raises a clear error naming what is missing and how to set it."""
         store = self.secret_store()
         if self.auth_mode == "api_key":
             secret = store.require(QONTO_API_SECRET, "Run `well secrets set qonto_api_secret` or set "
                                    "WELL_SECRET_QONTO_API_SECRET.")
             if not self.api_login:
                 raise dg.DagsterInvariantViolationError("qonto_api_login is not set (setting WELL_QONTO_API_LOGIN).")
-            auth = ApiKeyAuth(self.api_login, secret)
-        else:
-            if not self.client_id:
-                raise dg.DagsterInvariantViolationError(
-                    "qonto_client_id is not set (setting WELL_QONTO_CLIENT_ID); then run `well qonto connect`."
-                )
-            client_secret = store.require(QONTO_CLIENT_SECRET, "Run `well secrets set qonto_client_secret`.")
-            tokens = StoredRefreshToken(store)
-            if tokens.load_refresh_token() is None:
-                raise dg.DagsterInvariantViolationError(
-                    "Qonto is not connected (no refresh token). Run `well qonto connect` to approve access in Qonto."
-                )
-            auth = OAuthTokenAuth(self.oauth_url, self.client_id, client_secret, tokens)
+            return ApiKeyAuth(self.api_login, secret)
+        if not self.client_id:
+            raise dg.DagsterInvariantViolationError(
+                "qonto_client_id is not set (setting WELL_QONTO_CLIENT_ID); then run `well qonto connect`."
+            )
+        client_secret = store.require(QONTO_CLIENT_SECRET, "Run `well secrets set qonto_client_secret`.")
+        tokens = StoredRefreshToken(store)
+        if tokens.load_refresh_token() is None:
+            raise dg.DagsterInvariantViolationError(
+                "Qonto is not connected (no refresh token). Run `well qonto connect` to approve access in Qonto."
+            )
+        return OAuthTokenAuth(self.oauth_url, self.client_id, client_secret, tokens,
+                              staging_token=store.get(QONTO_STAGING_TOKEN))
+
+    def build_client(self, auth: ApiKeyAuth | OAuthTokenAuth | None = None) -> QontoClient:
+        """A ready client (with `auth`, or the configured credentials)."""
         return QontoClient(
             self.api_url,
-            auth,
-            staging_token=store.get(QONTO_STAGING_TOKEN),
+            auth or self.build_auth(),
+            staging_token=self.secret_store().get(QONTO_STAGING_TOKEN),
             limiter=RateLimiter.from_limits(self.requests_per_10s, self.requests_per_10min),
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
