@@ -45,7 +45,7 @@ def bin_path(name: str) -> Path:
 
 def ensure_venv() -> None:
     """Create `.venv` and install the project with pinned constraints, unless already up to date."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 (dev.py runs before the venv exists)
         sys.exit(f"Well needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     digest = hashlib.sha256()
     for name in ("pyproject.toml", "constraints.txt"):
@@ -96,7 +96,7 @@ def wait_for(url: str, seconds: float) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise SystemExit(f"{url} did not come up within {seconds:.0f} s")
+                raise SystemExit(f"{url} did not come up within {seconds:.0f} s") from None
             time.sleep(0.3)
 
 

@@ -188,11 +188,13 @@ class Settings:
 
     @property
     def melio_vendors_path(self) -> Path:
-        return self.melio_vendors_csv if self.melio_vendors_csv.is_absolute() else self.data_dir / self.melio_vendors_csv
+        path = self.melio_vendors_csv
+        return path if path.is_absolute() else self.data_dir / path
 
     @property
     def melio_bills_path(self) -> Path:
-        return self.melio_bills_csv if self.melio_bills_csv.is_absolute() else self.data_dir / self.melio_bills_csv
+        path = self.melio_bills_csv
+        return path if path.is_absolute() else self.data_dir / path
 
     @property
     def attachments_dir(self) -> Path:

@@ -16,6 +16,20 @@ from pathlib import Path
 import click
 
 
+def _wait_for_stop() -> None:
+    """Block until Ctrl-C or SIGTERM (so a supervisor can stop a sandbox cleanly too)."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        click.echo("stopping")
+        signal.signal(signal.SIGTERM, previous)
+
+
 @click.group()
 def sandbox() -> None:
     """Local stand-ins for Qonto and Melio; not production code."""
@@ -91,16 +105,7 @@ def qonto_command(
     if cert_path is not None:
         click.echo(f"  TLS 1.3 certificate (trust it with verify=): {cert_path}")
     click.echo("Press Ctrl-C to stop.")
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())  # stop cleanly under a supervisor too
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        click.echo("stopping")
-        signal.signal(signal.SIGTERM, previous)
+    _wait_for_stop()
     server.stop()
     if cert_dir is not None:
         cert_dir.cleanup()
@@ -161,7 +166,8 @@ def generate_command(out_dir: Path, invoices: int, vendors: int, years: float, s
                f"({summary.attachment_bytes / 1e6:.1f} MB; " +
                ", ".join(f"{k} {v:,}" for k, v in summary.format_counts.items()) + ")")
     click.echo(f"  vendors:      {summary.vendors:,}   in Melio: {summary.vendors_in_melio:,}")
-    click.echo(f"  Melio bills:  {summary.melio_bills:,}   (of which matching Qonto invoices: {summary.ledger_bills:,})")
+    click.echo(f"  Melio bills:  {summary.melio_bills:,}   "
+               f"(of which matching Qonto invoices: {summary.ledger_bills:,})")
     click.echo(f"  auto-linkable (truth clean_known): {summary.clean_known:,}   "
                f"must not auto-link: {summary.must_not_auto_link:,}")
     click.echo("  cases:        " + ", ".join(f"{k} {v:,}" for k, v in summary.case_counts.items()))
@@ -212,16 +218,7 @@ def melio_command(store_dir: Path, host: str, port: int, tls_port: int, log_leve
     click.echo(f"  recipients:    any address @{config.accepted_domain}")
     click.echo(f"  store:         {store_dir}  ({len(inbox.messages())} message(s) kept so far)")
     click.echo("Press Ctrl-C to stop.", nl=True)
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())  # stop cleanly under a supervisor too
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        click.echo("stopping")
-        signal.signal(signal.SIGTERM, previous)
+    _wait_for_stop()
     inbox.stop()
 
 

@@ -106,12 +106,14 @@ def test_thresholds_are_inclusive(attribute: str) -> None:
     assert not score_one(weak, vendors).hard_rules
     assert 0 < score < 1
     if attribute == "auto_link_threshold":
-        at = score_one(weak, vendors, policy=ScoringPolicy(auto_link_threshold=score, review_threshold=min(score, 0.55)))
+        at = score_one(weak, vendors,
+                       policy=ScoringPolicy(auto_link_threshold=score, review_threshold=min(score, 0.55)))
         above = score_one(weak, vendors, policy=ScoringPolicy(auto_link_threshold=score + 1e-6,
                                                      review_threshold=min(score, 0.55)))
         assert (at.decision, above.decision) == (Decision.AUTO_LINK, Decision.REVIEW)
     else:
-        at = score_one(weak, vendors, policy=ScoringPolicy(review_threshold=score, auto_link_threshold=max(score, 0.99)))
+        at = score_one(weak, vendors,
+                       policy=ScoringPolicy(review_threshold=score, auto_link_threshold=max(score, 0.99)))
         above = score_one(weak, vendors, policy=ScoringPolicy(review_threshold=score + 1e-6, auto_link_threshold=0.99))
         assert (at.decision, above.decision) == (Decision.REVIEW, Decision.REFUSED)
 

@@ -53,10 +53,12 @@ def sample_invoices() -> list[dict]:
     paris["created_at"] = (DAY0 + timedelta(hours=22, minutes=30)).astimezone(
         __import__("datetime").timezone(timedelta(hours=2))).isoformat()
     records.append(paris)
-    records.append(make_invoice(invoice_id="inv-null-ocr", attachment_id="att-null", created_at=DAY0 + timedelta(hours=1),
+    records.append(make_invoice(invoice_id="inv-null-ocr", attachment_id="att-null",
+                                created_at=DAY0 + timedelta(hours=1),
                                 supplier_name=None, invoice_number=None, total_amount=None, due_date=None,
                                 iban=None, vat_number=None))
-    records.append(make_invoice(invoice_id="inv-bad-amount", attachment_id="att-bad", created_at=DAY0 + timedelta(hours=3),
+    records.append(make_invoice(invoice_id="inv-bad-amount", attachment_id="att-bad",
+                                created_at=DAY0 + timedelta(hours=3),
                                 total_amount={"value": "12,50", "currency": "EUR"}))
     return records
 

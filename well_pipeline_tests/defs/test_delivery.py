@@ -54,7 +54,7 @@ def inbox(tmp_path: Path) -> Iterator[MelioInbox]:
 @pytest.fixture
 def delivery_env(well_env: WellEnv, inbox: MelioInbox) -> WellEnv:
     settings = replace(well_env.settings, melio_inbox_address=INBOX_ADDRESS, smtp_host="127.0.0.1",
-                       smtp_port=inbox.port, smtp_security="starttls", smtp_username=inbox_username(inbox),
+                       smtp_port=inbox.port, smtp_security="starttls", smtp_username=InboxConfig().username,
                        smtp_from_address="well@papeterie-client.example", smtp_ca_file=str(inbox.cert_path))
     SecretStore(settings.secrets_path, environ={}).set(SMTP_PASSWORD, "well-sandbox-smtp-secret")
     melio = settings.data_dir / "melio"
@@ -66,19 +66,16 @@ def delivery_env(well_env: WellEnv, inbox: MelioInbox) -> WellEnv:
     return well_env
 
 
-def inbox_username(inbox: MelioInbox) -> str:
-    return InboxConfig().username
-
-
 def run(env: WellEnv, instance: dg.DagsterInstance, *, first: int = 0, last: int = 2,
         assets: tuple = ("ingest", "score", "deliver")) -> dg.ExecuteInProcessResult:
-    selection = {"ingest": qonto_supplier_invoices, "score": scored_matches, "deliver": delivered_bills}
-    chosen = [selection[a] for a in assets]
+    steps = {"ingest": [qonto_supplier_invoices], "score": [scored_matches],
+             "deliver": [delivered_bills, *delivery_checks]}
+    chosen = [step for name in assets for step in steps[name]]
     result = dg.materialize(
         [qonto_supplier_invoices, scored_matches, delivered_bills, *delivery_checks],
-        resources=env.resources, instance=instance, selection=chosen + (list(delivery_checks) if "deliver" in
-                                                                          assets else []),
-        tags={"dagster/asset_partition_range_start": day_key(first), "dagster/asset_partition_range_end": day_key(last)},
+        resources=env.resources, instance=instance, selection=chosen,
+        tags={"dagster/asset_partition_range_start": day_key(first),
+              "dagster/asset_partition_range_end": day_key(last)},
         raise_on_error=False,
     )
     return result
@@ -90,7 +87,8 @@ def load_melio(env: WellEnv, instance: dg.DagsterInstance) -> None:
 
 def outbox(env: WellEnv) -> dict[str, tuple]:
     with duckdb.connect(str(env.settings.duckdb_path), read_only=True) as con:
-        return {r[0]: r[1:] for r in con.execute("SELECT qonto_id, state, record_version, message_id FROM outbox").fetchall()}
+        rows = con.execute("SELECT qonto_id, state, record_version, message_id FROM outbox").fetchall()
+        return {r[0]: r[1:] for r in rows}
 
 
 def holds(env: WellEnv) -> dict[str, str]:

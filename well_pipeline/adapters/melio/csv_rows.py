@@ -202,7 +202,7 @@ def read_table(path: Path, schema: CsvSchema) -> Table:
                 cells += [""] * (width - len(cells))
             # Only a row spanning lines can hold a line break; the rest of the cleaning was done by _scrub.
             clean = str.strip if previous_end == start else clean_cell
-            rows.append((start, dict(zip(names, map(clean, pick(cells))))))
+            rows.append((start, dict(zip(names, map(clean, pick(cells)), strict=True))))
     except csv.Error as exc:  # in lenient mode only a giant value: in practice a quote never closed
         raise MelioCsvError(path, (
             f"unreadable CSV in the row starting on line {previous_end + 1}: {exc} "

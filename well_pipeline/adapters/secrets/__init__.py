@@ -12,5 +12,6 @@ from well_pipeline.adapters.secrets.store import (
     StoredRefreshToken,
 )
 
-__all__ = ["QONTO_API_SECRET", "QONTO_CLIENT_SECRET", "QONTO_REFRESH_TOKEN", "QONTO_STAGING_TOKEN", "SMTP_PASSWORD", "Secret",
+__all__ = ["QONTO_API_SECRET", "QONTO_CLIENT_SECRET", "QONTO_REFRESH_TOKEN", "QONTO_STAGING_TOKEN", "SMTP_PASSWORD",
+           "Secret",
            "SecretStore", "SecretStoreError", "StoredRefreshToken"]

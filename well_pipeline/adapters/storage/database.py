@@ -60,16 +60,18 @@ class Database:
         finally:
             con.close()
 
-    @contextmanager
-    def transaction(self, con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short explicit transaction: commit on success, roll back on any error."""
-        con.execute("BEGIN TRANSACTION")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One short explicit transaction: commit on success, roll back on any error (then re-raise)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
@@ -81,14 +83,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     for version, statements in MIGRATIONS:
         if version <= current:
             continue
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             for statement in statements:
                 con.execute(statement)
             con.execute("INSERT INTO schema_migrations VALUES (?, now())", [version])
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
         current = version
     return current

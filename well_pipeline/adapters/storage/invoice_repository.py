@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
+from well_pipeline.adapters.storage.database import transaction
 from well_pipeline.core.record_versions import ChangeSet, Incoming, StoredVersion, classify, fingerprint
 
 if TYPE_CHECKING:
@@ -79,8 +80,7 @@ class InvoiceRepository:
             if previous is None or invoice.updated_at >= previous[0].updated_at:
                 by_id[invoice.id] = (invoice, record_hash)
         ids = list(by_id)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             stored = self._stored_versions(con, ids)
             changes = classify(incoming, stored)
             now = _now()
@@ -107,10 +107,6 @@ class InvoiceRepository:
                     )
                 finally:
                     con.unregister("incoming_invoices")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return changes
 
     def _stored_versions(self, con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, StoredVersion]:
@@ -147,8 +143,7 @@ class InvoiceRepository:
             rows.append((key, reject.record_id, reject.reason, reject.raw_text, now, now, 1))
         if not rows:
             return 0
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.executemany(
                 "INSERT INTO qonto_rejected_records VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (reject_key) DO UPDATE "
                 "SET reason = excluded.reason, raw_text = excluded.raw_text, last_seen_at = excluded.last_seen_at, "
@@ -156,10 +151,6 @@ class InvoiceRepository:
                 rows,
             )
             # A record that parses again later is no longer a reject.
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return len(rows)
 
     def clear_rejects(self, con: duckdb.DuckDBPyConnection, record_ids: Sequence[str]) -> None:
@@ -189,8 +180,7 @@ class InvoiceRepository:
         if not rows:
             return
         now = _now()
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.executemany(
                 "INSERT INTO qonto_attachments VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (attachment_id) DO NOTHING",
                 [(*row, now) for row in rows],
@@ -199,10 +189,6 @@ class InvoiceRepository:
                 "DELETE FROM qonto_attachment_failures WHERE attachment_id IN (SELECT unnest(?::VARCHAR[]))",
                 [[row[0] for row in rows]],
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     def record_attachment_failures(self, con: duckdb.DuckDBPyConnection,
                                    failures: Sequence[tuple[str, str | None, str]]) -> None:
@@ -210,18 +196,13 @@ class InvoiceRepository:
         if not failures:
             return
         now = _now()
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.executemany(
                 "INSERT INTO qonto_attachment_failures VALUES (?, ?, ?, 1, ?) ON CONFLICT (attachment_id) DO UPDATE "
                 "SET reason = excluded.reason, attempts = qonto_attachment_failures.attempts + 1, "
                 "last_failed_at = excluded.last_failed_at",
                 [(a, i, r, now) for a, i, r in failures],
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     # ---- sync marker ---------------------------------------------------------------------------
     def get_marker(self, con: duckdb.DuckDBPyConnection, name: str) -> str | None:

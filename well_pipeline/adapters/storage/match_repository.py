@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 import duckdb
 import pandas as pd
 
+from well_pipeline.adapters.storage.database import transaction
 from well_pipeline.core.matching.vendor_index import LearnedLink
 from well_pipeline.core.scoring.model import ReviewOverride, ScoredMatch
 
@@ -47,8 +48,7 @@ class MatchRepository:
               json.dumps([c.as_dict() for c in r.match.candidates], ensure_ascii=False), now] for r in rows],
             columns=MATCH_COLUMNS,
         )
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute("DELETE FROM scored_matches WHERE created_date IN (SELECT unnest(?::DATE[]))", [list(days)])
             ids = [r.match.qonto_id for r in rows]
             if ids:
@@ -59,10 +59,6 @@ class MatchRepository:
                     con.execute(f"INSERT INTO scored_matches SELECT {', '.join(MATCH_COLUMNS)} FROM incoming_matches")
                 finally:
                     con.unregister("incoming_matches")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     # ---- review decisions ----------------------------------------------------------------------
     def record_decision(self, con: duckdb.DuckDBPyConnection, *, qonto_id: str, action: str, author: str,
@@ -77,8 +73,7 @@ class MatchRepository:
         version, supplier_name, iban, scored_vendor = row
         vendor_id = vendor_id or (scored_vendor if action == "approve" else None)
         now = _now()
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(
                 "INSERT INTO review_decisions (qonto_id, action, vendor_id, reason, author, decided_at, record_version,"
                 " supplier_name, iban) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -90,10 +85,6 @@ class MatchRepository:
                 name = con.execute("SELECT company_name FROM melio_vendors WHERE vendor_id = ?", [vendor_id]).fetchone()
                 con.execute("UPDATE scored_matches SET decision = 'manual_link', vendor_id = ?, vendor_name = ? "
                             "WHERE qonto_id = ?", [vendor_id, name[0] if name else None, qonto_id])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return ReviewOverride(qonto_id, action, vendor_id, reason, author, now.isoformat() + "Z",
                               {"record_version": version})
 

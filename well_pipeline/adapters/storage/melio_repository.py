@@ -9,6 +9,7 @@ import duckdb
 import pandas as pd
 
 from well_pipeline.adapters.melio import CsvLoad, MelioBill, MelioVendor
+from well_pipeline.adapters.storage.database import transaction
 
 
 def _now() -> datetime:
@@ -36,8 +37,7 @@ class MelioRepository:
         issues += [(source, None, "note", note, now) for note in load.notes]
         columns = [c[0] for c in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
         frame = pd.DataFrame(list(rows), columns=columns, dtype=object)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(f"DELETE FROM {table}")
             if rows:
                 con.register("incoming_rows", frame)
@@ -48,10 +48,6 @@ class MelioRepository:
             con.execute("DELETE FROM melio_input_issues WHERE source = ?", [source])
             if issues:
                 con.executemany("INSERT INTO melio_input_issues VALUES (?, ?, ?, ?, ?)", issues)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     def vendors(self, con: duckdb.DuckDBPyConnection) -> list[MelioVendor]:
         rows = con.execute("SELECT vendor_id, company_name, email, iban, vat_number, line FROM melio_vendors "

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 
 import duckdb
 
+from well_pipeline.adapters.storage.database import transaction
 from well_pipeline.core.delivery.plan import OutboxEntry, OutboxState, Planned
 
 
@@ -103,8 +104,7 @@ class OutboxRepository:
                  code: int | None, reply: str, attempts: int, resend: bool) -> None:
         """Written after the server's answer (or its absence), in one transaction with the audit row."""
         now = _now()
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(
                 "UPDATE outbox SET state = ?, attempts = attempts + ?, last_code = ?, last_reply = ?, updated_at = ?, "
                 "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE qonto_id = ?",
@@ -115,16 +115,11 @@ class OutboxRepository:
             if resend and state is OutboxState.SENT:
                 con.execute("UPDATE resend_approvals SET used_at = ? WHERE qonto_id = ? AND record_version = ? "
                             "AND used_at IS NULL", [now, row.qonto_id, row.record_version])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     def replace_holds(self, con: duckdb.DuckDBPyConnection, qonto_ids: Sequence[str], holds: Sequence[Planned],
                       changes: dict[str, dict]) -> None:
         now = _now()
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             if qonto_ids:
                 con.execute("DELETE FROM delivery_holds WHERE qonto_id IN (SELECT unnest(?::VARCHAR[]))",
                             [list(qonto_ids)])
@@ -133,10 +128,6 @@ class OutboxRepository:
                 con.execute("INSERT INTO delivery_holds VALUES (?, ?, ?, ?, ?, ?)",
                             [hold.qonto_id, hold.code, hold.reason, hold.related_qonto_id,
                              json.dumps(fields, default=str) if fields else None, now])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     def record_versions(self, con: duckdb.DuckDBPyConnection, qonto_id: str, versions: Sequence[int]
                         ) -> dict[int, dict]:

@@ -63,7 +63,8 @@ def canonical_legal_form(form: tuple[str, ...] | None) -> str | None:
 # CJK legal forms, removed before transliteration (anyascii would turn 株式会社 into "ZhuShiHuiShe").
 _CJK_LEGAL = ("株式会社", "有限会社", "合同会社", "有限公司", "股份有限公司", "(株)", "㈱")
 # Words that join names and carry no identity, in the languages of Qonto's and Melio's customers.
-_CONNECTORS = frozenset({"and", "et", "und", "y", "e", "en", "the", "de", "d", "l", "la", "le", "les", "des", "du", "der",
+_CONNECTORS = frozenset({"and", "et", "und", "y", "e", "en", "the", "de", "d", "l", "la", "le", "les", "des", "du",
+                         "der",
                          "die", "das", "van", "von", "del", "di", "da"})
 # Only abbreviations that cannot be a word of their own ("sol", "log" or "gen" could be).
 _ABBREVIATIONS = {

@@ -5,8 +5,8 @@ Codes are part of Well's contract (filters in the review queue, dashboards, test
 
 from __future__ import annotations
 
-from typing import NamedTuple
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Part(StrEnum):

@@ -13,8 +13,8 @@ signals (normalised name, IBAN, VAT, e-mail domain), so cost grows with supplier
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from well_pipeline.core.matching.fuzzy_names import name_similarity, top_name_matches
 from well_pipeline.core.matching.ledger_index import LedgerIndex

@@ -1,13 +1,11 @@
 """`delivered_bills`: auto-linked and approved records e-mailed to the Melio inbox, each exactly once."""
 
-from datetime import timedelta
-
 import dagster as dg
 
 from well_pipeline.adapters.storage import Database
 from well_pipeline.defs.matching.assets import scored_matches
 from well_pipeline.defs.qonto.assets import INCREMENTAL, SYNC_TAG
-from well_pipeline.defs.qonto.partitions import qonto_daily_partitions
+from well_pipeline.defs.qonto.partitions import partition_days, qonto_daily_partitions
 from well_pipeline.defs.resources import MelioDeliveryResource, WellStorageResource
 from well_pipeline.services.delivery import deliver_days
 
@@ -42,9 +40,8 @@ def delivered_bills(context: dg.AssetExecutionContext, melio_delivery: MelioDeli
     to_address, from_address, warnings = melio_delivery.checked_addresses()
     for warning in warnings:
         context.log.warning(warning)
-    window = context.partition_time_window
     database = storage.database()
-    days = [window.start.date() + timedelta(days=n) for n in range((window.end - window.start).days)]
+    days = partition_days(context)
     if context.run.tags.get(SYNC_TAG) == INCREMENTAL:
         days = sorted(set(days) | set(pending_days(database)))
     report = deliver_days(database, storage.attachment_store(), days, melio_delivery.mailer,

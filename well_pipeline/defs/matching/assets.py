@@ -1,14 +1,12 @@
 """`scored_matches` (which Melio vendor each invoice belongs to, and whether it is safe to send) and
 `review_queue` (what people must settle), both in DuckDB."""
 
-from datetime import timedelta
-
 import dagster as dg
 
 from well_pipeline.adapters.storage.match_repository import MatchRepository
 from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
 from well_pipeline.defs.qonto.assets import INCREMENTAL, SYNC_TAG, qonto_supplier_invoices
-from well_pipeline.defs.qonto.partitions import qonto_daily_partitions
+from well_pipeline.defs.qonto.partitions import partition_days, qonto_daily_partitions
 from well_pipeline.defs.resources import ScoringResource, WellStorageResource
 from well_pipeline.services.scoring import score_dates, stale_dates
 
@@ -28,10 +26,9 @@ QUEUE_PREVIEW = 25
 def scored_matches(context: dg.AssetExecutionContext, scoring: ScoringResource,
                    storage: WellStorageResource) -> dg.MaterializeResult:
     """One decision per Qonto invoice: auto_link, review, refused, already_in_melio or manual_link, with reasons."""
-    window = context.partition_time_window
     policy = scoring.policy()
     database = storage.database()
-    days = [window.start.date() + timedelta(days=n) for n in range((window.end - window.start).days)]
+    days = partition_days(context)
     if context.run.tags.get(SYNC_TAG) == INCREMENTAL:
         # A sync also updates invoices created on other days: rescore every day holding a new or changed one.
         days = sorted(set(days) | set(stale_dates(database)))

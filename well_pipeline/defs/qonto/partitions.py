@@ -8,6 +8,8 @@ which refreshes the current day, as Dagster advises for near-real-time ingestion
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import dagster as dg
 
 from well_pipeline.settings import load_settings
@@ -17,3 +19,9 @@ qonto_daily_partitions = dg.DailyPartitionsDefinition(
     timezone="UTC",
     end_offset=1,
 )
+
+
+def partition_days(context: dg.AssetExecutionContext) -> list[date]:
+    """The UTC days a run covers: one for a partition, several for a range (a single-run backfill)."""
+    window = context.partition_time_window
+    return [window.start.date() + timedelta(days=n) for n in range((window.end - window.start).days)]

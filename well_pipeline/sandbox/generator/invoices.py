@@ -193,7 +193,7 @@ class InvoiceFactory:
         count = 1 if net < 50 else rng.choice((1, 1, 2, 3))
         amounts: list[Decimal] = []
         rest = net
-        for i in range(count - 1):
+        for _ in range(count - 1):
             part = (rest * Decimal(rng.randint(20, 60)) / 100).quantize(Decimal("0.01"))
             amounts.append(part)
             rest -= part

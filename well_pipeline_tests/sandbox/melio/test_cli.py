@@ -14,9 +14,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from well_pipeline.cli.sandbox import sandbox
-from well_pipeline.sandbox.melio import InboxConfig, MelioInbox
-
 from well_pipeline.sandbox.generator.documents import render_pdf
+from well_pipeline.sandbox.melio import InboxConfig, MelioInbox
 
 from .conftest import PASSWORD, USERNAME, invoice_spec, make_message, send
 
