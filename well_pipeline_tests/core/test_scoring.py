@@ -189,3 +189,18 @@ def test_vendors_without_iban_learn_it_from_earlier_invoices() -> None:
     a, b = score_invoices([first, changed], index, ScoringPolicy(), workers=1)
     assert a.decision is Decision.AUTO_LINK
     assert b.decision is not Decision.AUTO_LINK and "BANK_DETAILS_CHANGED" in b.hard_rules
+
+
+@pytest.mark.parametrize(("strength", "expected"), [
+    (0.85, Decision.AUTO_LINK), (0.849999, Decision.REVIEW), (0.55, Decision.REVIEW), (0.549999, Decision.REFUSED),
+])
+def test_scores_exactly_at_the_default_thresholds(strength: float, expected: Decision) -> None:
+    """A complete, eligible invoice scores exactly its counterparty strength: pin it to the boundaries."""
+    from well_pipeline.core.scoring.model import Candidate
+    from well_pipeline.core.scoring.score import Resolution, _decide
+
+    candidate = Candidate("V-1", "Papeterie Dupont SARL", strength, 100.0, ("NAME_EXACT",))
+    resolution = Resolution((candidate,), strength, (), (), ())
+    match = _decide(invoice(), resolution, ScoringPolicy(), None, None, VendorIndex.build(VENDORS))
+    assert match.score == strength
+    assert match.decision is expected
