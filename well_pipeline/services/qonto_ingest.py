@@ -28,6 +28,7 @@ from well_pipeline.adapters.storage import AttachmentNeed, AttachmentStore, Data
 
 SYNC_MARKER = "qonto.supplier_invoices.updated_at"
 ATTACHMENT_COMMIT_BATCH = 50
+MAX_LISTING_PASSES = 3
 
 Log = Callable[[str], None]
 
@@ -92,30 +93,16 @@ def ingest_supplier_invoices(
     started = time.monotonic()
     log(f"Listing Qonto supplier invoices: {window.describe()}")
     with database.connect() as con:
-        for page in client.iter_supplier_invoice_pages(
-            created_at_from=window.created_from,
-            created_at_to=window.created_to,
-            updated_at_from=window.updated_from,
-            updated_at_to=window.updated_to,
-        ):
-            invoices = [r for r in page.results if isinstance(r, SupplierInvoice)]
-            rejects = [r for r in page.results if isinstance(r, RejectedRecord)]
-            changes = repo.upsert_invoices(con, invoices)
-            report.counts.add(changes)
-            if rejects:
-                repo.record_rejects(con, rejects)
-                report.rejected += len(rejects)
-                for reject in rejects[:20 - len(report.rejected_reasons)]:
-                    report.rejected_reasons.append(f"{reject.record_id or 'unknown id'}: {reject.reason}")
-            parsed_ids = [i.id for i in invoices]
-            repo.clear_rejects(con, parsed_ids)
-            for invoice in invoices:
-                report.unknown_fields.update(invoice.unknown_fields)
-                report.touched_dates.add(invoice.created_at.astimezone(UTC).date())
-            report.pages += 1
-            if report.pages == 1 or report.pages % 10 == 0:
-                log(f"page {page.number}/{page.total_pages or '?'}: {report.counts.seen} records "
-                    f"({report.counts.new} new, {report.counts.changed} changed), {report.rejected} rejected")
+        for attempt in range(1, MAX_LISTING_PASSES + 1):
+            expected, received = _list_once(client, con, repo, window, report, log)
+            if expected is None or received >= expected:
+                break
+            # Page-number paging over a set that changed while we read it can skip records (one that left the
+            # filter shifts the rest back a slot). Listing again is cheap: unchanged rows are not rewritten.
+            log(f"Qonto reported {expected} records but {received} arrived (the list changed while paging); "
+                f"listing again ({attempt}/{MAX_LISTING_PASSES - 1})" if attempt < MAX_LISTING_PASSES else
+                f"Qonto reported {expected} records but {received} arrived after {attempt} passes; the next sync "
+                "re-reads this window")
         if report.unknown_fields:
             log(f"Qonto sent fields Well does not know (kept in raw_json): {sorted(report.unknown_fields)}")
 
@@ -129,6 +116,39 @@ def ingest_supplier_invoices(
         f"{report.counts.unchanged} unchanged, {report.rejected} rejected; attachments "
         f"{report.attachments_fetched} fetched, {report.attachments_failed} failed")
     return report
+
+
+def _list_once(client: QontoClient, con, repo: InvoiceRepository, window: IngestWindow, report: IngestReport,
+               log: Log) -> tuple[int | None, int]:
+    """One pass over the window; returns (records Qonto said the list holds, records received)."""
+    expected: int | None = None
+    received = 0
+    for page in client.iter_supplier_invoice_pages(
+        created_at_from=window.created_from,
+        created_at_to=window.created_to,
+        updated_at_from=window.updated_from,
+        updated_at_to=window.updated_to,
+    ):
+        if expected is None:
+            expected = page.total_count
+        received += page.received
+        invoices = [r for r in page.results if isinstance(r, SupplierInvoice)]
+        rejects = [r for r in page.results if isinstance(r, RejectedRecord)]
+        report.counts.add(repo.upsert_invoices(con, invoices))
+        if rejects:
+            repo.record_rejects(con, rejects)
+            report.rejected += len(rejects)
+            for reject in rejects[:20 - len(report.rejected_reasons)]:
+                report.rejected_reasons.append(f"{reject.record_id or 'unknown id'}: {reject.reason}")
+        repo.clear_rejects(con, [i.id for i in invoices])
+        for invoice in invoices:
+            report.unknown_fields.update(invoice.unknown_fields)
+            report.touched_dates.add(invoice.created_at.astimezone(UTC).date())
+        report.pages += 1
+        if report.pages == 1 or report.pages % 10 == 0:
+            log(f"page {page.number}/{page.total_pages or '?'}: {report.counts.seen} records "
+                f"({report.counts.new} new, {report.counts.changed} changed), {report.rejected} rejected")
+    return expected, received
 
 
 def _attachment_needs(con, repo: InvoiceRepository, scope: tuple[date, date] | None,
