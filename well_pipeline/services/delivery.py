@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
 
-from well_pipeline.adapters.melio import BillEmail, SmtpMailer, build_bill_email
+from well_pipeline.adapters.melio import BillEmail, MailerError, SmtpMailer, build_bill_email
 from well_pipeline.adapters.storage import AttachmentStore, Database
 from well_pipeline.adapters.storage.melio_repository import MelioRepository
 from well_pipeline.adapters.storage.outbox_repository import DeliveryRow, OutboxRepository
@@ -67,7 +67,9 @@ def _document_problem(row: DeliveryRow, store: AttachmentStore) -> str | None:
         return "the document is not stored yet"
     if content_type not in ACCEPTED_DOCUMENT_TYPES:
         return f"document type {content_type or 'unknown'} is not one Melio accepts"
-    if row.size_bytes is not None and row.size_bytes > MELIO_MAX_DOCUMENT_BYTES:
+    if not row.size_bytes:
+        return "the document is empty"
+    if row.size_bytes > MELIO_MAX_DOCUMENT_BYTES:
         return f"document is {row.size_bytes / 1_048_576:.1f} MB, over Melio's 10 MB limit"
     if not store.exists(row.sha256):
         return f"document file {row.sha256[:12]}… is missing from the attachment store"
@@ -114,11 +116,16 @@ def deliver_days(
         log(f"{len(rows)} released records: {len(to_send)} to send, {report.already_delivered} already delivered, "
             f"{len(holds)} held")
         if to_send:
-            late_holds = _send_all(con, repo, store, to_send, by_id, mailer_factory, to_address, from_address,
-                                   report, log)
-            if late_holds:
-                repo.replace_holds(con, [h.qonto_id for h in late_holds], late_holds, {})
-                report.held.update(str(h.code) for h in late_holds)
+            late_holds: list[Planned] = []
+            try:
+                _send_all(con, repo, store, to_send, by_id, mailer_factory, to_address, from_address, report,
+                          late_holds, log)
+            finally:
+                # Written even when the batch stops early (a mail-server configuration error), so every
+                # record held during this run shows up in `well delivery held`.
+                if late_holds:
+                    repo.replace_holds(con, [h.qonto_id for h in late_holds], late_holds, {})
+                    report.held.update(str(h.code) for h in late_holds)
     report.seconds = time.monotonic() - started
     log(f"Delivery done in {report.seconds:.1f} s: sent {report.sent} (re-sent {report.resent}), already delivered "
         f"{report.already_delivered}, held {sum(report.held.values())}, outcomes {dict(report.outcomes)}")
@@ -142,28 +149,27 @@ def _changes(con, repo: OutboxRepository, holds: list[Planned], by_id: dict[str,
 
 def _send_all(con, repo: OutboxRepository, store: AttachmentStore, to_send: list[Planned],
               by_id: dict[str, DeliveryRow], mailer_factory, to_address: str, from_address: str,
-              report: DeliveryReport, log: Log) -> list[Planned]:
-    late_holds: list[Planned] = []
+              report: DeliveryReport, late_holds: list[Planned], log: Log) -> None:
     step = max(len(to_send) // 10, 25)
     # Opening the connection first means TLS or authentication problems fail the run before any row is touched.
     with mailer_factory() as mailer:
         for done, plan in enumerate(to_send, start=1):
             row = by_id[plan.qonto_id]
-            document = store.read(row.sha256)
-            if hashlib.sha256(document).hexdigest() != row.sha256:
-                late_holds.append(Planned(row.qonto_id, Action.HOLD, HoldCode.DOCUMENT_NOT_SENDABLE,
-                                          "the stored document no longer matches its recorded sha256"))
+            message = _build_message(row, store, to_address, from_address, late_holds)
+            if message is None:
                 continue
-            message = build_bill_email(BillEmail(
-                qonto_id=row.qonto_id, record_version=row.record_version, to_address=to_address,
-                from_address=from_address, supplier_name=row.vendor_name or row.supplier_name,
-                invoice_number=row.invoice_number, amount=row.amount, currency=row.currency, document=document,
-                document_filename=row.file_name, content_type=(row.content_type or "").split(";")[0].strip().lower(),
-            ))
             message_id = str(message["Message-ID"])
-            repo.mark_sending(con, row, message_id=message_id, to_address=to_address,
+            repo.mark_sending(con, row, message_id=message_id, to_address=to_address, resend=plan.resend,
                               dedup=dedup_key(row.vendor_id, row.supplier_name, row.invoice_number))
-            result = mailer.send(message)
+            try:
+                result = mailer.send(message)
+            except MailerError as exc:
+                # Raised only before the message is handed over (connection, TLS, login): nothing left. Record
+                # it as a temporary failure so the next run retries, then stop the batch with the reason.
+                repo.complete(con, row, message_id=message_id, state=OutboxState.TEMPORARY_FAILURE, code=None,
+                              reply=f"{type(exc).__name__}: {exc}", attempts=1, resend=plan.resend)
+                report.outcomes["temporary_failure"] += 1
+                raise
             state = _STATE_OF_OUTCOME[result.outcome]
             repo.complete(con, row, message_id=message_id, state=state, code=result.code, reply=result.reply,
                           attempts=result.attempts, resend=plan.resend)
@@ -182,4 +188,22 @@ def _send_all(con, repo: OutboxRepository, store: AttachmentStore, to_send: list
                 report.examples.append(f"{row.qonto_id}: {result.outcome} {result.code or ''} {result.reply[:120]}")
             if done % step == 0:
                 log(f"sent {done}/{len(to_send)} ({dict(report.outcomes)})")
-    return late_holds
+
+
+def _build_message(row: DeliveryRow, store: AttachmentStore, to_address: str, from_address: str,
+                   late_holds: list[Planned]):
+    """The e-mail for one record, or None (and a hold) when its document cannot be sent as it is."""
+    try:
+        document = store.read(row.sha256)
+        if hashlib.sha256(document).hexdigest() != row.sha256:
+            raise ValueError("the stored document no longer matches its recorded sha256")
+        return build_bill_email(BillEmail(
+            qonto_id=row.qonto_id, record_version=row.record_version, to_address=to_address,
+            from_address=from_address, supplier_name=row.vendor_name or row.supplier_name,
+            invoice_number=row.invoice_number, amount=row.amount, currency=row.currency, document=document,
+            document_filename=row.file_name, content_type=(row.content_type or "").split(";")[0].strip().lower(),
+        ))
+    except (OSError, ValueError) as exc:
+        late_holds.append(Planned(row.qonto_id, Action.HOLD, HoldCode.DOCUMENT_NOT_SENDABLE,
+                                  f"cannot build the e-mail: {exc}"))
+        return None

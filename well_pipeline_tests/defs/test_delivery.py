@@ -238,3 +238,21 @@ def test_sigkill_mid_batch_then_restart(delivery_env: WellEnv, inbox: MelioInbox
         assert delivered[qonto_id] == 1 or held.get(qonto_id) == "DELIVERY_UNCONFIRMED", qonto_id
         assert states[qonto_id][0] in {"sent", "unconfirmed"}
     assert all(delivered[q] == 1 for q, (s, *_) in states.items() if s == "sent")
+
+
+def test_one_resend_approval_allows_one_send_whatever_its_outcome(delivery_env: WellEnv, inbox: MelioInbox,
+                                                                  instance: dg.DagsterInstance) -> None:
+    delivery_env.write(clean_invoices(2))
+    load_melio(delivery_env, instance)
+    inbox.add_fault("drop_after_data")  # the first message arrives, its confirmation does not
+    assert run(delivery_env, instance, last=1).success
+    first = next(q for q, (s, *_) in outbox(delivery_env).items() if s == "unconfirmed")
+    env = {"WELL_DATA_DIR": str(delivery_env.settings.data_dir), "WELL_REVIEWER": "ops"}
+    assert CliRunner().invoke(cli, ["delivery", "resend", first], env=env).exit_code == 0
+    inbox.add_fault("drop_after_data")  # the approved re-send is interrupted the same way
+    assert run(delivery_env, instance, last=1).success
+    assert inbox_ids(inbox)[first] == 2  # the original and the one approved re-send
+    for _ in range(2):
+        assert run(delivery_env, instance, last=1).success
+    assert inbox_ids(inbox)[first] == 2  # the approval was used up by that re-send: nothing more goes out
+    assert holds(delivery_env)[first] == "DELIVERY_UNCONFIRMED"

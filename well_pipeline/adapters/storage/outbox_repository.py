@@ -48,6 +48,7 @@ class OutboxRepository:
             JOIN qonto_supplier_invoices i ON i.id = s.qonto_id
             LEFT JOIN qonto_attachments a ON a.attachment_id = i.attachment_id
             WHERE s.created_date IN (SELECT unnest(?::DATE[])) AND s.decision IN ('auto_link', 'manual_link')
+              AND s.record_version = i.version  -- only the version scoring released, never a newer unscored one
             ORDER BY i.created_at, s.qonto_id
             """,
             [list(days)],
@@ -78,27 +79,41 @@ class OutboxRepository:
 
         Safe because delivery runs one at a time (the `duckdb` pool): no other run can be mid-send.
         """
-        count = con.execute("SELECT count(*) FROM outbox WHERE state = 'sending'").fetchone()[0]
-        if count:
+        now = _now()
+        with transaction(con):
+            rows = con.execute(
+                """SELECT o.qonto_id, o.record_version, o.message_id,
+                          EXISTS (SELECT 1 FROM resend_approvals r WHERE r.qonto_id = o.qonto_id
+                                  AND r.record_version = o.record_version AND r.used_at IS NOT NULL)
+                   FROM outbox o WHERE o.state = 'sending'"""
+            ).fetchall()
+            for qonto_id, version, message_id, resend in rows:
+                con.execute("INSERT INTO delivery_attempts VALUES (?, ?, ?, 'unconfirmed', NULL, ?, ?, ?)",
+                            [qonto_id, version, message_id, "interrupted between hand-over and confirmation", resend,
+                             now])
             con.execute("UPDATE outbox SET state = 'unconfirmed', updated_at = ?, last_reply = "
-                        "'interrupted between hand-over and confirmation' WHERE state = 'sending'", [_now()])
-        return count
+                        "'interrupted between hand-over and confirmation' WHERE state = 'sending'", [now])
+        return len(rows)
 
     def mark_sending(self, con: duckdb.DuckDBPyConnection, row: DeliveryRow, *, message_id: str, to_address: str,
-                     dedup: tuple[str, str] | None) -> None:
-        """Written and committed before the e-mail leaves."""
+                     dedup: tuple[str, str] | None, resend: bool) -> None:
+        """Committed before the e-mail leaves. A re-send uses up its approval here, whatever happens next."""
         now = _now()
-        con.execute(
-            """
-            INSERT INTO outbox VALUES (?, ?, 'sending', ?, ?, ?, ?, ?, ?, 0, NULL, NULL, ?, ?, NULL)
-            ON CONFLICT (qonto_id) DO UPDATE SET record_version = excluded.record_version, state = 'sending',
-                message_id = excluded.message_id, to_address = excluded.to_address, vendor_id = excluded.vendor_id,
-                dedup_vendor = excluded.dedup_vendor, dedup_number = excluded.dedup_number,
-                attachment_sha256 = excluded.attachment_sha256, updated_at = excluded.updated_at
-            """,
-            [row.qonto_id, row.record_version, message_id, to_address, row.vendor_id,
-             dedup[0] if dedup else None, dedup[1] if dedup else None, row.sha256, now, now],
-        )
+        with transaction(con):
+            con.execute(
+                """
+                INSERT INTO outbox VALUES (?, ?, 'sending', ?, ?, ?, ?, ?, ?, 0, NULL, NULL, ?, ?, NULL)
+                ON CONFLICT (qonto_id) DO UPDATE SET record_version = excluded.record_version, state = 'sending',
+                    message_id = excluded.message_id, to_address = excluded.to_address, vendor_id = excluded.vendor_id,
+                    dedup_vendor = excluded.dedup_vendor, dedup_number = excluded.dedup_number,
+                    attachment_sha256 = excluded.attachment_sha256, updated_at = excluded.updated_at
+                """,
+                [row.qonto_id, row.record_version, message_id, to_address, row.vendor_id,
+                 dedup[0] if dedup else None, dedup[1] if dedup else None, row.sha256, now, now],
+            )
+            if resend:
+                con.execute("UPDATE resend_approvals SET used_at = ? WHERE qonto_id = ? AND record_version = ? "
+                            "AND used_at IS NULL", [now, row.qonto_id, row.record_version])
 
     def complete(self, con: duckdb.DuckDBPyConnection, row: DeliveryRow, *, message_id: str, state: OutboxState,
                  code: int | None, reply: str, attempts: int, resend: bool) -> None:
@@ -112,9 +127,6 @@ class OutboxRepository:
             )
             con.execute("INSERT INTO delivery_attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [row.qonto_id, row.record_version, message_id, state.value, code, reply[:2000], resend, now])
-            if resend and state is OutboxState.SENT:
-                con.execute("UPDATE resend_approvals SET used_at = ? WHERE qonto_id = ? AND record_version = ? "
-                            "AND used_at IS NULL", [now, row.qonto_id, row.record_version])
 
     def replace_holds(self, con: duckdb.DuckDBPyConnection, qonto_ids: Sequence[str], holds: Sequence[Planned],
                       changes: dict[str, dict]) -> None:
@@ -147,12 +159,13 @@ class OutboxRepository:
     def confirm_delivered(self, con: duckdb.DuckDBPyConnection, qonto_id: str, author: str) -> bool:
         """A person found the message in Melio: an unconfirmed row becomes sent (no e-mail is sent)."""
         now = _now()
-        updated = con.execute(
-            "UPDATE outbox SET state = 'sent', sent_at = ?, updated_at = ?, last_reply = ? WHERE qonto_id = ? AND "
-            "state IN ('unconfirmed', 'sending') RETURNING message_id, record_version",
-            [now, now, f"confirmed in Melio by {author}", qonto_id]).fetchall()
-        if updated:
-            con.execute("INSERT INTO delivery_attempts VALUES (?, ?, ?, 'confirmed_by_person', NULL, ?, FALSE, ?)",
-                        [qonto_id, updated[0][1], updated[0][0], f"confirmed by {author}", now])
-            con.execute("DELETE FROM delivery_holds WHERE qonto_id = ?", [qonto_id])
+        with transaction(con):
+            updated = con.execute(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, updated_at = ?, last_reply = ? WHERE qonto_id = ? AND "
+                "state IN ('unconfirmed', 'sending') RETURNING message_id, record_version",
+                [now, now, f"confirmed in Melio by {author}", qonto_id]).fetchall()
+            if updated:
+                con.execute("INSERT INTO delivery_attempts VALUES (?, ?, ?, 'confirmed_by_person', NULL, ?, FALSE, ?)",
+                            [qonto_id, updated[0][1], updated[0][0], f"confirmed by {author}", now])
+                con.execute("DELETE FROM delivery_holds WHERE qonto_id = ?", [qonto_id])
         return bool(updated)

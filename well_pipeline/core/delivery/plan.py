@@ -92,47 +92,56 @@ def plan_deliveries(
     for c in candidates:
         entry = outbox.get(c.qonto_id)
         approved = (c.qonto_id, c.record_version) in approvals
-        if entry is not None:
-            plans.append(_plan_existing(c, entry, approved))
+        if approved and c.document_ok and (entry is None or entry.state is not OutboxState.SENT
+                                           or c.record_version > entry.record_version):
+            # A person looked at this record and asked for it to go (again): once, with this version.
+            plans.append(Planned(c.qonto_id, Action.SEND, resend=True))
+            _claim(claimed, c)
             continue
-        if not c.document_ok:
-            plans.append(Planned(c.qonto_id, Action.HOLD, HoldCode.DOCUMENT_NOT_SENDABLE,
-                                 c.document_problem or "no document Melio accepts"))
+        if entry is not None and entry.state is not OutboxState.TEMPORARY_FAILURE:
+            plans.append(_plan_existing(c, entry))
             continue
-        key = dedup_key(c.vendor_id, c.supplier_name, c.invoice_number)
-        in_ledger = next((ledger_bills[k] for k in (key, dedup_key(None, c.supplier_name, c.invoice_number))
-                          if k is not None and k in ledger_bills), None)
-        if in_ledger is not None:
-            plans.append(Planned(c.qonto_id, Action.HOLD, HoldCode.IN_MELIO_LEDGER,
-                                 f"invoice {c.invoice_number} of this vendor is already Melio bill {in_ledger}"))
-            continue
-        if key is not None and claimed.get(key, c.qonto_id) != c.qonto_id:
-            other = claimed[key]
-            plans.append(Planned(c.qonto_id, Action.HOLD, HoldCode.DUPLICATE_OF_DELIVERED,
-                                 f"invoice {c.invoice_number} of this vendor was already sent as Qonto record {other}",
-                                 related_qonto_id=other))
-            continue
-        if key is not None:
-            claimed[key] = c.qonto_id
-        plans.append(Planned(c.qonto_id, Action.SEND))
+        # New, or refused with a 4xx last time (the server did not take it): the same checks as a new record.
+        plans.append(_plan_fresh(c, claimed, ledger_bills))
     return plans
 
 
-def _plan_existing(c: DeliveryCandidate, entry: OutboxEntry, approved: bool) -> Planned:
+def _claim(claimed: dict[tuple[str, str], str], c: DeliveryCandidate) -> None:
+    key = dedup_key(c.vendor_id, c.supplier_name, c.invoice_number)
+    if key is not None:
+        claimed.setdefault(key, c.qonto_id)
+
+
+def _plan_fresh(c: DeliveryCandidate, claimed: dict[tuple[str, str], str],
+                ledger_bills: Mapping[tuple[str, str], str]) -> Planned:
+    if not c.document_ok:
+        return Planned(c.qonto_id, Action.HOLD, HoldCode.DOCUMENT_NOT_SENDABLE,
+                       c.document_problem or "no document Melio accepts")
+    key = dedup_key(c.vendor_id, c.supplier_name, c.invoice_number)
+    in_ledger = next((ledger_bills[k] for k in (key, dedup_key(None, c.supplier_name, c.invoice_number))
+                      if k is not None and k in ledger_bills), None)
+    if in_ledger is not None:
+        return Planned(c.qonto_id, Action.HOLD, HoldCode.IN_MELIO_LEDGER,
+                       f"invoice {c.invoice_number} of this vendor is already Melio bill {in_ledger}; "
+                       "`well delivery resend` sends it anyway")
+    if key is not None and claimed.get(key, c.qonto_id) != c.qonto_id:
+        other = claimed[key]
+        return Planned(c.qonto_id, Action.HOLD, HoldCode.DUPLICATE_OF_DELIVERED,
+                       f"invoice {c.invoice_number} of this vendor was already sent as Qonto record {other}; "
+                       "`well delivery resend` sends it anyway", related_qonto_id=other)
+    if key is not None:
+        claimed[key] = c.qonto_id
+    return Planned(c.qonto_id, Action.SEND)
+
+
+def _plan_existing(c: DeliveryCandidate, entry: OutboxEntry) -> Planned:
+    """A record with an outbox row that is sent, refused for good, or of unknown outcome (no approval)."""
     if entry.state is OutboxState.SENT:
         if c.record_version <= entry.record_version:
             return Planned(c.qonto_id, Action.ALREADY_DELIVERED)
-        if approved and c.document_ok:
-            return Planned(c.qonto_id, Action.SEND, resend=True)
         return Planned(c.qonto_id, Action.HOLD, HoldCode.CHANGED_AFTER_DELIVERY,
                        f"Qonto changed the record after version {entry.record_version} was delivered; apply the "
                        "change in Melio, or approve a re-send (`well delivery resend`)")
-    if entry.state is OutboxState.TEMPORARY_FAILURE:
-        # The server answered 4xx: it did not take the message, so trying again cannot duplicate it.
-        return Planned(c.qonto_id, Action.SEND) if c.document_ok else Planned(
-            c.qonto_id, Action.HOLD, HoldCode.DOCUMENT_NOT_SENDABLE, c.document_problem or "no sendable document")
-    if approved and c.document_ok:
-        return Planned(c.qonto_id, Action.SEND, resend=True)
     if entry.state is OutboxState.PERMANENT_FAILURE:
         return Planned(c.qonto_id, Action.HOLD, HoldCode.REFUSED_BY_SERVER,
                        "the mail server refused the message permanently (see the outbox reply)")

@@ -59,6 +59,9 @@ def field_completeness(invoice: InvoiceFacts, policy: ScoringPolicy) -> PartResu
             part.penalise(0.0, Code.DOCUMENT_TYPE_NOT_ACCEPTED, p,
                           f"document type {content_type or 'unknown'} is not one Melio accepts (PDF, JPEG, PNG, GIF)")
             part.refuse.append(Code.DOCUMENT_TYPE_NOT_ACCEPTED)
+        if document.size_bytes == 0:
+            part.penalise(0.0, Code.NO_DOCUMENT, p, "the stored document is empty")
+            part.refuse.append(Code.NO_DOCUMENT)
         if document.size_bytes is not None and document.size_bytes > policy.max_document_bytes:
             part.penalise(0.0, Code.DOCUMENT_TOO_LARGE, p,
                           f"document is {document.size_bytes / 1_048_576:.1f} MB, over Melio's "

@@ -11,7 +11,8 @@ from well_pipeline.services.delivery import deliver_days
 
 
 def pending_days(database: Database) -> list:
-    """Days holding a released record that is not delivered in its current version (or failed temporarily)."""
+    """Days holding a released record not delivered in its current version, failed temporarily, or approved
+    for a re-send."""
     with database.connect() as con:
         return [r[0] for r in con.execute(
             """
@@ -19,7 +20,9 @@ def pending_days(database: Database) -> list:
             JOIN qonto_supplier_invoices i ON i.id = s.qonto_id
             LEFT JOIN outbox o ON o.qonto_id = s.qonto_id
             WHERE s.decision IN ('auto_link', 'manual_link')
-              AND (o.qonto_id IS NULL OR o.state = 'temporary_failure' OR o.record_version < i.version)
+              AND (o.qonto_id IS NULL OR o.state = 'temporary_failure' OR o.record_version < i.version
+                   OR EXISTS (SELECT 1 FROM resend_approvals r WHERE r.qonto_id = s.qonto_id
+                              AND r.record_version = i.version AND r.used_at IS NULL))
             ORDER BY 1
             """).fetchall()]
 
