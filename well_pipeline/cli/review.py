@@ -16,7 +16,7 @@ import os
 import click
 
 from well_pipeline.adapters.storage import Database
-from well_pipeline.adapters.storage.match_repository import MatchRepository
+from well_pipeline.adapters.storage.match_repository import MatchRepository, StaleRecordError
 from well_pipeline.settings import load_settings
 
 
@@ -101,8 +101,11 @@ def _decide(qonto_id: str, action: str, author: str, vendor_id: str | None = Non
         if vendor_id is not None and con.execute("SELECT 1 FROM melio_vendors WHERE vendor_id = ?",
                                                   [vendor_id]).fetchone() is None:
             raise click.ClickException(f"unknown Melio vendor {vendor_id!r} (see melio_vendors)")
-        override = repo.record_decision(con, qonto_id=qonto_id, action=action, author=author, vendor_id=vendor_id,
-                                        reason=reason)
+        try:
+            override = repo.record_decision(con, qonto_id=qonto_id, action=action, author=author,
+                                            vendor_id=vendor_id, reason=reason)
+        except StaleRecordError as exc:
+            raise click.ClickException(str(exc)) from None
     target = f" → {override.vendor_id}" if override.vendor_id and action != "refuse" else ""
     click.echo(f"{qonto_id}: {action}{target} recorded by {author} (was {scored[0]})")
 

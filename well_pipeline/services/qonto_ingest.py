@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from well_pipeline.adapters.qonto import (
     AttachmentDownload,
@@ -65,6 +65,7 @@ class IngestReport:
     attachments_failed: int = 0
     attachment_failures: list[str] = field(default_factory=list)
     touched_dates: set[date] = field(default_factory=set)
+    listing_complete: bool = True
     seconds: float = 0.0
 
 
@@ -86,31 +87,33 @@ def ingest_supplier_invoices(
     """List `window` from Qonto into DuckDB, then fetch missing attachments.
 
     `attachment_scope` is the [start, end) range of created dates whose missing attachments are fetched;
-    by default the dates of the records seen in this run.
+    by default (a sync) every missing attachment.
     """
     repo = repository or InvoiceRepository()
     report = IngestReport(window=window)
     started = time.monotonic()
     log(f"Listing Qonto supplier invoices: {window.describe()}")
-    with database.connect() as con:
-        for attempt in range(1, MAX_LISTING_PASSES + 1):
-            expected, received = _list_once(client, con, repo, window, report, log)
-            if expected is None or received >= expected:
-                break
-            # Page-number paging over a set that changed while we read it can skip records (one that left the
-            # filter shifts the rest back a slot). Listing again is cheap: unchanged rows are not rewritten.
-            log(f"Qonto reported {expected} records but {received} arrived (the list changed while paging); "
-                f"listing again ({attempt}/{MAX_LISTING_PASSES - 1})" if attempt < MAX_LISTING_PASSES else
-                f"Qonto reported {expected} records but {received} arrived after {attempt} passes; the next sync "
-                "re-reads this window")
-        if report.unknown_fields:
-            log(f"Qonto sent fields Well does not know (kept in raw_json): {sorted(report.unknown_fields)}")
+    # Each page and each batch of attachments is written through its own short connection, so the DuckDB
+    # write lock is free between them (the CLI and the review queue can write while a long backfill runs).
+    for attempt in range(1, MAX_LISTING_PASSES + 1):
+        expected, received = _list_once(client, database, repo, window, report, log)
+        report.listing_complete = expected is None or received >= expected
+        if report.listing_complete:
+            break
+        # Page-number paging over a set that changed while we read it can skip records (one that left the
+        # filter shifts the rest back a slot). Listing again is cheap: unchanged rows are not rewritten.
+        log(f"Qonto reported {expected} records but {received} arrived (the list changed while paging); "
+            + (f"listing again ({attempt}/{MAX_LISTING_PASSES - 1})" if attempt < MAX_LISTING_PASSES else
+               f"still short after {attempt} passes: the sync marker will not move, so the next sync re-reads it"))
+    if report.unknown_fields:
+        log(f"Qonto sent fields Well does not know (kept in raw_json): {sorted(report.unknown_fields)}")
 
-        needs = _attachment_needs(con, repo, attachment_scope, report.touched_dates)
-        report.attachments_needed = len(needs)
-        if needs:
-            log(f"Fetching {len(needs)} attachments not stored yet")
-            _fetch_attachments(client, con, repo, attachments, needs, report, max_attachment_bytes, log)
+    with database.connect() as con:
+        needs = _attachment_needs(con, repo, attachment_scope)
+    report.attachments_needed = len(needs)
+    if needs:
+        log(f"Fetching {len(needs)} attachments not stored yet")
+        _fetch_attachments(client, database, repo, attachments, needs, report, max_attachment_bytes, log)
     report.seconds = time.monotonic() - started
     log(f"Done in {report.seconds:.1f} s: {report.counts.new} new, {report.counts.changed} changed, "
         f"{report.counts.unchanged} unchanged, {report.rejected} rejected; attachments "
@@ -118,8 +121,8 @@ def ingest_supplier_invoices(
     return report
 
 
-def _list_once(client: QontoClient, con, repo: InvoiceRepository, window: IngestWindow, report: IngestReport,
-               log: Log) -> tuple[int | None, int]:
+def _list_once(client: QontoClient, database: Database, repo: InvoiceRepository, window: IngestWindow,
+               report: IngestReport, log: Log) -> tuple[int | None, int]:
     """One pass over the window; returns (records Qonto said the list holds, records received)."""
     expected: int | None = None
     received = 0
@@ -134,13 +137,15 @@ def _list_once(client: QontoClient, con, repo: InvoiceRepository, window: Ingest
         received += page.received
         invoices = [r for r in page.results if isinstance(r, SupplierInvoice)]
         rejects = [r for r in page.results if isinstance(r, RejectedRecord)]
-        report.counts.add(repo.upsert_invoices(con, invoices))
+        with database.connect() as con:
+            report.counts.add(repo.upsert_invoices(con, invoices))
+            if rejects:
+                repo.record_rejects(con, rejects)
+            repo.clear_rejects(con, [i.id for i in invoices])
         if rejects:
-            repo.record_rejects(con, rejects)
             report.rejected += len(rejects)
             for reject in rejects[:20 - len(report.rejected_reasons)]:
                 report.rejected_reasons.append(f"{reject.record_id or 'unknown id'}: {reject.reason}")
-        repo.clear_rejects(con, [i.id for i in invoices])
         for invoice in invoices:
             report.unknown_fields.update(invoice.unknown_fields)
             report.touched_dates.add(invoice.created_at.astimezone(UTC).date())
@@ -151,18 +156,16 @@ def _list_once(client: QontoClient, con, repo: InvoiceRepository, window: Ingest
     return expected, received
 
 
-def _attachment_needs(con, repo: InvoiceRepository, scope: tuple[date, date] | None,
-                      touched: set[date]) -> list[AttachmentNeed]:
-    if scope is not None:
-        return repo.attachments_needed(con, scope[0], scope[1])
-    if not touched:
-        return []
-    return repo.attachments_needed(con, min(touched), max(touched) + timedelta(days=1))
+def _attachment_needs(con, repo: InvoiceRepository, scope: tuple[date, date] | None) -> list[AttachmentNeed]:
+    """Missing attachments of the scope's days; without a scope (a sync), every missing one, so a failed
+    download is retried on the next sync whatever day its invoice belongs to."""
+    start, end = scope if scope is not None else (date.min, date.max)
+    return repo.attachments_needed(con, start, end)
 
 
 def _fetch_attachments(
     client: QontoClient,
-    con,
+    database: Database,
     repo: InvoiceRepository,
     store: AttachmentStore,
     needs: list[AttachmentNeed],
@@ -177,8 +180,9 @@ def _fetch_attachments(
     step = max(len(needs) // 10, ATTACHMENT_COMMIT_BATCH)
 
     def flush() -> None:
-        repo.record_attachments(con, stored)
-        repo.record_attachment_failures(con, failed)
+        with database.connect() as con:
+            repo.record_attachments(con, stored)
+            repo.record_attachment_failures(con, failed)
         stored.clear()
         failed.clear()
 

@@ -65,8 +65,10 @@ def stale_dates(database: Database) -> list[date]:
             """
             SELECT DISTINCT i.created_date FROM qonto_supplier_invoices i
             LEFT JOIN scored_matches s ON s.qonto_id = i.id
+            LEFT JOIN qonto_attachments a ON a.attachment_id = i.attachment_id
             WHERE s.qonto_id IS NULL OR s.record_version <> i.version
-               OR s.scored_at < (SELECT max(loaded_at) FROM (SELECT loaded_at FROM melio_vendors
+               OR a.fetched_at >= s.scored_at  -- a document arrived after the record was scored
+               OR s.scored_at <= (SELECT max(loaded_at) FROM (SELECT loaded_at FROM melio_vendors
                                                            UNION ALL SELECT loaded_at FROM melio_bills))
             ORDER BY 1
             """
@@ -104,6 +106,7 @@ def score_dates(database: Database, days: Sequence[date], policy: ScoringPolicy,
                            ).fetchall()
         vendors = melio_repo.vendors(con)
         bills = melio_repo.bills(con)
+        decisions_seen = matches_repo.latest_decision_id(con)
         overrides = matches_repo.overrides(con)
         learned = matches_repo.learned_links(con)
     report.invoices, report.vendors, report.ledger_bills = len(rows), len(vendors), len(bills)
@@ -132,7 +135,7 @@ def score_dates(database: Database, days: Sequence[date], policy: ScoringPolicy,
         report.hard_rules.update(str(h) for h in match.hard_rules)
     scored = [ScoredRow(m, row["created_date"], row["version"]) for m, row in zip(matches, rows, strict=True)]
     with database.connect() as con:
-        matches_repo.replace_days(con, days, scored)
+        matches_repo.replace_days(con, days, scored, decisions_seen)
     report.seconds = time.monotonic() - started
     log(f"Scored in {report.seconds:.1f} s: " + ", ".join(f"{k} {v}" for k, v in sorted(report.decisions.items())))
     return report

@@ -204,3 +204,9 @@ def test_scores_exactly_at_the_default_thresholds(strength: float, expected: Dec
     match = _decide(invoice(), resolution, ScoringPolicy(), None, None, VendorIndex.build(VENDORS))
     assert match.score == strength
     assert match.decision is expected
+
+
+def test_a_blocked_vendor_stays_refused_even_when_a_person_approves() -> None:
+    policy = ScoringPolicy(blocked_vendor_ids=frozenset({"V-1"}))
+    match = score_one(invoice(), policy=policy, overrides={"q-1": ReviewOverride("q-1", "approve", author="ana")})
+    assert match.decision is Decision.REFUSED and "BLOCKED_VENDOR" in match.reason_codes()

@@ -149,6 +149,12 @@ def test_a_changed_record_returns_to_the_queue(well_env: WellEnv, instance: dg.D
     fraud["total_amount"] = {"value": "9999.00", "currency": "EUR"}
     fraud["updated_at"] = (DAY0 + timedelta(days=1)).isoformat()
     well_env.write(changed)
+    ingest_only = dg.materialize([qonto_supplier_invoices], resources=well_env.resources, instance=instance, tags={
+        "dagster/asset_partition_range_start": day_key(0), "dagster/asset_partition_range_end": day_key(2)})
+    assert ingest_only.success
+    # Nobody may decide on version 2 before it was scored and shown.
+    stale = CliRunner().invoke(cli, ["review", "refuse", "inv-fraud", "--reason", "x"], env=env)
+    assert stale.exit_code != 0 and "changed in Qonto" in stale.output
     score(well_env, instance)
     assert decisions(well_env)["inv-fraud"][0] != "manual_link"  # approved version 1, Qonto now has version 2
 

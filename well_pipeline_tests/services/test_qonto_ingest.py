@@ -34,3 +34,17 @@ def test_missing_records_trigger_a_second_listing(tmp_path: Path) -> None:
     assert listing.passes == 2
     assert report.counts.new == 3 and report.counts.unchanged == 2
     assert any("listing again" in m for m in messages)
+
+
+class AlwaysShort(ShiftingListing):
+    def iter_supplier_invoice_pages(self, **_window):
+        self.passes += 1
+        yield InvoicePage(1, len(self.records), self.records[:-1], 1, None, len(self.records) - 1)
+
+
+def test_a_listing_that_never_reconciles_is_reported_incomplete(tmp_path: Path) -> None:
+    listing = AlwaysShort([make_invoice(invoice_id=f"i-{n}", attachment_id=None) for n in range(3)])
+    report = ingest_supplier_invoices(listing, Database(tmp_path / "db.duckdb"), AttachmentStore(tmp_path / "a"),
+                                      IngestWindow())
+    assert listing.passes == 3
+    assert report.listing_complete is False  # the asset then keeps the sync marker where it was

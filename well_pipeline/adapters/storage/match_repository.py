@@ -36,9 +36,27 @@ class ScoredRow:
     record_version: int
 
 
+class StaleRecordError(ValueError):
+    """A person tried to decide on a record whose newest version has not been scored yet."""
+
+
+def _apply_decision(con: duckdb.DuckDBPyConnection, qonto_id: str, action: str, vendor_id: str | None) -> None:
+    if action == "refuse":
+        con.execute("UPDATE scored_matches SET decision = 'refused' WHERE qonto_id = ?", [qonto_id])
+        return
+    name = con.execute("SELECT company_name FROM melio_vendors WHERE vendor_id = ?", [vendor_id]).fetchone()
+    con.execute("UPDATE scored_matches SET decision = 'manual_link', vendor_id = ?, vendor_name = ? "
+                "WHERE qonto_id = ?", [vendor_id, name[0] if name else None, qonto_id])
+
+
 class MatchRepository:
-    def replace_days(self, con: duckdb.DuckDBPyConnection, days: Sequence[date], rows: Sequence[ScoredRow]) -> None:
-        """Replace the scored rows of invoices created on `days` in one short transaction."""
+    def replace_days(self, con: duckdb.DuckDBPyConnection, days: Sequence[date], rows: Sequence[ScoredRow],
+                     decisions_seen: int | None = None) -> None:
+        """Replace the scored rows of invoices created on `days` in one short transaction.
+
+        `decisions_seen` is the latest review decision the scoring read; any later one (made while it computed)
+        is applied again on top, so a person's refusal is never overwritten by an auto_link computed before it.
+        """
         now = _now()
         frame = pd.DataFrame(
             [[r.match.qonto_id, r.created_date, r.record_version, r.match.decision.value, r.match.score,
@@ -59,18 +77,28 @@ class MatchRepository:
                     con.execute(f"INSERT INTO scored_matches SELECT {', '.join(MATCH_COLUMNS)} FROM incoming_matches")
                 finally:
                     con.unregister("incoming_matches")
+            if decisions_seen is not None:
+                self.reapply_decisions_since(con, decisions_seen)
 
     # ---- review decisions ----------------------------------------------------------------------
     def record_decision(self, con: duckdb.DuckDBPyConnection, *, qonto_id: str, action: str, author: str,
                         vendor_id: str | None = None, reason: str | None = None) -> ReviewOverride:
-        """Store a person's decision and apply it to the current scored row at once (one transaction)."""
+        """Store a person's decision and apply it to the current scored row at once (one transaction).
+
+        The decision is stamped with the version the person was shown (the scored one). When Qonto changed the
+        record since it was scored, the decision is refused: the person must look at the new version first.
+        """
         row = con.execute(
-            "SELECT i.version, i.supplier_name, i.iban, s.vendor_id FROM qonto_supplier_invoices i "
+            "SELECT i.version, s.record_version, i.supplier_name, i.iban, s.vendor_id FROM qonto_supplier_invoices i "
             "LEFT JOIN scored_matches s ON s.qonto_id = i.id WHERE i.id = ?", [qonto_id]
         ).fetchone()
         if row is None:
             raise KeyError(qonto_id)
-        version, supplier_name, iban, scored_vendor = row
+        version, scored_version, supplier_name, iban, scored_vendor = row
+        if scored_version is None or scored_version != version:
+            raise StaleRecordError(
+                f"{qonto_id} changed in Qonto (version {version}) since it was scored (version {scored_version}); "
+                "materialise scored_matches for its day, then decide on the new version")
         vendor_id = vendor_id or (scored_vendor if action == "approve" else None)
         now = _now()
         with transaction(con):
@@ -79,14 +107,24 @@ class MatchRepository:
                 " supplier_name, iban) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [qonto_id, action, vendor_id, reason, author, now, version, supplier_name, iban],
             )
-            if action == "refuse":
-                con.execute("UPDATE scored_matches SET decision = 'refused' WHERE qonto_id = ?", [qonto_id])
-            else:
-                name = con.execute("SELECT company_name FROM melio_vendors WHERE vendor_id = ?", [vendor_id]).fetchone()
-                con.execute("UPDATE scored_matches SET decision = 'manual_link', vendor_id = ?, vendor_name = ? "
-                            "WHERE qonto_id = ?", [vendor_id, name[0] if name else None, qonto_id])
+            _apply_decision(con, qonto_id, action, vendor_id)
         return ReviewOverride(qonto_id, action, vendor_id, reason, author, now.isoformat() + "Z",
                               {"record_version": version})
+
+    def latest_decision_id(self, con: duckdb.DuckDBPyConnection) -> int:
+        return con.execute("SELECT coalesce(max(decision_id), 0) FROM review_decisions").fetchone()[0]
+
+    def reapply_decisions_since(self, con: duckdb.DuckDBPyConnection, decision_id: int) -> int:
+        """Decisions recorded while a scoring run was computing: applied again on top of its fresh rows."""
+        rows = con.execute(
+            """SELECT d.qonto_id, d.action, d.vendor_id FROM review_decisions d
+               JOIN qonto_supplier_invoices i ON i.id = d.qonto_id
+               WHERE d.decision_id > ? AND d.record_version = i.version
+               QUALIFY row_number() OVER (PARTITION BY d.qonto_id ORDER BY d.decision_id DESC) = 1""",
+            [decision_id]).fetchall()
+        for qonto_id, action, vendor_id in rows:
+            _apply_decision(con, qonto_id, action, vendor_id)
+        return len(rows)
 
     def overrides(self, con: duckdb.DuckDBPyConnection) -> dict[str, ReviewOverride]:
         """The latest decision per record. One made on an older version of the record no longer applies."""

@@ -233,6 +233,9 @@ def _decide(invoice: InvoiceFacts, resolution: Resolution, policy: ScoringPolicy
     if override is not None:
         decision, vendor_id, vendor_name, extra = _apply_override(override, top, index)
         reasons.append(extra)
+        if decision is Decision.MANUAL_LINK and vendor_id in policy.blocked_vendor_ids:
+            decision = Decision.REFUSED  # "never sent" holds even against an approval or a pin
+            reasons.append(Reason(Code.BLOCKED_VENDOR, Part.POLICY, f"vendor {vendor_id} is blocked by policy"))
     elif bill_id is not None and top is not None and top.probability >= 0.5:
         decision = Decision.IN_MELIO
         reasons.append(Reason(Code.IN_MELIO_LEDGER, Part.DECISION,

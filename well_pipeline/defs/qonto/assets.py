@@ -41,7 +41,7 @@ def qonto_supplier_invoices(
     sync_started = datetime.now(UTC).replace(microsecond=0)
 
     if incremental:
-        ingest_window = _incremental_window(database, qonto.sync_overlap_minutes, sync_started, fallback=start)
+        ingest_window = _incremental_window(database, qonto.sync_overlap_minutes, sync_started)
     else:
         # A backfill lists by creation date. Bounds are widened by a minute on each side because Qonto does not
         # document whether they are inclusive; extra records are harmless (keyed on id, placed by their own date).
@@ -60,16 +60,19 @@ def qonto_supplier_invoices(
         stats = client.stats.as_dict()
 
     with database.connect() as con:
-        if incremental:
+        if incremental and report.listing_complete:
             # The marker moves only now that every page and attachment of this window is committed.
             _set_marker(con, sync_started)
+        elif incremental:
+            context.log.warning("The listing did not reconcile with Qonto's count: the sync marker stays where it "
+                                "was, so the next sync reads this window again.")
         repo = InvoiceRepository()
         summary = repo.range_summary(con, start.date(), end.date())
         preview = repo.preview(con, start.date(), end.date())
     return dg.MaterializeResult(metadata=_metadata(report, summary, preview, stats, storage, incremental))
 
 
-def _incremental_window(database: Database, overlap_minutes: int, now: datetime, *, fallback: datetime) -> IngestWindow:
+def _incremental_window(database: Database, overlap_minutes: int, now: datetime) -> IngestWindow:
     with database.connect() as con:
         marker = InvoiceRepository().get_marker(con, SYNC_MARKER)
     if marker is None:
@@ -101,6 +104,7 @@ def _metadata(report: IngestReport, summary: dict[str, int], preview, stats: dic
         "attachments_missing_in_range": summary["attachment_missing"],
         "incomplete_ocr_rows": summary["incomplete_ocr"],
         "pages": report.pages,
+        "listing_reconciled": report.listing_complete,
         "seconds": round(report.seconds, 2),
         "storage_region": storage.storage_region,
         "duckdb_path": dg.MetadataValue.path(storage.duckdb_path),
