@@ -53,3 +53,14 @@ def test_resources_show_settings_but_no_secret() -> None:
     fields = resources["qonto"].__class__.model_fields
     assert not any("secret" in name and name != "secrets_path" for name in fields)
     assert not any("token" in name for name in fields)
+
+
+def test_sync_marker_follows_qontos_clock_when_it_runs_behind() -> None:
+    from datetime import timedelta
+
+    from well_pipeline.defs.qonto.assets import marker_for
+
+    start = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    assert marker_for(start, None) == start
+    assert marker_for(start, 30.0) == start  # Qonto ahead: records only arrive later, nothing is skipped
+    assert marker_for(start, -900.0) == start - timedelta(seconds=901)

@@ -324,6 +324,8 @@ class QontoClient:
         self._page_concurrency = page_concurrency
         self._sleep = sleep
         self.stats = ClientStats()
+        # Qonto's clock minus ours, from the first response's `Date` header (1-second resolution); None until known.
+        self.server_clock_offset_s: float | None = None
         install_httpx_log_redaction()
 
         pool = download_concurrency + page_concurrency + 2
@@ -408,6 +410,7 @@ class QontoClient:
                 self.stats.add(retries=1)
                 self._sleep(delay)
                 continue
+            self._note_server_clock(response)
             status = response.status_code
             if status == 429:
                 self.stats.add(rate_limited=1)
@@ -429,6 +432,16 @@ class QontoClient:
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _note_server_clock(self, response: httpx.Response) -> None:
+        """Remember how far Qonto's clock is from ours (its `Date` header), for callers that keep a sync marker."""
+        if self.server_clock_offset_s is not None:
+            return
+        try:
+            server = parsedate_to_datetime(response.headers["date"])
+        except (KeyError, TypeError, ValueError, IndexError):
+            return
+        self.server_clock_offset_s = (server - datetime.now(UTC)).total_seconds()
 
     def _log_retry(self, attempt: int, attempts: int, method: str, target: str, what: str,
                    trace_id: str | None, delay: float) -> None:

@@ -58,11 +58,14 @@ def qonto_supplier_invoices(
             log=context.log.info,
         )
         stats = client.stats.as_dict()
+        offset = client.server_clock_offset_s
+        stats["server_clock_offset_s"] = offset
 
     with database.connect() as con:
         if incremental and report.listing_complete:
-            # The marker moves only now that every page and attachment of this window is committed.
-            _set_marker(con, sync_started)
+            # The marker moves only now that every page and attachment of this window is committed. It is kept
+            # on Qonto's clock when Qonto runs behind ours, so an update stamped "earlier" by Qonto is not skipped.
+            _set_marker(con, marker_for(sync_started, offset))
         elif incremental:
             context.log.warning("The listing did not reconcile with Qonto's count: the sync marker stays where it "
                                 "was, so the next sync reads this window again.")
@@ -80,6 +83,13 @@ def _incremental_window(database: Database, overlap_minutes: int, now: datetime)
         return IngestWindow(updated_from=None, updated_to=now)
     since = datetime.fromisoformat(marker) - timedelta(minutes=overlap_minutes)
     return IngestWindow(updated_from=since, updated_to=now)
+
+
+def marker_for(sync_started: datetime, server_offset_s: float | None) -> datetime:
+    """The marker to store: our start time, moved back by Qonto's lag (and its `Date` header's 1 s rounding)."""
+    if server_offset_s is None or server_offset_s >= 0:
+        return sync_started
+    return sync_started + timedelta(seconds=server_offset_s - 1)
 
 
 def _set_marker(con, moment: datetime) -> None:
@@ -109,6 +119,8 @@ def _metadata(report: IngestReport, summary: dict[str, int], preview, stats: dic
         "storage_region": storage.storage_region,
         "duckdb_path": dg.MetadataValue.path(storage.duckdb_path),
     }
+    if stats.get("server_clock_offset_s") is not None:
+        metadata["qonto_clock_offset_s"] = round(stats["server_clock_offset_s"], 1)
     for key in ("requests", "retries", "rate_limited"):
         if key in stats:
             metadata[f"qonto_{key}"] = int(stats[key])
