@@ -210,3 +210,12 @@ def test_a_blocked_vendor_stays_refused_even_when_a_person_approves() -> None:
     policy = ScoringPolicy(blocked_vendor_ids=frozenset({"V-1"}))
     match = score_one(invoice(), policy=policy, overrides={"q-1": ReviewOverride("q-1", "approve", author="ana")})
     assert match.decision is Decision.REFUSED and "BLOCKED_VENDOR" in match.reason_codes()
+
+
+def test_vat_with_or_without_its_country_prefix_is_the_same_number() -> None:
+    from well_pipeline.core.matching.normalize import normalize_vat
+
+    assert normalize_vat("FR 40 303 265 045") == normalize_vat("40303265045") == normalize_vat("fr40.303.265.045")
+    assert normalize_vat("DE123456789") != normalize_vat("DE987654321")
+    match = score_one(invoice(vat_number="40303265045"))
+    assert "VAT_MATCH" in match.reason_codes() and "VAT_MISMATCH" not in match.hard_rules

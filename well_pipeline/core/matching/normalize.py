@@ -215,10 +215,21 @@ def iban_is_valid(iban: str | None) -> bool:
     return int(digits) % 97 == 1
 
 
+_VAT_PREFIXES = frozenset("AT BE BG CY CZ DE DK EE EL GR ES FI FR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK XI GB "
+                          "CH NO".split())
+
+
 def normalize_vat(vat: str | None) -> str | None:
+    """The VAT number without separators or its country prefix: "FR 40 303 265 045" and "40303265045" meet.
+
+    Invoices often print the number without its prefix; comparing the national part keeps that from reading as a
+    VAT conflict (which holds a record). Two countries sharing a national number is negligible at this length.
+    """
     if not vat:
         return None
     value = re.sub(r"[^0-9A-Za-z]", "", vat).upper()
+    if len(value) >= 10 and value[:2] in _VAT_PREFIXES:
+        value = value[2:]
     return value or None
 
 
