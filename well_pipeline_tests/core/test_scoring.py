@@ -219,3 +219,11 @@ def test_vat_with_or_without_its_country_prefix_is_the_same_number() -> None:
     assert normalize_vat("DE123456789") != normalize_vat("DE987654321")
     match = score_one(invoice(vat_number="40303265045"))
     assert "VAT_MATCH" in match.reason_codes() and "VAT_MISMATCH" not in match.hard_rules
+
+
+def test_email_domains_compare_on_the_registrable_domain() -> None:
+    from well_pipeline.core.matching.normalize import email_domain
+
+    assert email_domain("ap@billing.acme.co.uk") == email_domain("x@acme.co.uk") == "acme.co.uk"
+    assert email_domain("ap@mail.acme.com") == "acme.com"
+    assert email_domain("someone@gmail.com") is None and email_domain("broken@") is None

@@ -233,12 +233,24 @@ def normalize_vat(vat: str | None) -> str | None:
     return value or None
 
 
+# Second-level suffixes under which companies register ("acme.co.uk"), so "billing.acme.co.uk" keeps three labels.
+_SECOND_LEVEL_SUFFIXES = frozenset({"co.uk", "org.uk", "ac.uk", "gov.uk", "me.uk", "com.au", "net.au", "co.nz",
+                                    "co.jp", "co.za", "com.br", "com.mx", "com.ar", "com.tr", "com.cn", "co.in",
+                                    "gouv.fr", "asso.fr", "com.es", "com.pt", "co.il", "com.sg"})
+
+
 def email_domain(email: str | None) -> str | None:
-    """The domain of an address, lower case; None for free-mail domains that identify nobody."""
+    """The registrable domain of an address, lower case ("billing.acme.co.uk" → "acme.co.uk"); None for free-mail
+    domains that identify nobody. The sender's mail subdomain carries no identity of its own."""
     if not email or "@" not in email:
         return None
     domain = email.rsplit("@", 1)[1].strip().lower().rstrip(".")
-    if not domain or "." not in domain or domain in FREE_MAIL_DOMAINS:
+    labels = [label for label in domain.split(".") if label]
+    if len(labels) < 2:
+        return None
+    keep = 3 if ".".join(labels[-2:]) in _SECOND_LEVEL_SUFFIXES and len(labels) >= 3 else 2
+    domain = ".".join(labels[-keep:])
+    if domain in FREE_MAIL_DOMAINS:
         return None
     return domain
 
