@@ -18,21 +18,21 @@ Design notes:
   server treats bounds as inclusive, exclusive, or truncates fractions.
 - Records are parsed by `records.parse_record`: a malformed record becomes a `RejectedRecord`, never an
   exception, and duplicates across pages (data shifting while paging) are dropped by id.
+
+Layout: this module holds `QontoClient`'s core (construction, the request core with retries, listing and
+pagination); `attachments.py` the attachment downloads (mixed into `QontoClient`); `values.py` the public
+value types (re-exported here); `responses.py` the pure response readers; `timestamps.py` the time-filter helpers.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
-import re
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -40,12 +40,12 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from well_pipeline.adapters.qonto.attachments import AttachmentsMixin
 from well_pipeline.adapters.qonto.auth import OAuthTokenAuth
 from well_pipeline.adapters.qonto.errors import (
     QontoAPIError,
     QontoAuthError,
     QontoConfigError,
-    QontoError,
     QontoNotFoundError,
     QontoProtocolError,
     QontoRateLimited,
@@ -55,13 +55,19 @@ from well_pipeline.adapters.qonto.errors import (
 )
 from well_pipeline.adapters.qonto.rate_limiter import RateLimiter
 from well_pipeline.adapters.qonto.records import (
-    RecordParseError,
     RecordResult,
     RejectedRecord,
     SupplierInvoice,
-    parse_datetime_utc,
     parse_record,
 )
+from well_pipeline.adapters.qonto.responses import RETRY_AFTER_CAP_S as RETRY_AFTER_CAP_S  # re-exported
+from well_pipeline.adapters.qonto.responses import (
+    RETRY_STATUSES,
+    _error_fields,
+    _missing_scope,
+    _parse_retry_after,
+)
+from well_pipeline.adapters.qonto.timestamps import _ceil_second, _floor_second, _rfc3339_z, _utc
 from well_pipeline.adapters.qonto.transport import (
     STAGING_HEADER,
     TRACE_HEADER,
@@ -69,10 +75,15 @@ from well_pipeline.adapters.qonto.transport import (
     install_httpx_log_redaction,
     is_html,
     is_json_content_type,
-    is_loopback_host,
-    safe_url,
     tls_failure,
     user_agent,
+)
+from well_pipeline.adapters.qonto.values import (
+    AttachmentDownload,
+    AttachmentFailure,
+    AttachmentInfo,
+    ClientStats,
+    InvoicePage,
 )
 from well_pipeline.adapters.secrets.secret import Secret
 
@@ -87,194 +98,14 @@ __all__ = [
 
 logger = logging.getLogger("well.qonto")
 
-RETRY_STATUSES = frozenset({500, 502, 503, 504})
 MAX_PER_PAGE = 100
-RETRY_AFTER_CAP_S = 600.0  # Qonto's longest window is 10 min; anything longer is a server bug
 _BOUND_SLACK = timedelta(seconds=1)
-
-
-# ---- public values ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InvoicePage:
-    """One page of `GET /v2/supplier_invoices`, records parsed and filtered to the requested window."""
-
-    number: int
-    total_count: int | None
-    results: list[RecordResult]
-    total_pages: int | None = None
-    next_page: int | None = None
-    received: int = 0  # records in the raw page, before local window filtering and de-duplication
-
-
-@dataclass(frozen=True)
-class AttachmentInfo:
-    """`GET /v2/attachments/{id}`; `url` is a pre-signed download URL valid ~30 min (a credential: no repr)."""
-
-    id: str
-    file_name: str | None
-    file_size: int | None
-    content_type: str | None
-    url: str = field(repr=False)
-    created_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class AttachmentDownload:
-    """A downloaded attachment with its SHA-256 (hex) and size in bytes."""
-
-    attachment_id: str
-    file_name: str | None
-    content_type: str | None
-    content: bytes = field(repr=False)
-    sha256: str = ""
-    size: int = 0
-
-
-@dataclass(frozen=True)
-class AttachmentFailure:
-    """An attachment that could not be downloaded; the batch goes on. `status` is the HTTP status if any."""
-
-    attachment_id: str
-    reason: str
-    status: int | None = None
-
-
-class ClientStats:
-    """Thread-safe counters for run metadata and benchmarks (read attributes, or `as_dict()`)."""
-
-    FIELDS = (
-        "requests",
-        "retries",
-        "rate_limited",
-        "downloads",
-        "bytes",
-        "download_retries",
-        "url_refreshes",
-        "rejected_records",
-        "duplicates_skipped",
-    )
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests = 0
-        self.retries = 0
-        self.rate_limited = 0
-        self.downloads = 0
-        self.bytes = 0
-        self.download_retries = 0
-        self.url_refreshes = 0
-        self.rejected_records = 0
-        self.duplicates_skipped = 0
-        self.limiter_wait_s = 0.0
-
-    def add(self, **deltas: float) -> None:
-        with self._lock:
-            for name, delta in deltas.items():
-                setattr(self, name, getattr(self, name) + delta)
-
-    def as_dict(self) -> dict[str, float]:
-        with self._lock:
-            data: dict[str, float] = {name: getattr(self, name) for name in self.FIELDS}
-            data["limiter_wait_s"] = round(self.limiter_wait_s, 3)
-            return data
-
-    def __repr__(self) -> str:
-        return f"ClientStats({self.as_dict()})"
-
-
-class _UrlExpired(Exception):
-    """The pre-signed URL was refused (403): fetch fresh metadata once."""
-
-
-# ---- helpers ---------------------------------------------------------------------------------------------
-
-
-def _utc(moment: datetime, name: str) -> datetime:
-    if not isinstance(moment, datetime):
-        raise TypeError(f"{name} must be a datetime, got {type(moment).__name__}")
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware (a naive datetime is ambiguous)")
-    return moment.astimezone(UTC)
-
-
-def _rfc3339_z(moment: datetime) -> str:
-    """RFC 3339 in UTC with `Z` (no `+` to URL-encode, as Qonto's own sync guide does)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _floor_second(moment: datetime) -> datetime:
-    return moment.replace(microsecond=0)
-
-
-def _ceil_second(moment: datetime) -> datetime:
-    return moment if moment.microsecond == 0 else moment.replace(microsecond=0) + timedelta(seconds=1)
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds (delta-seconds or HTTP-date); None when absent or unparseable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        seconds = (moment - datetime.now(UTC)).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), RETRY_AFTER_CAP_S)
-
-
-def _error_fields(response: httpx.Response) -> tuple[str | None, str | None, str | None]:
-    """(code, detail, trace_id) from Qonto's errors envelope, tolerating any other body."""
-    trace_id = response.headers.get(TRACE_HEADER)
-    code = detail = None
-    body: Any = None
-    if is_json_content_type(response):
-        try:
-            body = json.loads(response.content)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            code = errors[0].get("code") if isinstance(errors[0].get("code"), str) else None
-            detail = errors[0].get("detail") if isinstance(errors[0].get("detail"), str) else None
-            source = errors[0].get("source")
-            if isinstance(source, dict) and source.get("parameter") and detail:
-                detail = f"{detail} (parameter {source['parameter']})"
-        elif isinstance(body.get("error"), str):
-            code = body["error"]
-            described = body.get("error_description") or body.get("message")
-            detail = str(described) if described is not None else None
-        elif isinstance(body.get("message"), str):
-            detail = body["message"]
-        if isinstance(body.get("trace_id"), str):
-            trace_id = body["trace_id"]
-    if code is None and detail is None and response.content:
-        detail = safe_excerpt(response.content)
-    return code, detail, trace_id
-
-
-def _missing_scope(detail: str | None) -> str | None:
-    """The scope named in a 403 detail (qontoctl keys off 'missing required oauth scope'; wording UNCONFIRMED)."""
-    if not detail:
-        return None
-    match = re.search(r"\b([a-z_]+\.(?:read|write))\b", detail)
-    return match.group(1) if match else None
 
 
 # ---- the client ------------------------------------------------------------------------------------------
 
 
-class QontoClient:
+class QontoClient(AttachmentsMixin):
     """Qonto Business API client. Thread-safe; use as a context manager or call `close()`.
 
     `api_url` is the API base without `/v2` (https://thirdparty.qonto.com, or the sandbox URL).
@@ -711,173 +542,6 @@ class QontoClient:
         shape = sorted(body) if isinstance(body, dict) else type(body).__name__
         raise QontoProtocolError(f"Unexpected answer shape for {path}: expected 'supplier_invoice', got {shape}",
                                  path=path)
-
-    # -- attachments ------------------------------------------------------------------------------------
-    def get_attachment(self, attachment_id: str) -> AttachmentInfo:
-        """`GET /v2/attachments/{id}`: metadata and a fresh pre-signed URL (valid ~30 min)."""
-        path = f"/v2/attachments/{quote(attachment_id, safe='')}"
-        body = self._get_json(path)
-        attachment = body.get("attachment") if isinstance(body, dict) else None
-        if not isinstance(attachment, dict) or not isinstance(attachment.get("url"), str) or not attachment["url"]:
-            shape = sorted(attachment or body) if isinstance(attachment or body, dict) else type(body).__name__
-            raise QontoProtocolError(f"Unexpected answer shape for {path}: expected attachment.url, got {shape}",
-                                     path=path)
-        size_raw = attachment.get("file_size")
-        try:
-            file_size = int(size_raw) if size_raw is not None and not isinstance(size_raw, bool) else None
-        except (TypeError, ValueError):
-            file_size = None  # documented as a string; tolerate anything
-        try:
-            created_at = parse_datetime_utc(attachment["created_at"], "created_at") \
-                if attachment.get("created_at") else None
-        except RecordParseError:
-            created_at = None
-        return AttachmentInfo(
-            id=str(attachment.get("id") or attachment_id),
-            file_name=attachment.get("file_name") if isinstance(attachment.get("file_name"), str) else None,
-            file_size=file_size,
-            content_type=attachment.get("file_content_type")
-            if isinstance(attachment.get("file_content_type"), str) else None,
-            url=attachment["url"],
-            created_at=created_at,
-        )
-
-    def _download_allowed(self, url: str) -> str | None:
-        """Why this pre-signed URL must not be fetched, or None if it may."""
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.scheme == "https":
-            if self._verify is False and not is_loopback_host(host):
-                return f"refusing unverified TLS download from {host}"
-            return None
-        if parts.scheme == "http" and is_loopback_host(host):
-            return None
-        return f"refusing a non-https download URL ({parts.scheme}://{host})"
-
-    def _download_url(self, info: AttachmentInfo, max_bytes: int | None) -> AttachmentDownload | AttachmentFailure:
-        """Download one pre-signed URL (retrying transient failures); raises _UrlExpired on 403."""
-        refusal = self._download_allowed(info.url)
-        if refusal:
-            return AttachmentFailure(info.id, refusal)
-        attempts = self._max_retries + 1
-        where = safe_url(info.url, keep_query=False)
-        for attempt in range(1, attempts + 1):
-            problem: str
-            try:
-                with self._downloads.stream("GET", info.url) as response:
-                    status = response.status_code
-                    if status == 200:
-                        declared = response.headers.get("content-length")
-                        if max_bytes is not None and declared and declared.isdigit() and int(declared) > max_bytes:
-                            return AttachmentFailure(
-                                info.id, f"attachment is {int(declared)} bytes, above the {max_bytes}-byte limit")
-                        digest = hashlib.sha256()
-                        chunks: list[bytes] = []
-                        size = 0
-                        for chunk in response.iter_bytes(65536):
-                            size += len(chunk)
-                            if max_bytes is not None and size > max_bytes:
-                                return AttachmentFailure(info.id, f"attachment exceeds the {max_bytes}-byte limit")
-                            digest.update(chunk)
-                            chunks.append(chunk)
-                        if info.file_size is not None and info.file_size != size:
-                            logger.warning("Qonto attachment %s: metadata says %d bytes, downloaded %d",
-                                           info.id, info.file_size, size)
-                        self.stats.add(downloads=1, bytes=size)
-                        media = response.headers.get("content-type")
-                        return AttachmentDownload(
-                            attachment_id=info.id,
-                            file_name=info.file_name,
-                            content_type=info.content_type or (media.split(";")[0].strip() if media else None),
-                            content=b"".join(chunks),
-                            sha256=digest.hexdigest(),
-                            size=size,
-                        )
-                    if status in (401, 403):
-                        raise _UrlExpired()
-                    if status in (404, 410):
-                        return AttachmentFailure(info.id, f"download URL answered {status} (file gone)", status)
-                    if status not in RETRY_STATUSES and status != 429:
-                        return AttachmentFailure(info.id, f"download URL answered unexpected status {status}",
-                                                 status)
-                    problem = str(status)
-            except httpx.TransportError as exc:
-                tls_problem = tls_failure(exc)
-                if tls_problem:
-                    return AttachmentFailure(info.id, f"download from {where}: {tls_problem}")
-                problem = type(exc).__name__
-            if attempt >= attempts:
-                return AttachmentFailure(info.id, f"download failed after {attempts} attempts ({problem})")
-            delay = self._backoff(attempt)
-            logger.warning("Qonto attachment download %s failed (%s); retry %d/%d in %.2f s",
-                           where, problem, attempt, attempts - 1, delay)
-            self.stats.add(download_retries=1)
-            self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _fetch_one(self, attachment_id: str, max_bytes: int | None) -> AttachmentDownload | AttachmentFailure:
-        """Metadata + download for one attachment; only credential problems escape as exceptions."""
-        refreshed = False
-        while True:
-            try:
-                info = self.get_attachment(attachment_id)
-            except (QontoAuthError, QontoScopeError):
-                raise  # every other attachment would fail the same way: stop the batch
-            except QontoNotFoundError as exc:
-                return AttachmentFailure(attachment_id, f"attachment not found (404, trace_id={exc.trace_id})", 404)
-            except QontoAPIError as exc:
-                return AttachmentFailure(attachment_id, str(exc), exc.status)
-            except QontoError as exc:
-                return AttachmentFailure(attachment_id, str(exc))
-            if max_bytes is not None and info.file_size is not None and info.file_size > max_bytes:
-                return AttachmentFailure(
-                    attachment_id, f"attachment is {info.file_size} bytes, above the {max_bytes}-byte limit")
-            try:
-                return self._download_url(info, max_bytes)
-            except _UrlExpired:
-                if refreshed:
-                    return AttachmentFailure(
-                        attachment_id, "download URL refused (403) even after fetching a fresh one", 403)
-                refreshed = True
-                self.stats.add(url_refreshes=1)
-                logger.info("Qonto attachment %s: download URL refused (expired?), fetching a fresh one",
-                            attachment_id)
-
-    def fetch_attachments(
-        self, ids: Iterable[str], *, max_bytes: int | None = None
-    ) -> Iterator[AttachmentDownload | AttachmentFailure]:
-        """Download attachments with `download_concurrency` workers; results come in completion order.
-
-        `ids` is consumed lazily (it may be a live listing); blanks and repeats are skipped. A missing,
-        oversized or persistently failing attachment yields an `AttachmentFailure` and the batch goes on;
-        `QontoAuthError`/`QontoScopeError` are raised because every remaining download would fail too.
-        """
-        source = iter(ids)
-        seen: set[str] = set()
-        in_flight: set[Future[AttachmentDownload | AttachmentFailure]] = set()
-        pool = ThreadPoolExecutor(self._download_concurrency, thread_name_prefix="qonto-dl")
-        exhausted = False
-        try:
-            while True:
-                while not exhausted and len(in_flight) < self._download_concurrency * 2:
-                    try:
-                        attachment_id = next(source)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    if not attachment_id or attachment_id in seen:
-                        continue
-                    seen.add(attachment_id)
-                    in_flight.add(pool.submit(self._fetch_one, attachment_id, max_bytes))
-                if not in_flight:
-                    return
-                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
-        finally:
-            for future in in_flight:
-                future.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
 
     # -- organization and consent ----------------------------------------------------------------------
     def get_organization(self) -> dict[str, Any]:
