@@ -7,26 +7,12 @@
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 
 import click
 
-from well_pipeline.adapters.storage import Database
 from well_pipeline.adapters.storage.outbox_repository import OutboxRepository
-from well_pipeline.settings import load_settings
-
-
-def _database() -> Database:
-    settings = load_settings()
-    if not settings.duckdb_path.exists():
-        raise click.ClickException(f"no Well database at {settings.duckdb_path}; materialise the assets first")
-    return Database(settings.duckdb_path)
-
-
-_author = click.option("--author", default=lambda: os.environ.get("WELL_REVIEWER") or getpass.getuser(),
-                       show_default="$WELL_REVIEWER or your user name")
+from well_pipeline.cli.common import author_option, existing_database
 
 
 @click.group()
@@ -37,7 +23,7 @@ def delivery() -> None:
 @delivery.command()
 def status() -> None:
     """Outbox counts by state, and holds by reason."""
-    with _database().connect(read_only=True) as con:
+    with existing_database().connect(read_only=True) as con:
         states = con.execute("SELECT state, count(*) FROM outbox GROUP BY 1 ORDER BY 1").fetchall()
         holds = con.execute("SELECT code, count(*) FROM delivery_holds GROUP BY 1 ORDER BY 2 DESC").fetchall()
     click.echo("outbox: " + (", ".join(f"{s} {n}" for s, n in states) or "empty"))
@@ -48,7 +34,7 @@ def status() -> None:
 @click.option("--limit", default=50, show_default=True)
 def held(limit: int) -> None:
     """Records delivery holds back for a person, with the reason."""
-    with _database().connect(read_only=True) as con:
+    with existing_database().connect(read_only=True) as con:
         rows = con.execute("SELECT qonto_id, code, reason, related_qonto_id, changed_fields FROM delivery_holds "
                            "ORDER BY updated_at DESC, qonto_id LIMIT ?", [limit]).fetchall()
     if not rows:
@@ -62,10 +48,10 @@ def held(limit: int) -> None:
 
 @delivery.command()
 @click.argument("qonto_id")
-@_author
+@author_option
 def confirm(qonto_id: str, author: str) -> None:
     """The unconfirmed e-mail of QONTO_ID is in Melio: record it as sent (no e-mail is sent)."""
-    with _database().connect() as con:
+    with existing_database().connect() as con:
         done = OutboxRepository().confirm_delivered(con, qonto_id, author)
     if not done:
         raise click.ClickException(f"{qonto_id} has no unconfirmed delivery to confirm")
@@ -74,10 +60,10 @@ def confirm(qonto_id: str, author: str) -> None:
 
 @delivery.command()
 @click.argument("qonto_id")
-@_author
+@author_option
 def resend(qonto_id: str, author: str) -> None:
     """Approve one (re-)send of QONTO_ID's current version; the next delivery run sends it."""
-    with _database().connect() as con:
+    with existing_database().connect() as con:
         try:
             version = OutboxRepository().approve_resend(con, qonto_id, author)
         except KeyError:

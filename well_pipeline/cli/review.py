@@ -9,26 +9,12 @@ longer applies: the record returns to the queue.
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 
 import click
 
-from well_pipeline.adapters.storage import Database
 from well_pipeline.adapters.storage.match_repository import MatchRepository, StaleRecordError
-from well_pipeline.settings import load_settings
-
-
-def _database() -> Database:
-    settings = load_settings()
-    if not settings.duckdb_path.exists():
-        raise click.ClickException(f"no Well database at {settings.duckdb_path}; materialise the assets first")
-    return Database(settings.duckdb_path)
-
-
-def _default_author() -> str:
-    return os.environ.get("WELL_REVIEWER") or getpass.getuser()
+from well_pipeline.cli.common import author_option, existing_database
 
 
 @click.group()
@@ -42,7 +28,7 @@ def review() -> None:
 def list_queue(include_refused: bool, limit: int) -> None:
     """Records waiting for a decision, best scores first."""
     decisions = ("review", "refused") if include_refused else ("review",)
-    with _database().connect(read_only=True) as con:
+    with existing_database().connect(read_only=True) as con:
         queue = MatchRepository().queue(con, limit=limit, decisions=decisions)
     if queue.empty:
         click.echo("the review queue is empty")
@@ -58,7 +44,7 @@ def list_queue(include_refused: bool, limit: int) -> None:
 @click.argument("qonto_id")
 def show(qonto_id: str) -> None:
     """One record: its score parts, reasons and ranked alternatives."""
-    with _database().connect(read_only=True) as con:
+    with existing_database().connect(read_only=True) as con:
         row = con.execute(
             "SELECT s.decision, s.score, s.completeness, s.strength, s.policy_fit, s.vendor_id, s.vendor_name, "
             "s.hard_rules, s.reasons, s.candidates, i.supplier_name, i.invoice_number, i.total_amount, i.currency, "
@@ -89,7 +75,7 @@ def show(qonto_id: str) -> None:
 
 
 def _decide(qonto_id: str, action: str, author: str, vendor_id: str | None = None, reason: str | None = None) -> None:
-    database = _database()
+    database = existing_database()
     repo = MatchRepository()
     with database.connect() as con:
         scored = con.execute("SELECT decision, vendor_id FROM scored_matches WHERE qonto_id = ?", [qonto_id]).fetchone()
@@ -110,13 +96,9 @@ def _decide(qonto_id: str, action: str, author: str, vendor_id: str | None = Non
     click.echo(f"{qonto_id}: {action}{target} recorded by {author} (was {scored[0]})")
 
 
-_author = click.option("--author", default=_default_author, show_default="$WELL_REVIEWER or your user name",
-                       help="Who decides (kept with the decision).")
-
-
 @review.command()
 @click.argument("qonto_id")
-@_author
+@author_option
 def approve(qonto_id: str, author: str) -> None:
     """Accept the best-ranked vendor: the record becomes a manual link and flows on to delivery."""
     _decide(qonto_id, "approve", author)
@@ -125,7 +107,7 @@ def approve(qonto_id: str, author: str) -> None:
 @review.command()
 @click.argument("qonto_id")
 @click.option("--vendor", "vendor_id", required=True, help="Melio vendor id to link the record to.")
-@_author
+@author_option
 def pin(qonto_id: str, vendor_id: str, author: str) -> None:
     """Link the record to VENDOR by hand; Well learns the supplier name and IBAN for next time."""
     _decide(qonto_id, "pin", author, vendor_id=vendor_id)
@@ -134,7 +116,7 @@ def pin(qonto_id: str, vendor_id: str, author: str) -> None:
 @review.command()
 @click.argument("qonto_id")
 @click.option("--reason", required=True, help="Why it must not go to Melio.")
-@_author
+@author_option
 def refuse(qonto_id: str, reason: str, author: str) -> None:
     """Keep the record out of Melio, with a reason."""
     _decide(qonto_id, "refuse", author, reason=reason)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -60,6 +61,11 @@ class Database:
         finally:
             con.close()
 
+
+
+def utc_now() -> datetime:
+    """Now as stored in DuckDB: naive UTC, whole seconds."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 @contextmanager

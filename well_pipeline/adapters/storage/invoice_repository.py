@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from well_pipeline.adapters.storage.database import transaction
+from well_pipeline.adapters.storage.database import transaction, utc_now
 from well_pipeline.core.record_versions import ChangeSet, Incoming, StoredVersion, classify, fingerprint
 
 if TYPE_CHECKING:
@@ -33,10 +33,6 @@ INVOICE_COLUMNS = [
 
 def _utc_naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 @dataclass
@@ -83,7 +79,7 @@ class InvoiceRepository:
         with transaction(con):
             stored = self._stored_versions(con, ids)
             changes = classify(incoming, stored)
-            now = _now()
+            now = utc_now()
             rows = []
             for record_id in changes.new + changes.changed:
                 invoice, record_hash = by_id[record_id]
@@ -136,7 +132,7 @@ class InvoiceRepository:
     # ---- rejects -------------------------------------------------------------------------------
     def record_rejects(self, con: duckdb.DuckDBPyConnection, rejects: Iterable[RejectedRecord]) -> int:
         """Keep every record Well could not parse, with its reason; the same record is counted, not duplicated."""
-        now = _now()
+        now = utc_now()
         rows = []
         for reject in rejects:
             key = reject.record_id or "sha256:" + hashlib.sha256(reject.raw_text.encode("utf-8")).hexdigest()
@@ -179,7 +175,7 @@ class InvoiceRepository:
         """Rows of (attachment_id, sha256, size_bytes, content_type, file_name, blob_path)."""
         if not rows:
             return
-        now = _now()
+        now = utc_now()
         with transaction(con):
             con.executemany(
                 "INSERT INTO qonto_attachments VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (attachment_id) DO NOTHING",
@@ -195,7 +191,7 @@ class InvoiceRepository:
         """Rows of (attachment_id, invoice_id, reason); attempts accumulate across runs."""
         if not failures:
             return
-        now = _now()
+        now = utc_now()
         with transaction(con):
             con.executemany(
                 "INSERT INTO qonto_attachment_failures VALUES (?, ?, ?, 1, ?) ON CONFLICT (attachment_id) DO UPDATE "
@@ -213,7 +209,7 @@ class InvoiceRepository:
         con.execute(
             "INSERT INTO sync_state VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
             "updated_at = excluded.updated_at",
-            [name, value, _now()],
+            [name, value, utc_now()],
         )
 
     # ---- reporting -----------------------------------------------------------------------------

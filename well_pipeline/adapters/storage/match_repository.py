@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 import duckdb
 import pandas as pd
 
-from well_pipeline.adapters.storage.database import transaction
+from well_pipeline.adapters.storage.database import transaction, utc_now
 from well_pipeline.core.matching.vendor_index import LearnedLink
 from well_pipeline.core.scoring.model import ReviewOverride, ScoredMatch
 
@@ -23,10 +23,6 @@ MATCH_COLUMNS = ["qonto_id", "created_date", "record_version", "decision", "scor
                  "policy_fit", "raw_score", "vendor_id", "vendor_name", "melio_bill_id", "hard_rules", "reasons",
                  "candidates", "scored_at"]
 QUEUE_DECISIONS = ("review", "refused")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -57,7 +53,7 @@ class MatchRepository:
         `decisions_seen` is the latest review decision the scoring read; any later one (made while it computed)
         is applied again on top, so a person's refusal is never overwritten by an auto_link computed before it.
         """
-        now = _now()
+        now = utc_now()
         frame = pd.DataFrame(
             [[r.match.qonto_id, r.created_date, r.record_version, r.match.decision.value, r.match.score,
               r.match.completeness, r.match.strength, r.match.policy_fit, r.match.raw_score, r.match.vendor_id,
@@ -100,7 +96,7 @@ class MatchRepository:
                 f"{qonto_id} changed in Qonto (version {version}) since it was scored (version {scored_version}); "
                 "materialise scored_matches for its day, then decide on the new version")
         vendor_id = vendor_id or (scored_vendor if action == "approve" else None)
-        now = _now()
+        now = utc_now()
         with transaction(con):
             con.execute(
                 "INSERT INTO review_decisions (qonto_id, action, vendor_id, reason, author, decided_at, record_version,"

@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
 import pandas as pd
 
 from well_pipeline.adapters.melio import CsvLoad, MelioBill, MelioVendor
-from well_pipeline.adapters.storage.database import transaction
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+from well_pipeline.adapters.storage.database import transaction, utc_now
 
 
 class MelioRepository:
     def replace_vendors(self, con: duckdb.DuckDBPyConnection, load: CsvLoad[MelioVendor]) -> None:
-        now = _now()
+        now = utc_now()
         rows = [(v.vendor_id, v.company_name, v.email, v.iban, v.vat_number, v.line, load.sha256, now)
                 for v in load.rows]
         self._replace(con, "melio_vendors", "vendors", rows, load, now)
 
     def replace_bills(self, con: duckdb.DuckDBPyConnection, load: CsvLoad[MelioBill]) -> None:
-        now = _now()
+        now = utc_now()
         rows = [(b.bill_id, b.company_name, b.invoice_number, b.invoice_date, b.due_date, b.amount, b.currency,
                  b.status, b.line, load.sha256, now) for b in load.rows]
         self._replace(con, "melio_bills", "bills", rows, load, now)

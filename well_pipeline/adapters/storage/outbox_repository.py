@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 import duckdb
 
-from well_pipeline.adapters.storage.database import transaction
+from well_pipeline.adapters.storage.database import transaction, utc_now
 from well_pipeline.core.delivery.plan import OutboxEntry, OutboxState, Planned
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -79,7 +75,7 @@ class OutboxRepository:
 
         Safe because delivery runs one at a time (the `duckdb` pool): no other run can be mid-send.
         """
-        now = _now()
+        now = utc_now()
         with transaction(con):
             rows = con.execute(
                 """SELECT o.qonto_id, o.record_version, o.message_id,
@@ -98,7 +94,7 @@ class OutboxRepository:
     def mark_sending(self, con: duckdb.DuckDBPyConnection, row: DeliveryRow, *, message_id: str, to_address: str,
                      dedup: tuple[str, str] | None, resend: bool) -> None:
         """Committed before the e-mail leaves. A re-send uses up its approval here, whatever happens next."""
-        now = _now()
+        now = utc_now()
         with transaction(con):
             con.execute(
                 """
@@ -118,7 +114,7 @@ class OutboxRepository:
     def complete(self, con: duckdb.DuckDBPyConnection, row: DeliveryRow, *, message_id: str, state: OutboxState,
                  code: int | None, reply: str, attempts: int, resend: bool) -> None:
         """Written after the server's answer (or its absence), in one transaction with the audit row."""
-        now = _now()
+        now = utc_now()
         with transaction(con):
             con.execute(
                 "UPDATE outbox SET state = ?, attempts = attempts + ?, last_code = ?, last_reply = ?, updated_at = ?, "
@@ -130,7 +126,7 @@ class OutboxRepository:
 
     def replace_holds(self, con: duckdb.DuckDBPyConnection, qonto_ids: Sequence[str], holds: Sequence[Planned],
                       changes: dict[str, dict]) -> None:
-        now = _now()
+        now = utc_now()
         with transaction(con):
             if qonto_ids:
                 con.execute("DELETE FROM delivery_holds WHERE qonto_id IN (SELECT unnest(?::VARCHAR[]))",
@@ -153,12 +149,12 @@ class OutboxRepository:
         if version is None:
             raise KeyError(qonto_id)
         con.execute("INSERT INTO resend_approvals VALUES (?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING",
-                    [qonto_id, version[0], author, _now()])
+                    [qonto_id, version[0], author, utc_now()])
         return version[0]
 
     def confirm_delivered(self, con: duckdb.DuckDBPyConnection, qonto_id: str, author: str) -> bool:
         """A person found the message in Melio: an unconfirmed row becomes sent (no e-mail is sent)."""
-        now = _now()
+        now = utc_now()
         with transaction(con):
             updated = con.execute(
                 "UPDATE outbox SET state = 'sent', sent_at = ?, updated_at = ?, last_reply = ? WHERE qonto_id = ? AND "
