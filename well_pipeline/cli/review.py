@@ -5,16 +5,31 @@ scoring reads it back on every later materialisation, so it survives re-runs, ba
 approved or pinned record becomes a manual link and flows on to delivery; a pin also teaches Well the supplier
 name and IBAN for next time. A decision made on an older version of a record (Qonto changed it since) no
 longer applies: the record returns to the queue.
+
+What it prints is meant for a finance person: possible payment frauds first, invoices Qonto already paid after
+the other review records, refused ones apart; capped scores say so; money as `22.80 EUR`; empty fields empty.
+Everything that came from Qonto or a person goes through `printable()`, so no supplier name can drive the
+terminal. The formatting itself lives in `core/scoring/display.py`, shared with the `review_queue` asset.
 """
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from well_pipeline.adapters.storage.match_repository import MatchRepository, StaleRecordError
-from well_pipeline.cli.common import author_option, existing_database
+from well_pipeline.cli.common import author_option, existing_database, printable
+from well_pipeline.core.scoring.display import (
+    WAITING_SECTIONS,
+    QueueEntry,
+    Section,
+    day_text,
+    parse_candidates,
+    parse_reasons,
+    percent_text,
+    showing,
+    time_text,
+    vendor_label,
+)
 
 
 @click.group()
@@ -22,56 +37,130 @@ def review() -> None:
     """The review queue: records waiting for a person, and refused ones."""
 
 
+SECTION_TITLES = {
+    Section.POSSIBLE_FRAUD: "Possible payment fraud (bank details changed: confirm with the supplier by phone)",
+    Section.REVIEW: "Waiting for review",
+    Section.PAID_IN_QONTO: "Already paid (or being paid) in Qonto: sending them to Melio risks a second payment",
+    Section.REFUSED: "Refused (kept out of Melio; `well review pin` can still link one)",
+}
+DEFAULT_LIMIT = 50
+
+
+def _clip(value: str, width: int) -> str:
+    return value if len(value) <= width else value[:width - 1] + "…"
+
+
+def _joined(*parts: str, sep: str = "  ") -> str:
+    """The non-empty parts: an empty field prints as nothing, not as a label with nothing after it."""
+    return sep.join(p for p in parts if p)
+
+
+def _record_lines(entry: QueueEntry) -> list[str]:
+    """Two lines per record: what it is, then why it waits and where it could go."""
+    number = printable(entry.invoice_number)
+    first = (f"{printable(entry.qonto_id)}  {entry.created_day:<10}  {printable(entry.amount):>14}  "
+             f"{_clip(printable(entry.supplier_name), 30):<30}  {_clip('#' + number if number else '', 17):<17}  "
+             f"{printable(entry.score_label)}")
+    if entry.flag:
+        first += f"  [{entry.flag}]"
+    second = _joined(f"best: {printable(entry.best_vendor)}" if entry.best_vendor else "",
+                     f"runner-up: {printable(entry.runner_up)}" if entry.runner_up else "",
+                     f"why: {printable(entry.top_reason)}" if entry.top_reason else "")
+    return [first.rstrip(), f"    {second}"] if second else [first.rstrip()]
+
+
 @review.command("list")
-@click.option("--all", "include_refused", is_flag=True, help="Include refused records (default: review only).")
-@click.option("--limit", default=50, show_default=True)
-def list_queue(include_refused: bool, limit: int) -> None:
-    """Records waiting for a decision, best scores first."""
-    decisions = ("review", "refused") if include_refused else ("review",)
+@click.option("--all", "show_all", is_flag=True,
+              help="Every record of every section, refused ones included, with no limit.")
+@click.option("--refused", "refused_only", is_flag=True, help="Only the refused records.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help=f"Records shown per section (default {DEFAULT_LIMIT}; not with --all).")
+def list_queue(show_all: bool, refused_only: bool, limit: int | None) -> None:
+    """Records waiting for a decision: possible frauds first, paid-in-Qonto ones last, best scores first."""
+    if show_all and (refused_only or limit is not None):
+        raise click.UsageError("--all shows every record of every section; drop --refused and --limit")
+    decisions = ("refused",) if refused_only else ("review", "refused")
     with existing_database().connect(read_only=True) as con:
-        queue = MatchRepository().queue(con, limit=limit, decisions=decisions)
-    if queue.empty:
-        click.echo("the review queue is empty")
-        return
-    for row in queue.itertuples(index=False):
-        rules = ",".join(row.hard_rules) if len(row.hard_rules) else "-"
-        amount = f"{row.total_amount} {row.currency}" if row.total_amount is not None else "no amount"
-        click.echo(f"{row.qonto_id}  {row.decision:<7} {row.score_pct:>5}%  {str(row.supplier_name)[:32]:<32}  "
-                   f"{str(row.invoice_number)[:16]:<16} {amount:>16}  best: {row.best_vendor or '-'}  [{rules}]")
+        page = MatchRepository().queue(con, limit=None if show_all else (limit or DEFAULT_LIMIT),
+                                       decisions=decisions)
+    sections = [Section.REFUSED] if refused_only else [*WAITING_SECTIONS] + ([Section.REFUSED] if show_all else [])
+    printed = False
+    truncated = False
+    for section in sections:
+        entries = page.section(section)
+        total = page.total(section)
+        if not total:
+            continue
+        truncated |= len(entries) < total
+        if printed:
+            click.echo("")
+        click.echo(f"{SECTION_TITLES[section]}: {showing(len(entries), total)}")
+        for entry in entries:
+            for line in _record_lines(entry):
+                click.echo(f"  {line}")
+        printed = True
+    if not printed:
+        click.echo("no refused records" if refused_only else "the review queue is empty")
+    refused = page.total(Section.REFUSED)
+    if refused and Section.REFUSED not in sections:
+        click.echo(f"\n{refused:,} refused record(s) not listed: `well review list --refused` (or `--all`)")
+    if truncated:
+        click.echo("more: `well review list --all` lists every record (or raise --limit)")
 
 
 @review.command()
 @click.argument("qonto_id")
 def show(qonto_id: str) -> None:
-    """One record: its score parts, reasons and ranked alternatives."""
+    """One record: its score parts, reasons, ranked alternatives and the decisions made on it."""
     with existing_database().connect(read_only=True) as con:
         row = con.execute(
-            "SELECT s.decision, s.score, s.completeness, s.strength, s.policy_fit, s.vendor_id, s.vendor_name, "
-            "s.hard_rules, s.reasons, s.candidates, i.supplier_name, i.invoice_number, i.total_amount, i.currency, "
-            "i.due_date, i.iban, i.status FROM scored_matches s JOIN qonto_supplier_invoices i ON i.id = s.qonto_id "
-            "WHERE s.qonto_id = ?", [qonto_id]).fetchone()
+            "SELECT s.decision, s.score, s.raw_score, s.completeness, s.strength, s.policy_fit, s.vendor_id, "
+            "s.vendor_name, s.hard_rules, s.reasons, s.candidates, i.created_at, i.supplier_name, i.invoice_number, "
+            "i.total_amount, i.currency, i.due_date, i.iban, i.status FROM scored_matches s "
+            "JOIN qonto_supplier_invoices i ON i.id = s.qonto_id WHERE s.qonto_id = ?", [qonto_id]).fetchone()
         history = con.execute("SELECT action, vendor_id, reason, author, decided_at FROM review_decisions "
                               "WHERE qonto_id = ? ORDER BY decision_id", [qonto_id]).fetchall()
     if row is None:
-        raise click.ClickException(f"no scored record {qonto_id}")
-    (decision, score, completeness, strength, fit, vendor_id, vendor_name, hard_rules, reasons, candidates,
-     supplier, number, amount, currency, due, iban, status) = row
-    click.echo(f"{qonto_id}: {decision} at {score:.1%}")
-    click.echo(f"  invoice: {supplier!r} #{number} {amount} {currency} due {due} IBAN {iban} (Qonto status {status})")
-    click.echo(f"  parts: counterparty strength {strength:.1%} × field completeness {completeness:.1%} "
-               f"× policy fit {fit:.1%}")
-    click.echo(f"  chosen vendor: {vendor_name or '-'} ({vendor_id or '-'})")
-    click.echo(f"  hard rules: {', '.join(hard_rules) or 'none'}")
+        raise click.ClickException(f"no scored record {printable(qonto_id)}")
+    (decision, score, raw_score, completeness, strength, fit, vendor_id, vendor_name, hard_rules, reasons,
+     candidates, created_at, supplier, number, amount, currency, due, iban, status) = row
+    entry = QueueEntry(qonto_id=qonto_id, decision=decision, score=score, raw_score=raw_score,
+                       hard_rules=tuple(hard_rules or ()), reasons=parse_reasons(reasons),
+                       candidates=parse_candidates(candidates), vendor_id=vendor_id, vendor_name=vendor_name,
+                       created_at=created_at, supplier_name=supplier, invoice_number=number, total_amount=amount,
+                       currency=currency, status=status, iban=iban)
+    heading = f"{printable(qonto_id)}: {printable(decision)} at {entry.score_label}"
+    if entry.capped_by:
+        heading += f" (before caps {percent_text(raw_score, 1)})"
+    click.echo(heading + (f"  [{entry.flag}]" if entry.flag else ""))
+    click.echo(f"  created in Qonto: {time_text(created_at)}")
+    click.echo("  invoice: " + _joined(
+        printable(supplier), f"#{printable(number)}" if printable(number) else "", printable(entry.amount),
+        f"due {day_text(due)}" if day_text(due) else "", f"IBAN {printable(iban)}" if printable(iban) else "",
+        f"(Qonto status {printable(status)})" if printable(status) else "", sep=" "))
+    click.echo(f"  parts: counterparty strength {percent_text(strength)} × field completeness "
+               f"{percent_text(completeness)} × policy fit {percent_text(fit)}")
+    if entry.best_vendor:
+        click.echo(f"  chosen vendor: {printable(entry.best_vendor)}")
+    if entry.hard_rules:
+        click.echo(f"  hard rules: {printable(', '.join(entry.hard_rules))}")
+    if entry.top_reason:
+        click.echo(f"  why it waits: {printable(entry.top_reason)}")
     click.echo("  reasons:")
-    for reason in json.loads(reasons):
-        click.echo(f"    [{reason['code']}] {reason['text']}")
+    for reason in entry.reasons:
+        click.echo(f"    [{printable(reason.code)}] {printable(reason.text)}")
     click.echo("  ranked alternatives:")
-    for rank, candidate in enumerate(json.loads(candidates), start=1):
-        click.echo(f"    {rank}. {candidate['company_name']} ({candidate['vendor_id']}): "
-                   f"{candidate['probability']:.1%}, name {candidate['name_similarity']:.0f}% "
-                   f"[{', '.join(candidate['evidence'])}]")
+    for rank, candidate in enumerate(entry.candidates, start=1):
+        similarity = (f"name {percent_text(candidate.name_similarity / 100, 0)}"
+                      if candidate.name_similarity is not None else "")
+        evidence = f"[{', '.join(candidate.evidence)}]" if candidate.evidence else ""
+        click.echo(f"    {rank}. " + printable(_joined(
+            vendor_label(candidate.company_name, candidate.vendor_id, candidate.probability), similarity, evidence,
+            sep=" ")))
     for action, vid, reason, author, at in history:
-        click.echo(f"  decided: {action} {vid or ''} by {author} at {at:%Y-%m-%d %H:%M} {reason or ''}".rstrip())
+        click.echo("  decided: " + _joined(printable(action), printable(vid), f"by {printable(author)}",
+                                           f"at {time_text(at)}" if time_text(at) else "", printable(reason),
+                                           sep=" "))
 
 
 def _decide(qonto_id: str, action: str, author: str, vendor_id: str | None = None, reason: str | None = None) -> None:
@@ -80,20 +169,21 @@ def _decide(qonto_id: str, action: str, author: str, vendor_id: str | None = Non
     with database.connect() as con:
         scored = con.execute("SELECT decision, vendor_id FROM scored_matches WHERE qonto_id = ?", [qonto_id]).fetchone()
         if scored is None:
-            raise click.ClickException(f"no scored record {qonto_id}: materialise scored_matches for its day first")
+            raise click.ClickException(f"no scored record {printable(qonto_id)}: materialise scored_matches "
+                                       "for its day first")
         if action == "approve" and scored[1] is None:
-            raise click.ClickException(f"{qonto_id} has no candidate vendor to approve; use `well review pin "
-                                       f"{qonto_id} --vendor VENDOR_ID`")
+            raise click.ClickException(f"{printable(qonto_id)} has no candidate vendor to approve; use "
+                                       f"`well review pin {printable(qonto_id)} --vendor VENDOR_ID`")
         if vendor_id is not None and con.execute("SELECT 1 FROM melio_vendors WHERE vendor_id = ?",
                                                   [vendor_id]).fetchone() is None:
-            raise click.ClickException(f"unknown Melio vendor {vendor_id!r} (see melio_vendors)")
+            raise click.ClickException(f"unknown Melio vendor '{printable(vendor_id)}' (see melio_vendors)")
         try:
             override = repo.record_decision(con, qonto_id=qonto_id, action=action, author=author,
                                             vendor_id=vendor_id, reason=reason)
         except StaleRecordError as exc:
-            raise click.ClickException(str(exc)) from None
-    target = f" → {override.vendor_id}" if override.vendor_id and action != "refuse" else ""
-    click.echo(f"{qonto_id}: {action}{target} recorded by {author} (was {scored[0]})")
+            raise click.ClickException(printable(str(exc))) from None
+    target = f" → {printable(override.vendor_id)}" if override.vendor_id and action != "refuse" else ""
+    click.echo(f"{printable(qonto_id)}: {action}{target} recorded by {printable(author)} (was {scored[0]})")
 
 
 @review.command()

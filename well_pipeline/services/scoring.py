@@ -39,6 +39,7 @@ def policy_from_settings(settings: Settings) -> ScoringPolicy:
         auto_link_threshold=settings.auto_link_threshold,
         review_threshold=settings.review_threshold,
         eligible_statuses=settings.csv_set("eligible_statuses"),
+        auto_link_paid_in_qonto=settings.auto_link_paid_in_qonto,
         allowed_currencies=frozenset(c.upper() for c in settings.csv_set("allowed_currencies")),
         max_auto_link_amount=Decimal(amount) if amount else None,
         blocked_vendor_ids=settings.csv_set("blocked_vendor_ids"),
@@ -102,13 +103,14 @@ def score_dates(database: Database, days: Sequence[date], policy: ScoringPolicy,
         )
         columns = [c[0] for c in cursor.description]
         rows = [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
-        keys = con.execute("SELECT id, created_at, invoice_number, total_amount, currency FROM qonto_supplier_invoices"
-                           ).fetchall()
+        keys = con.execute("SELECT id, created_at, invoice_number, total_amount, currency, supplier_name, iban "
+                           "FROM qonto_supplier_invoices").fetchall()
         vendors = melio_repo.vendors(con)
         bills = melio_repo.bills(con)
         decisions_seen = matches_repo.latest_decision_id(con)
         overrides = matches_repo.overrides(con)
         learned = matches_repo.learned_links(con)
+        observed = matches_repo.observed_ibans(con, days)
     report.invoices, report.vendors, report.ledger_bills = len(rows), len(vendors), len(bills)
     log(f"Scoring {len(rows)} invoices against {len(vendors)} Melio vendors and {len(bills)} ledger bills")
     if not vendors:
@@ -125,7 +127,7 @@ def score_dates(database: Database, days: Sequence[date], policy: ScoringPolicy,
         )
         for row in rows
     ]
-    index = VendorIndex.build(vendor_profiles(vendors), learned)
+    index = VendorIndex.build(vendor_profiles(vendors), learned, observed)
     ledger = LedgerIndex.build(ledger_bills(bills), index)
     matches = score_invoices(facts, index, policy, ledger=ledger, overrides=overrides)
     report.matches = matches

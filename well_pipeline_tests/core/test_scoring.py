@@ -99,9 +99,10 @@ def test_every_ocr_field_null_is_kept_and_explained() -> None:
 
 @pytest.mark.parametrize("attribute", ["auto_link_threshold", "review_threshold"])
 def test_thresholds_are_inclusive(attribute: str) -> None:
-    # Name-only evidence for a vendor with no known IBAN: a mid score and no hard rule.
-    vendors = [VendorProfile("V-20", "Bristol Legal Services Limited")]
-    weak = invoice(supplier_name="Brisol Legal Services", iban=None)
+    # A garbled name corroborated only by the e-mail domain, for a vendor with no known IBAN: a mid score and no
+    # hard rule.
+    vendors = [VendorProfile("V-20", "Bristol Legal Services Limited", email="accounts@bristol-legal.co.uk")]
+    weak = invoice(supplier_name="Bristl Lgl Srvics", iban=None, supplier_email="ap@bristol-legal.co.uk")
     score = score_one(weak, vendors).score
     assert not score_one(weak, vendors).hard_rules
     assert 0 < score < 1
@@ -177,18 +178,23 @@ def test_review_overrides_win_and_say_who() -> None:
     assert refused.decision is Decision.REFUSED and "not ours" in refused.reasons[-1].text
 
 
-def test_vendors_without_iban_learn_it_from_earlier_invoices() -> None:
+def test_vendors_without_iban_on_file_show_the_odd_iban_out_as_a_bank_detail_change() -> None:
+    """No IBAN in Melio: the usual IBAN of the vendor's other invoices is unverified (held, never a bonus), and an
+    invoice whose IBAN none of them carries is a possible fraud."""
     from datetime import UTC, datetime
 
-    vendors = [VendorProfile("V-9", "Nordlicht Logistik GmbH")]
-    first = invoice(qonto_id="a", supplier_name="Nordlicht Logistik GmbH", iban=DUPONT_IBAN,
-                    created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    vendors = [VendorProfile("V-9", "Nordlicht Logistik GmbH", vat_number="DE123456789")]
+    usual = [invoice(qonto_id=f"a{n}", supplier_name="Nordlicht Logistik GmbH", iban=DUPONT_IBAN,
+                     vat_number="DE123456789", created_at=datetime(2026, 1, 1 + n, tzinfo=UTC)) for n in range(2)]
     changed = invoice(qonto_id="b", supplier_name="Nordlicht Logistik GmbH", iban=OTHER_IBAN,
-                      created_at=datetime(2026, 2, 1, tzinfo=UTC))
+                      vat_number="DE123456789", created_at=datetime(2026, 2, 1, tzinfo=UTC))
     index = VendorIndex.build(vendors)
-    a, b = score_invoices([first, changed], index, ScoringPolicy(), workers=1)
-    assert a.decision is Decision.AUTO_LINK
-    assert b.decision is not Decision.AUTO_LINK and "BANK_DETAILS_CHANGED" in b.hard_rules
+    *firsts, b = score_invoices([*usual, changed], index, ScoringPolicy(), workers=1)
+    for a in firsts:
+        assert a.decision is Decision.REVIEW and a.hard_rules == ("IBAN_NOT_ON_FILE",)
+        assert "USUAL_IBAN" not in a.reason_codes()
+    assert b.decision is Decision.REVIEW and b.hard_rules[0] == "BANK_DETAILS_CHANGED"
+    assert "2 other invoice(s)" in " ".join(r.text for r in b.reasons)
 
 
 @pytest.mark.parametrize(("strength", "expected"), [

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import dagster as dg
 import duckdb
+import pytest
 from click.testing import CliRunner
 
 from well_pipeline.cli.main import cli
@@ -95,7 +96,10 @@ def test_scoring_decides_explains_and_checks(well_env: WellEnv, instance: dg.Dag
     queue = dg.materialize([review_queue], resources=well_env.resources, instance=instance)
     queue_meta = queue.get_asset_materialization_events()[0].materialization.metadata
     assert queue_meta["refused"].value >= 2
-    assert "inv-unknown" in queue_meta["queue"].value
+    assert "inv-unknown" in {r.data["qonto_id"] for r in queue_meta["refused_queue"].value.records}
+    # The changed bank account is a possible payment fraud: first in the queue, in the UI as in the CLI.
+    assert queue_meta["queue"].value.records[0].data["qonto_id"] == "inv-fraud"
+    assert meta["queue_preview"].records[0].data["flag"] == "possible payment fraud"
 
 
 def test_review_cli_pin_survives_rematerialisation_and_teaches(
@@ -172,3 +176,32 @@ def test_melio_exports_sensor_fires_on_content_change(well_env: WellEnv, monkeyp
         (melio / "vendors.csv").write_text(VENDORS_CSV + "Acme Inc.;V-9;;;\n", encoding="utf-8")
         changed = melio_exports_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
         assert changed.run_requests[0].tags["well/changed"] == "vendors"
+
+
+@pytest.mark.fault(scenario="Melio export lists one vendor_id twice with a changed IBAN",
+                   expected="that vendor's invoices held (VENDOR_DIRECTORY_CONFLICT) until the export is fixed; "
+                            "the reload releases them")
+def test_a_vendor_listed_twice_with_other_bank_details_holds_its_invoices(
+    well_env: WellEnv, instance: dg.DagsterInstance, fault_outcome
+) -> None:
+    prepare(well_env, instance)
+    conflicting = VENDORS_CSV + "Papeterie Dupont SARL;V-1;compta@dupont.fr;DE89370400440532013000;FR40303265045\n"
+    (well_env.settings.data_dir / "melio" / "vendors.csv").write_text(conflicting, encoding="utf-8")
+    assert dg.materialize([melio_vendor_directory], resources=well_env.resources, instance=instance).success
+    issues = instance.get_latest_materialization_event(
+        dg.AssetKey("melio_vendor_directory")).asset_materialization.metadata["issues"].value
+    assert "VENDOR_DIRECTORY_CONFLICT" in issues
+    score(well_env, instance)
+    held = decisions(well_env)
+    dupont = [q for q, row in held.items() if row[1] == "V-1" and row[0] != "already_in_melio"]
+    assert dupont and all(held[q][0] != "auto_link" and "VENDOR_DIRECTORY_CONFLICT" in held[q][2] for q in dupont)
+
+    # The export is fixed: the reload makes the held days stale, and the next scoring releases them.
+    (well_env.settings.data_dir / "melio" / "vendors.csv").write_text(VENDORS_CSV, encoding="utf-8")
+    assert dg.materialize([melio_vendor_directory], resources=well_env.resources, instance=instance).success
+    score(well_env, instance, ingest=False)
+    released = decisions(well_env)
+    assert released["inv-0-0"][0] == "auto_link"
+    assert not any("VENDOR_DIRECTORY_CONFLICT" in row[2] for row in released.values())
+    fault_outcome.record(observed=f"{len(dupont)} invoices of the vendor held while the export disagreed, none "
+                                  "sent; released after the fixed export", lost=0, duplicated=0)

@@ -86,6 +86,14 @@ def make_invoice(
         "transfer_ids": [],
         "is_einvoice": False,
         "e_invoice_type": None,
+        # Optional fields the live API serves (docs/CONTRACTS.md, issue 7), in the generator's key order.
+        "einvoicing_lifecycle_events": [],
+        "supplier_id": None,
+        "issuer_name": None,
+        "self_invoice_id": None,
+        "related_invoices": [],
+        "request_transfer": None,
+        "available_actions": None,
         "meta": {
             "integration_type": None,
             "connector": None,

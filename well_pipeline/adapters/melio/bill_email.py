@@ -10,7 +10,13 @@ PNG/GIF attachment of at most 10 MB; the body is, as far as anyone knows, ignore
   `X-Well-Qonto-Id` / `X-Well-Record-Version` headers and a deterministic Message-ID
   `<well.{qonto_id}.v{version}@{sender domain}>`: a retry of the same record version is recognisably the
   same message, a new version is recognisably a different one;
-- a short text body (ignored by Melio, read by a person looking at the raw mail).
+- a short text body (ignored by Melio, read by a person looking at the raw mail); the total is written with
+  the shared `core.money.format_money` ("22.80 EUR", never DuckDB's "22.800000000" nor "None"/"nan").
+
+Recipient (issue 7): Well hands mail to the user's own relay (Google Workspace, Microsoft 365...), which accepts
+any recipient, so a mistyped inbox (`bills_1234@invoicemelio.com`) would be "sent" and no bill would ever appear.
+`validate_melio_address` therefore *refuses* any domain but exactly `invoicesmelio.com` (case-insensitive; no
+subdomain, no look-alike) unless the caller explicitly allows any domain (tests and sandboxes only).
 
 Header injection: supplier names, invoice numbers and file names come from OCR and supplier uploads. Every
 control character (CR, LF, NUL, tabs, Unicode line/paragraph separators, bidi overrides...) is replaced
@@ -32,6 +38,10 @@ from email import policy as email_policy
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+
+from rapidfuzz.distance import OSA
+
+from well_pipeline.core.money import format_money
 
 __all__ = [
     "MELIO_ACCEPTED_CONTENT_TYPES",
@@ -74,6 +84,8 @@ _LOCAL_RE = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN_RE = re.compile(rf"(?:{_LABEL}\.)+[A-Za-z](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?")
 _MELIO_LOCAL_SHAPE_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*_\d{3,4}")
+# A domain this few edits (insert, delete, substitute, swap) from invoicesmelio.com is taken for a typo of it.
+_TYPO_MAX_EDITS = 3
 # Message-ID left part: every byte outside this set is %-escaped ("%" itself included), which keeps the
 # mapping from Qonto id to Message-ID one-to-one and the result a valid dot-atom.
 _MSGID_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&'*+-/=?^_`{|}~")
@@ -85,9 +97,10 @@ class BillEmail:
     """Everything needed to e-mail one Qonto invoice (one record version) to a Melio inbox.
 
     `record_version` is Well's version of the Qonto record (1 for the first import); it is part of the
-    Message-ID so a corrected re-send is a different message. `amount` is a decimal string ("1234.50") and
-    `currency` an ISO 4217 code; both only go to the body. `document` is the original file, sent unchanged
-    (hidden from `repr`). `content_type` must be one Melio reads (PDF, JPEG, PNG, GIF).
+    Message-ID so a corrected re-send is a different message. `amount` is a decimal string (any precision:
+    DuckDB's "1234.500000000" is shown as "1234.50 EUR") and `currency` an ISO 4217 code; both only go to the
+    body. `document` is the original file, sent unchanged (hidden from `repr`). `content_type` must be one
+    Melio reads (PDF, JPEG, PNG, GIF).
     """
 
     qonto_id: str
@@ -130,28 +143,56 @@ def validate_address(address: str) -> str:
     return address
 
 
-def validate_melio_address(address: str) -> list[str]:
+def _looks_like_melio_domain(domain: str) -> bool:
+    """True for a probable typo of Melio's domain, worth a "did you mean": a few edits away
+    (`invoicemelio.com`, `invoicesmelio.co`, `invoices-melio.com`) or naming Melio at all (`melio.com`,
+    `mail.invoicesmelio.com`, `invoicesmelio.com.example`)."""
+    domain = domain.lower()
+    if "melio" in re.sub(r"[^a-z0-9]", "", domain):
+        return True
+    return OSA.distance(domain, MELIO_INBOX_DOMAIN, score_cutoff=_TYPO_MAX_EDITS) <= _TYPO_MAX_EDITS
+
+
+def _did_you_mean(local: str | None = None) -> str:
+    """The hint; the corrected address only for a validated local part (an unchecked one may hold CR/LF)."""
+    corrected = f" ({local}@{MELIO_INBOX_DOMAIN})" if local else ""
+    return f"; did you mean {MELIO_INBOX_DOMAIN}?{corrected}"
+
+
+def validate_melio_address(address: str, *, allow_any_domain: bool = False) -> list[str]:
     """Check a Melio inbox address; return warnings (empty when it looks right), raise ValueError when unusable.
 
-    Raises for anything that is not exactly one plain addr-spec (see `validate_address`). Warns when the domain
-    is not `invoicesmelio.com` (every Melio inbox address ends with it; another domain is probably a personal
-    or supplier address pasted by mistake) and when the local part does not have the documented shape
-    "businessname_1234" ([UNCONFIRMED] Melio article and public examples; a warning, never an error).
+    Raises for anything that is not exactly one plain addr-spec (see `validate_address`), and for any domain
+    but exactly `invoicesmelio.com`, compared case-insensitively: the user's relay accepts a mistyped domain,
+    the e-mail counts as sent, and no bill ever reaches Melio. A probable typo adds "did you mean
+    invoicesmelio.com?". `allow_any_domain=True` (tests and sandboxes only) turns that refusal into a warning.
+    Warns, never raises, when the local part lacks the documented shape "businessname_1234" ([UNCONFIRMED]
+    Melio article and public examples).
     """
-    validate_address(address)
+    try:
+        validate_address(address)
+    except ValueError as exc:
+        domain = address.rpartition("@")[2] if isinstance(address, str) and address.isascii() else ""
+        if domain and _looks_like_melio_domain(domain):
+            raise ValueError(f"{exc}{_did_you_mean()}") from None
+        raise
     local, domain = address.split("@")
-    warnings: list[str] = []
     if domain.lower() != MELIO_INBOX_DOMAIN:
-        warnings.append(
-            f"{address!r} is not an @{MELIO_INBOX_DOMAIN} address: Melio creates bills only from mail sent to "
-            f"the workspace's @{MELIO_INBOX_DOMAIN} inbox (Bills tab or Settings -> Company settings)"
+        hint = _did_you_mean(local) if _looks_like_melio_domain(domain) else ""
+        problem = (
+            f"{address!r} is not a Melio inbox address: domain {domain!r} found, {MELIO_INBOX_DOMAIN!r} "
+            f"expected{hint}. A mail relay accepts any domain, so bills sent there would never reach Melio"
         )
-    elif not _MELIO_LOCAL_SHAPE_RE.fullmatch(local.lower()):
-        warnings.append(
+        if not allow_any_domain:
+            raise ValueError(f"{problem}; copy the address from Melio (Settings -> Company settings -> "
+                             "'Get invoices directly to Pay Inbox')")
+        return [f"{problem}. Delivering there anyway: any domain is allowed (tests and sandboxes only)"]
+    if not _MELIO_LOCAL_SHAPE_RE.fullmatch(local.lower()):
+        return [
             f"{address!r}: Melio inbox addresses usually look like 'businessname_1234@{MELIO_INBOX_DOMAIN}'; "
             "check it was copied completely"
-        )
-    return warnings
+        ]
+    return []
 
 
 # Zero-width (non-)joiners are format characters that emoji sequences and several scripts need; every other
@@ -249,10 +290,16 @@ def attachment_filename(qonto_id: str, original: str | None, content_type: str) 
     return f"{qonto_id.replace(':', '_')}_{stem or 'invoice'}{ext}"
 
 
+def _total(bill: BillEmail) -> str:
+    """`22.80 EUR` via the shared `format_money` (DuckDB hands amounts over as "22.800000000").
+
+    A missing or unreadable amount reads "unknown", never "None" or "nan". The body is informational (Melio
+    reads the attachment), so an odd amount never stops a send.
+    """
+    return format_money(bill.amount, _one_line(bill.currency, 8)) or UNKNOWN
+
+
 def _body(bill: BillEmail, filename: str) -> str:
-    amount = _one_line(bill.amount, 40)
-    currency = _one_line(bill.currency, 8)
-    total = f"{amount} {currency}".strip() or UNKNOWN
     return (
         "This e-mail was sent by Well to create one Melio bill from one Qonto supplier invoice.\n"
         "\n"
@@ -260,7 +307,7 @@ def _body(bill: BillEmail, filename: str) -> str:
         f"Record version: {bill.record_version}\n"
         f"Supplier: {_one_line(bill.supplier_name, _MAX_SUPPLIER_CHARS) or UNKNOWN}\n"
         f"Invoice number: {_one_line(bill.invoice_number, _MAX_NUMBER_CHARS) or UNKNOWN}\n"
-        f"Total: {total}\n"
+        f"Total: {_total(bill)}\n"
         f"Attachment: {filename}\n"
     )
 

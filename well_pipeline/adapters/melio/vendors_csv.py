@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from well_pipeline.adapters.melio.csv_rows import CsvLoad, CsvSchema, RowIssue, read_table
@@ -37,7 +37,9 @@ class MelioVendor:
     `vendor_id` is Melio's id when the export has one, else derived by `derive_vendor_id` ("csv:..."). `iban`
     is compact upper case and passed the mod-97 check; `email` is lower case; `vat_number` is upper case
     without spaces or dots; `company_name` is as given (NFC, invisible characters removed). `line` is where
-    the row starts in the file.
+    the row starts in the file. `conflict` says how later rows with the same `vendor_id` disagree with this one
+    on its identifiers (IBAN, VAT number): until the export is fixed, that vendor's invoices are held
+    (VENDOR_DIRECTORY_CONFLICT), since nobody can tell which bank details Melio really holds.
     """
 
     vendor_id: str
@@ -46,6 +48,7 @@ class MelioVendor:
     iban: str | None
     vat_number: str | None
     line: int
+    conflict: str | None = None
 
 
 def derive_vendor_id(company_name: str, iban: str | None, vat_number: str | None) -> str:
@@ -89,6 +92,7 @@ def read_vendor_directory(path: Path) -> CsvLoad[MelioVendor]:
     errors = list(table.errors)
     warnings: list[RowIssue] = []
     first_line: dict[str, int] = {}
+    kept_at: dict[str, int] = {}
     for line, cells in table.rows:
         name = cells["company_name"]
         if not name:
@@ -113,9 +117,22 @@ def read_vendor_directory(path: Path) -> CsvLoad[MelioVendor]:
         if (first := first_line.get(vendor_id)) is not None:
             what = (f"duplicate vendor_id {vendor_id!r}" if given_id else
                     f"duplicate row: same company_name, iban and vat_number (derived id {vendor_id!r})")
-            errors.append(RowIssue(path, line, f"{what} as line {first}; kept line {first}, skipped this row"))
+            kept = vendors[kept_at[vendor_id]]
+            disagree = [label for label, ours, theirs in
+                        (("IBAN", kept.iban, iban), ("VAT number", kept.vat_number, vat))
+                        if (ours or theirs) and ours != theirs]
+            if disagree:
+                conflict = (f"the Melio export lists vendor {vendor_id} on lines {first} and {line} with different "
+                            f"{' and '.join(disagree)}: fix the export")
+                vendors[kept_at[vendor_id]] = replace(kept, conflict=kept.conflict or conflict)
+                errors.append(RowIssue(path, line, f"{what} as line {first} with a different {' and '.join(disagree)}"
+                                       f"; kept line {first} and hold this vendor's invoices "
+                                       "(VENDOR_DIRECTORY_CONFLICT) until the export is fixed"))
+            else:
+                errors.append(RowIssue(path, line, f"{what} as line {first}; kept line {first}, skipped this row"))
             continue
         first_line[vendor_id] = line
+        kept_at[vendor_id] = len(vendors)
         if row_warnings:
             warnings.extend(RowIssue(path, line, message) for message in row_warnings)
         vendors.append(MelioVendor(vendor_id, name, email, iban, vat, line))

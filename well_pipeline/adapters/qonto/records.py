@@ -13,8 +13,11 @@ server. The rules:
   unicode-normalised (NFC/NFD and control characters are preserved, in `raw` exactly as received).
 - Unknown fields never fail a record: they are listed in `unknown_fields` so schema drift is reported while
   the data is kept.
-- A record whose *known* fields are malformed becomes a `RejectedRecord` carrying the raw text and the
+- A record whose *core* fields are malformed becomes a `RejectedRecord` carrying the raw text and the
   reason, so one bad record never stops a sync and is never silently dropped.
+- Qonto's optional auxiliary fields (supplier_id, issuer_name, payment evidence, e-invoicing events,
+  available actions) are parsed leniently by `optional_fields`: a malformed value there becomes a line in
+  `field_warnings`, never a rejection, because rejecting the invoice for it would lose a bill.
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeAlias
 
+from well_pipeline.adapters.qonto.optional_fields import AvailableActions, parse_optional_fields
+
 __all__ = [
     "KNOWN_FIELDS",
+    "AvailableActions",
     "Money",
     "RecordParseError",
     "RecordResult",
@@ -74,6 +80,9 @@ KNOWN_FIELDS: frozenset[str] = frozenset(
         "is_einvoice",
         "e_invoice_type",
         "einvoicing_lifecycle_events",
+        "supplier_id",
+        "issuer_name",
+        "self_invoice_id",
         "has_discrepancies",
         "has_duplicates",
         "is_credit_note",
@@ -144,6 +153,20 @@ class SupplierInvoice:
     attachment_category: str | None
     raw: dict[str, Any] = field(repr=False, compare=False, hash=False)
     unknown_fields: tuple[str, ...] = ()
+    # Optional fields (see optional_fields.py): malformed values are reported in `field_warnings`.
+    supplier_id: str | None = None  # Qonto's own supplier record: a stable counterparty key
+    issuer_name: str | None = None  # legal name read from a structured e-invoice
+    self_invoice_id: str | None = None
+    related_invoice_ids: tuple[str, ...] = ()  # e.g. the invoice a credit note credits
+    request_transfer_id: str | None = None
+    transfer_ids: tuple[str, ...] = ()
+    matched_transaction_ids: tuple[str, ...] = ()  # both wire variants and `matched_transactions_ids`
+    einvoicing_events: tuple[str, ...] = ()  # lifecycle status codes, in Qonto's order
+    available_actions: AvailableActions | None = None
+    # Non-empty among "request_transfer", "transfer_ids", "matched_transactions", in that order: the invoice
+    # is paid or being paid in Qonto (a malformed but non-empty value counts).
+    payment_links: tuple[str, ...] = ()
+    field_warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -248,6 +271,7 @@ def parse_supplier_invoice(raw: dict[str, Any]) -> SupplierInvoice:
     created_at = parse_datetime_utc(raw["created_at"], "created_at")
     updated_raw = raw.get("updated_at")
     updated_at = created_at if updated_raw is None else parse_datetime_utc(updated_raw, "updated_at")
+    optional = parse_optional_fields(raw)
     return SupplierInvoice(
         id=record_id.strip(),
         organization_id=_opt_str(raw, "organization_id"),
@@ -270,6 +294,17 @@ def parse_supplier_invoice(raw: dict[str, Any]) -> SupplierInvoice:
         attachment_category=_opt_str(raw, "attachment_category"),
         raw=raw,
         unknown_fields=tuple(sorted(key for key in raw if key not in KNOWN_FIELDS)),
+        supplier_id=optional.supplier_id,
+        issuer_name=optional.issuer_name,
+        self_invoice_id=optional.self_invoice_id,
+        related_invoice_ids=optional.related_invoice_ids,
+        request_transfer_id=optional.request_transfer_id,
+        transfer_ids=optional.transfer_ids,
+        matched_transaction_ids=optional.matched_transaction_ids,
+        einvoicing_events=optional.einvoicing_events,
+        available_actions=optional.available_actions,
+        payment_links=optional.payment_links,
+        field_warnings=optional.warnings,
     )
 
 

@@ -27,7 +27,7 @@ INVOICE_COLUMNS = [
     "payable_amount", "issue_date", "due_date", "iban", "vat_number", "attachment_id", "file_name",
     "attachment_category", "has_duplicates", "is_credit_note", "is_attachment_non_financial",
     "created_at", "updated_at", "created_date", "unknown_fields", "record_hash", "version", "raw_json",
-    "first_seen_at", "last_changed_at",
+    "first_seen_at", "last_changed_at", "supplier_id", "issuer_name", "payment_links",
 ]
 
 
@@ -94,7 +94,8 @@ class InvoiceRepository:
                         f"{c} = excluded.{c}" for c in INVOICE_COLUMNS if c not in {"id", "first_seen_at"}
                     )
                     con.execute(
-                        f"INSERT INTO qonto_supplier_invoices SELECT {', '.join(INVOICE_COLUMNS)} "
+                        f"INSERT INTO qonto_supplier_invoices ({', '.join(INVOICE_COLUMNS)}) "
+                        f"SELECT {', '.join(INVOICE_COLUMNS)} "
                         f"FROM incoming_invoices ON CONFLICT (id) DO UPDATE SET {assignments}"
                     )
                     con.execute(
@@ -127,6 +128,7 @@ class InvoiceRepository:
             invoice.has_duplicates, invoice.is_credit_note, invoice.is_attachment_non_financial,
             created, _utc_naive(invoice.updated_at), created.date(), list(invoice.unknown_fields), record_hash,
             version, json.dumps(invoice.raw, ensure_ascii=False, sort_keys=True), now, now,
+            invoice.supplier_id, invoice.issuer_name, list(invoice.payment_links),
         ]
 
     # ---- rejects -------------------------------------------------------------------------------

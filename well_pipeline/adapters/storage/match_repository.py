@@ -17,6 +17,14 @@ import pandas as pd
 
 from well_pipeline.adapters.storage.database import transaction, utc_now
 from well_pipeline.core.matching.vendor_index import LearnedLink
+from well_pipeline.core.scoring.display import (
+    QueueEntry,
+    QueueKey,
+    QueuePage,
+    parse_candidates,
+    parse_reasons,
+    select_page,
+)
 from well_pipeline.core.scoring.model import ReviewOverride, ScoredMatch
 
 MATCH_COLUMNS = ["qonto_id", "created_date", "record_version", "decision", "score", "completeness", "strength",
@@ -140,32 +148,78 @@ class MatchRepository:
         return result
 
     def learned_links(self, con: duckdb.DuckDBPyConnection) -> list[LearnedLink]:
-        """What people taught: each pin or approval links the supplier name and IBAN to the vendor."""
+        """Confirmed facts: each record a person approved or pinned (its latest decision), and each record Well
+        delivered, links its supplier name, IBAN and Qonto supplier id to the vendor, citing the record."""
         rows = con.execute(
-            "SELECT vendor_id, supplier_name, iban FROM review_decisions WHERE action IN ('pin', 'approve') "
-            "AND vendor_id IS NOT NULL ORDER BY decision_id"
-        ).fetchall()
-        links = [LearnedLink(v, supplier_name=n, iban=i) for v, n, i in rows]
-        # IBANs seen on invoices already linked to a vendor (auto or by hand) are that vendor's known IBANs.
-        history = con.execute(
             """
-            SELECT s.vendor_id, arg_min(i.iban, i.created_at) FROM scored_matches s
+            WITH decided AS (
+                SELECT qonto_id, action, vendor_id, supplier_name, iban FROM review_decisions
+                QUALIFY row_number() OVER (PARTITION BY qonto_id ORDER BY decision_id DESC) = 1)
+            SELECT d.vendor_id, d.supplier_name, d.iban, i.supplier_id, d.qonto_id FROM decided d
+            LEFT JOIN qonto_supplier_invoices i ON i.id = d.qonto_id
+            WHERE d.action IN ('pin', 'approve') AND d.vendor_id IS NOT NULL
+            UNION ALL
+            SELECT o.vendor_id, i.supplier_name, i.iban, i.supplier_id, o.qonto_id FROM outbox o
+            JOIN qonto_supplier_invoices i ON i.id = o.qonto_id
+            WHERE o.state = 'sent' AND o.vendor_id IS NOT NULL
+            """
+        ).fetchall()
+        return [LearnedLink(v, supplier_name=n, iban=i, supplier_id=sid, source_id=q) for v, n, i, sid, q in rows]
+
+    def observed_ibans(self, con: duckdb.DuckDBPyConnection,
+                       outside_days: Sequence[date]) -> list[tuple[str, str, int]]:
+        """(vendor_id, IBAN, records) over records created outside `outside_days` that scoring resolved to a vendor
+        (not ambiguous, not themselves a possible fraud): negative evidence only, it reveals an odd IBAN out."""
+        return con.execute(
+            """
+            SELECT s.vendor_id, i.iban, count(*) FROM scored_matches s
             JOIN qonto_supplier_invoices i ON i.id = s.qonto_id
-            WHERE s.decision IN ('auto_link', 'manual_link') AND i.iban IS NOT NULL AND s.vendor_id IS NOT NULL
-            GROUP BY s.vendor_id
-            """
-        ).fetchall()
-        links += [LearnedLink(v, iban=i, confirmed=False) for v, i in history]
-        return links
+            WHERE s.vendor_id IS NOT NULL AND i.iban IS NOT NULL AND s.decision <> 'refused'
+              AND NOT list_has_any(s.hard_rules, ['AMBIGUOUS_VENDOR', 'BANK_DETAILS_CHANGED'])
+              AND s.created_date NOT IN (SELECT unnest(?::DATE[]))
+            GROUP BY ALL
+            """, [list(outside_days)]).fetchall()
 
     def queue(self, con: duckdb.DuckDBPyConnection, limit: int | None = None,
-              decisions: Sequence[str] = QUEUE_DECISIONS) -> pd.DataFrame:
-        query = f"""
-            SELECT s.qonto_id, s.decision, round(s.score * 100, 1) AS score_pct, i.supplier_name, i.invoice_number,
-                   i.total_amount, i.currency, s.vendor_name AS best_vendor, s.hard_rules, s.created_date
-            FROM scored_matches s JOIN qonto_supplier_invoices i ON i.id = s.qonto_id
-            WHERE s.decision IN (SELECT unnest(?::VARCHAR[]))
-            ORDER BY s.decision DESC, s.score DESC, s.created_date, s.qonto_id
-            {'LIMIT ' + str(int(limit)) if limit else ''}
+              decisions: Sequence[str] = QUEUE_DECISIONS, days: Sequence[date] | None = None) -> QueuePage:
+        """The review queue in reading order (`core/scoring/display.py`): at most `limit` records per section
+        (all when None), with every section's true total, optionally only invoices created on `days`.
+
+        The order is decided in Python by the same pure key the CLI and the UI use, so SQL and display cannot
+        disagree: first the few placing columns of every queued record (cheap, even for thousands of
+        paid-in-Qonto records after a backfill), then the full rows of the chosen ones. Rows are plain Python
+        values (None, Decimal, datetime), never pandas NaN/NaT.
         """
-        return con.execute(query, [list(decisions)]).df()
+        where = "s.decision IN (SELECT unnest(?::VARCHAR[]))"
+        params: list = [list(decisions)]
+        if days is not None:
+            where += " AND s.created_date IN (SELECT unnest(?::DATE[]))"
+            params.append(list(days))
+        keys = [QueueKey(qonto_id, decision, score, tuple(rules or ()), created_at)
+                for qonto_id, decision, score, rules, created_at in con.execute(
+                    f"SELECT s.qonto_id, s.decision, s.score, s.hard_rules, i.created_at FROM scored_matches s "
+                    f"JOIN qonto_supplier_invoices i ON i.id = s.qonto_id WHERE {where}", params).fetchall()]
+        chosen, totals = select_page(keys, limit)
+        rows = con.execute(
+            """
+            SELECT s.qonto_id, s.decision, s.score, s.raw_score, s.hard_rules, s.reasons, s.candidates, s.vendor_id,
+                   s.vendor_name, i.created_at, i.supplier_name, i.invoice_number, i.total_amount, i.currency,
+                   i.status, i.iban
+            FROM scored_matches s JOIN qonto_supplier_invoices i ON i.id = s.qonto_id
+            WHERE s.qonto_id IN (SELECT unnest(?::VARCHAR[]))
+            """, [[k.qonto_id for k in chosen]]).fetchall()
+        by_id = {row[0]: row for row in rows}
+        entries = []
+        for key in chosen:
+            row = by_id.get(key.qonto_id)
+            if row is None:
+                continue
+            (qonto_id, decision, score, raw_score, rules, reasons, candidates, vendor_id, vendor_name, created_at,
+             supplier_name, invoice_number, total_amount, currency, status, iban) = row
+            entries.append(QueueEntry(
+                qonto_id=qonto_id, decision=decision, score=score, raw_score=raw_score,
+                hard_rules=tuple(rules or ()), reasons=parse_reasons(reasons),
+                candidates=parse_candidates(candidates), vendor_id=vendor_id, vendor_name=vendor_name,
+                created_at=created_at, supplier_name=supplier_name, invoice_number=invoice_number,
+                total_amount=total_amount, currency=currency, status=status, iban=iban))
+        return QueuePage(tuple(entries), totals)

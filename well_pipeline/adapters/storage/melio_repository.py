@@ -15,7 +15,7 @@ from well_pipeline.adapters.storage.database import transaction, utc_now
 class MelioRepository:
     def replace_vendors(self, con: duckdb.DuckDBPyConnection, load: CsvLoad[MelioVendor]) -> None:
         now = utc_now()
-        rows = [(v.vendor_id, v.company_name, v.email, v.iban, v.vat_number, v.line, load.sha256, now)
+        rows = [(v.vendor_id, v.company_name, v.email, v.iban, v.vat_number, v.line, load.sha256, now, v.conflict)
                 for v in load.rows]
         self._replace(con, "melio_vendors", "vendors", rows, load, now)
 
@@ -46,7 +46,7 @@ class MelioRepository:
                 con.executemany("INSERT INTO melio_input_issues VALUES (?, ?, ?, ?, ?)", issues)
 
     def vendors(self, con: duckdb.DuckDBPyConnection) -> list[MelioVendor]:
-        rows = con.execute("SELECT vendor_id, company_name, email, iban, vat_number, line FROM melio_vendors "
+        rows = con.execute("SELECT vendor_id, company_name, email, iban, vat_number, line, conflict FROM melio_vendors "
                            "ORDER BY line, vendor_id").fetchall()
         return [MelioVendor(*row) for row in rows]
 

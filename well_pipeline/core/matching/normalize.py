@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from anyascii import anyascii
@@ -92,11 +92,12 @@ class NameKey:
     tokens: tuple[str, ...]
     legal_only: bool = False
     legal_form: str | None = None   # canonical legal form found in the name ("sas", "gmbh", "ltd"), if any
+    # The key without spaces: "westfield services" and "westfieldservices" meet here (kept, not recomputed:
+    # the scorer reads it for every candidate pair).
+    compact: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def compact(self) -> str:
-        """The key without spaces: "westfield services" and "westfieldservices" meet here."""
-        return self.key.replace(" ", "")
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "compact", self.key.replace(" ", ""))
 
     @property
     def empty(self) -> bool:

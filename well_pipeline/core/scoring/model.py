@@ -46,6 +46,11 @@ class InvoiceFacts:
     supplier_email: str | None = None
     duplicate_of: str | None = None  # an earlier Qonto record with the same invoice number and amount
     created_at: datetime | None = None
+    supplier_id: str | None = None   # Qonto's own supplier record (optional field; stable counterparty key)
+    issuer_name: str | None = None   # the issuer's name Qonto read from an e-invoice (optional field)
+    # Qonto fields proving the invoice is paid or being paid there ("request_transfer", "transfer_ids",
+    # "matched_transactions"): sending it to Melio as well risks a second payment.
+    payment_links: tuple[str, ...] = ()
 
 
 class Candidate(NamedTuple):
@@ -56,11 +61,12 @@ class Candidate(NamedTuple):
     probability: float              # how likely this vendor is the supplier, from the evidence alone
     name_similarity: float          # 0–100 on normalised names
     evidence: tuple[str, ...]       # reason codes that moved this candidate's weight
+    log_odds: float = 0.0           # the evidence on the log-odds scale, where candidates are compared
 
     def as_dict(self) -> dict:
         return {"vendor_id": self.vendor_id, "company_name": self.company_name,
                 "probability": round(self.probability, 4), "name_similarity": round(self.name_similarity, 1),
-                "evidence": list(self.evidence)}
+                "evidence": list(self.evidence), "log_odds": round(self.log_odds, 2)}
 
 
 @dataclass(frozen=True)

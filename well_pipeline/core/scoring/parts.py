@@ -7,6 +7,8 @@ otherwise fill the gap silently (a missing due date becomes "today").
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from well_pipeline.core.scoring.model import InvoiceFacts
 from well_pipeline.core.scoring.policy import ScoringPolicy
 from well_pipeline.core.scoring.reasons import Code, Part, Reason
@@ -84,6 +86,8 @@ def policy_fit(invoice: InvoiceFacts, vendor_id: str | None, policy: ScoringPoli
     else:
         part.penalise(0.0, Code.STATUS_NOT_ELIGIBLE, p, f"Qonto status {status} is not eligible for Melio")
         part.refuse.append(Code.STATUS_NOT_ELIGIBLE)
+    if not policy.auto_link_paid_in_qonto:
+        _paid_in_qonto(invoice, status, policy, part)
     if invoice.is_credit_note:
         part.penalise(0.0, Code.CREDIT_NOTE, p, "a credit note is not a bill to pay")
         part.refuse.append(Code.CREDIT_NOTE)
@@ -104,9 +108,41 @@ def policy_fit(invoice: InvoiceFacts, vendor_id: str | None, policy: ScoringPoli
         part.hold.append(Code.QONTO_DUPLICATE_FLAG)
     if invoice.duplicate_of:
         part.penalise(0.8, Code.DUPLICATE_INVOICE, p,
-                      f"same invoice number and amount as Qonto record {invoice.duplicate_of}")
+                      f"same invoice number as Qonto record {invoice.duplicate_of} (same amount or same supplier): "
+                      "a second copy of one invoice")
         part.hold.append(Code.DUPLICATE_INVOICE)
     if vendor_id is not None and vendor_id in policy.blocked_vendor_ids:
         part.penalise(0.0, Code.BLOCKED_VENDOR, p, f"vendor {vendor_id} is blocked by policy")
         part.refuse.append(Code.BLOCKED_VENDOR)
     return part
+
+
+_PAID_LINKS = ("transfer_ids", "matched_transactions")
+
+
+def _paid_in_qonto(invoice: InvoiceFacts, status: str, policy: ScoringPolicy, part: PartResult) -> None:
+    """Hold what Qonto paid or is paying: Melio would offer to pay it a second time."""
+    found = _paid_reason(status, invoice.payment_links, policy.settled_statuses, policy.payment_statuses)
+    if found is not None:
+        part.value *= 0.95
+        part.reasons.append(found)
+        part.hold.append(found.code)
+
+
+@lru_cache(maxsize=1024)
+def _paid_reason(status: str, links: tuple[str, ...], settled: frozenset[str],
+                 paying: frozenset[str]) -> Reason | None:
+    # Cached: a backfill holds tens of thousands of settled invoices sharing a handful of (status, links) pairs.
+    paid_links = [link for link in links if link in _PAID_LINKS]
+    if status in settled or paid_links:
+        why = f"Qonto status {status}" if status in settled else "a payment on the record"
+        if paid_links:
+            why += f" ({', '.join(paid_links)})"
+        return Reason(Code.ALREADY_PAID_IN_QONTO, Part.POLICY,
+                      f"already paid in Qonto ({why}): sending it to Melio risks paying it twice; a person "
+                      "decides (setting auto_link_paid_in_qonto sends settled history on purpose)")
+    if status in paying or "request_transfer" in links:
+        why = f"Qonto status {status}" if status in paying else "a transfer request in Qonto"
+        return Reason(Code.PAYMENT_IN_QONTO, Part.POLICY,
+                      f"being paid in Qonto ({why}): sending it to Melio risks paying it twice; a person decides")
+    return None

@@ -17,13 +17,20 @@ class PolicyError(ValueError):
 class ScoringPolicy:
     auto_link_threshold: float = 0.85
     review_threshold: float = 0.55
-    # Qonto statuses whose invoices may be auto-linked. `to_review` is Qonto's initial status for every new
+    # Qonto statuses that are not refused outright. `to_review` is Qonto's initial status for every new
     # invoice, so excluding it would stop the 15-minute flow; incomplete OCR is caught by field completeness.
-    # `paid` and `archived` flow too (the backfill carries history into Melio, where a person confirms each
-    # draft); `rejected` and `discarded` never do. Statuses in neither set are refused.
+    # `rejected` and `discarded` are refused. Statuses in neither set are refused.
     eligible_statuses: frozenset[str] = frozenset({"to_review", "to_approve", "awaiting_payment", "pending",
                                                    "scheduled", "paid", "archived"})
     review_statuses: frozenset[str] = frozenset()
+    # Invoices Qonto already paid (settled statuses, or a matched transaction / transfer on the record) and
+    # invoices Qonto is paying (scheduled, pending, a transfer request) never auto-link: an accounts-payable inbox
+    # would offer to pay them a second time. They go to review (ALREADY_PAID_IN_QONTO / PAYMENT_IN_QONTO) and are
+    # matched to the Melio ledger as usual. `auto_link_paid_in_qonto` is the explicit opt-in for sending settled
+    # history, for teams that reconcile every Melio draft by hand before paying.
+    settled_statuses: frozenset[str] = frozenset({"paid", "archived"})
+    payment_statuses: frozenset[str] = frozenset({"scheduled", "pending"})
+    auto_link_paid_in_qonto: bool = False
     allowed_currencies: frozenset[str] = frozenset({"EUR", "USD", "GBP"})
     max_auto_link_amount: Decimal | None = Decimal("25000")
     blocked_vendor_ids: frozenset[str] = field(default_factory=frozenset)

@@ -47,6 +47,10 @@ class Code(StrEnum):
     NO_CANDIDATE = "NO_CANDIDATE"
     IBAN_INVALID = "IBAN_INVALID"
     IBAN_NOT_VERIFIED = "IBAN_NOT_VERIFIED"
+    IBAN_NOT_ON_FILE = "IBAN_NOT_ON_FILE"          # an IBAN nobody has verified for the vendor yet
+    NAME_ONLY_MATCH = "NAME_ONLY_MATCH"            # nothing but the name links the invoice to the vendor
+    NAME_CONTAINED = "NAME_CONTAINED"              # a trade name contained in the vendor's legal name
+    KNOWN_SUPPLIER_ID = "KNOWN_SUPPLIER_ID"        # Qonto's supplier id, confirmed for this vendor before
     # completeness
     MISSING_SUPPLIER_NAME = "MISSING_SUPPLIER_NAME"
     MISSING_AMOUNT = "MISSING_AMOUNT"
@@ -66,6 +70,9 @@ class Code(StrEnum):
     QONTO_DUPLICATE_FLAG = "QONTO_DUPLICATE_FLAG"
     DUPLICATE_INVOICE = "DUPLICATE_INVOICE"
     BLOCKED_VENDOR = "BLOCKED_VENDOR"
+    ALREADY_PAID_IN_QONTO = "ALREADY_PAID_IN_QONTO"  # settled in Qonto: sending it risks a second payment
+    PAYMENT_IN_QONTO = "PAYMENT_IN_QONTO"            # Qonto is paying it (scheduled, pending, a transfer request)
+    VENDOR_DIRECTORY_CONFLICT = "VENDOR_DIRECTORY_CONFLICT"  # the Melio export disagrees with itself on the vendor
     # hard rules and decisions
     BANK_DETAILS_CHANGED = "BANK_DETAILS_CHANGED"
     AMBIGUOUS_VENDOR = "AMBIGUOUS_VENDOR"

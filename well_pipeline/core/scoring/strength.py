@@ -2,8 +2,9 @@
 
 Each piece of evidence adds or removes weight in log-odds (the Fellegi–Sunter idea behind Splink): an exact
 IBAN or VAT match is near-proof, a name alone is decent evidence, a weak name counts against. The sum, through
-a logistic curve, is the candidate's probability. Then the margin over the runner-up matters: two vendors that
-both fit well make the choice unsafe, whatever the top one's score.
+a logistic curve, is the candidate's probability. Candidates are compared on that log-odds scale, not on the
+probabilities: a vendor confirmed by IBAN and VAT (weight ~17, p≈1.0) and a name-only twin (weight 2, p≈0.88)
+look close as probabilities but are 15 log-odds (millions of times) apart.
 
 Weights were set by reasoning about real error modes, then checked on generated ground truth (see the scoring
 benchmark); they are constants here so that a change is reviewed like code.
@@ -21,7 +22,7 @@ from well_pipeline.core.matching.normalize import (
     normalize_iban,
     normalize_vat,
 )
-from well_pipeline.core.matching.vendor_index import IndexedVendor, VendorIndex
+from well_pipeline.core.matching.vendor_index import IndexedVendor, VendorIndex, count_other
 from well_pipeline.core.scoring.model import Candidate, InvoiceFacts
 from well_pipeline.core.scoring.reasons import Code
 
@@ -33,17 +34,32 @@ W_VAT_CONFLICT = -6.0
 W_DOMAIN_MATCH = 3.0
 W_KNOWN_NAME = 6.0
 W_KNOWN_IBAN = 8.0
-W_USUAL_IBAN = 1.5
+W_KNOWN_SUPPLIER_ID = 8.0
 W_LEGAL_FORM_SAME = 0.5
 W_LEGAL_FORM_DIFFERS = -3.0
+# A trade name contained in the vendor's legal name: at its start ("Orange" in "Orange Business Services") or
+# elsewhere ("Dupont" in "Transports Dupont").
+W_NAME_CONTAINED_PREFIX = 1.5
+W_NAME_CONTAINED = 0.5
 NAME_WEIGHTS = ((100.0, 5.0), (95.0, 4.0), (90.0, 3.0), (85.0, 1.5), (75.0, 0.0), (60.0, -2.0))
 W_NAME_FAR = -4.0
-# A runner-up this close (in probability) to the leader makes the choice ambiguous.
-AMBIGUITY_GAP = 0.15
-AMBIGUITY_FLOOR = 0.5
+# A runner-up within this many log-odds of the leader (a likelihood ratio under e^2.5 ≈ 12), and itself more
+# likely than not, makes the choice ambiguous.
+AMBIGUITY_LOG_ODDS = 2.5
+# The leader's strength is reduced while the runner-up is within this many log-odds of it.
+MARGIN_LOG_ODDS = 4.0
+
+# Evidence that ties the invoice to the vendor by an identifier, not by its name.
+HARD_IDENTIFIERS = frozenset({Code.IBAN_MATCH, Code.KNOWN_IBAN, Code.VAT_MATCH, Code.EMAIL_DOMAIN_MATCH,
+                              Code.KNOWN_SUPPLIER_ID})
+# Corroboration a name needs before a record may auto-link: an identifier, or this supplier name confirmed for
+# the vendor on other records (approved, pinned or delivered).
+CORROBORATION = HARD_IDENTIFIERS | {Code.KNOWN_NAME}
 
 
 def sigmoid(x: float) -> float:
+    if x < -700:
+        return 0.0
     return 1.0 / (1.0 + math.exp(-x))
 
 
@@ -66,37 +82,42 @@ class SupplierSignals(NamedTuple):
     iban_valid: bool
     vat: str | None
     domain: str | None
+    supplier_id: str | None = None
 
     @classmethod
     def of(cls, invoice: InvoiceFacts, name: NameKey) -> SupplierSignals:
         iban = normalize_iban(invoice.iban)
         return cls(name, iban, iban_is_valid(iban), normalize_vat(invoice.vat_number),
-                   email_domain(invoice.supplier_email))
+                   email_domain(invoice.supplier_email), (invoice.supplier_id or "").strip() or None)
 
 
 class Evaluated(NamedTuple):
     candidate: Candidate
-    iban_conflict: bool
+    weight: float           # log-odds that this vendor is the supplier
+    iban_conflict: bool     # the invoice IBAN differs from an IBAN verified for this vendor
     vat_conflict: bool
+    contained: bool         # the invoice's name is a trade name inside this vendor's longer name
 
 
-def evaluate(vendor: IndexedVendor, signals: SupplierSignals, similarity: float, index: VendorIndex) -> Evaluated:
-    """Weigh every piece of evidence linking the invoice to `vendor`."""
+def evaluate(vendor: IndexedVendor, signals: SupplierSignals, similarity: float, index: VendorIndex,
+             exclude: str | None = None, contained: bool | None = None) -> Evaluated:
+    """Weigh every piece of evidence linking the invoice to `vendor`.
+
+    `exclude` is the record under scoring: facts learned from it alone are no evidence for it. `contained` is
+    None when the name does not sit inside the vendor's name, else whether it sits at the start.
+    """
     weight = PRIOR
     evidence: list[str] = []
     iban_conflict = vat_conflict = False
+    position = vendor.position
     if signals.iban and signals.iban_valid:
         if vendor.iban == signals.iban:
             weight += W_IBAN_MATCH
             evidence.append(Code.IBAN_MATCH)
-        elif signals.iban in index.known_ibans.get(vendor.position, ()):
+        elif count_other(index.learned_ibans.get(signals.iban, {}).get(position), exclude):
             weight += W_KNOWN_IBAN
             evidence.append(Code.KNOWN_IBAN)
-        elif signals.iban in index.observed_ibans.get(vendor.position, ()):
-            weight += W_USUAL_IBAN
-            evidence.append(Code.USUAL_IBAN)
-        elif vendor.iban is not None or index.known_ibans.get(vendor.position) or \
-                index.observed_ibans.get(vendor.position):
+        elif vendor.iban is not None or index.has_verified_iban(position, exclude):
             weight += W_IBAN_CONFLICT
             iban_conflict = True
     if signals.vat and vendor.vat:
@@ -110,10 +131,17 @@ def evaluate(vendor: IndexedVendor, signals: SupplierSignals, similarity: float,
     if signals.domain and vendor.domain == signals.domain:
         weight += W_DOMAIN_MATCH
         evidence.append(Code.EMAIL_DOMAIN_MATCH)
+    if signals.supplier_id and count_other(index.learned_supplier_ids.get(signals.supplier_id, {}).get(position),
+                                           exclude):
+        weight += W_KNOWN_SUPPLIER_ID
+        evidence.append(Code.KNOWN_SUPPLIER_ID)
     if signals.name.key:
-        if vendor.position in index.learned_names.get(signals.name.key, ()):
+        if count_other(index.learned_names.get(signals.name.key, {}).get(position), exclude):
             weight += W_KNOWN_NAME
             evidence.append(Code.KNOWN_NAME)
+        elif contained is not None and similarity < 95.0:
+            weight += W_NAME_CONTAINED_PREFIX if contained else W_NAME_CONTAINED
+            evidence.append(Code.NAME_CONTAINED)
         else:
             weight += name_weight(similarity)
             if similarity >= 100.0:
@@ -131,17 +159,20 @@ def evaluate(vendor: IndexedVendor, signals: SupplierSignals, similarity: float,
                 weight += W_LEGAL_FORM_DIFFERS
                 evidence.append(Code.LEGAL_FORM_DIFFERS)
     candidate = Candidate(vendor.profile.vendor_id, vendor.profile.company_name, sigmoid(weight), similarity,
-                          tuple(evidence))
-    return Evaluated(candidate, iban_conflict, vat_conflict)
+                          tuple(evidence), weight)
+    return Evaluated(candidate, weight, iban_conflict, vat_conflict, contained is not None)
 
 
 def margin_factor(top: float, runner_up: float | None) -> float:
-    """1.0 when the leader is clear; down to 0.7 when the runner-up is level with it."""
+    """1.0 when the leader is clear on the log-odds scale; down to 0.7 when the runner-up is level with it."""
     if runner_up is None:
         return 1.0
     gap = top - runner_up
-    return 1.0 if gap >= 0.3 else 0.7 + gap
+    if gap >= MARGIN_LOG_ODDS:
+        return 1.0
+    return 0.7 + 0.3 * max(gap, 0.0) / MARGIN_LOG_ODDS
 
 
 def is_ambiguous(top: float, runner_up: float | None) -> bool:
-    return runner_up is not None and runner_up >= AMBIGUITY_FLOOR and top - runner_up < AMBIGUITY_GAP
+    """The runner-up is itself more likely than not and within AMBIGUITY_LOG_ODDS of the leader (log-odds)."""
+    return runner_up is not None and runner_up >= 0.0 and top - runner_up < AMBIGUITY_LOG_ODDS

@@ -6,8 +6,9 @@ drawn from those generators, and nothing reads the clock when `now` is given. Th
 give byte-identical files on the same Python/Pillow build; `now=None` means "current UTC minute".
 
 Scale: records are generated in creation order and streamed (JSONL line, truth row, attachment file) so
-memory stays flat; only the Melio ledger rows (~5% of invoices) and a bounded history for duplicates are
-kept. 100,000 invoices / 10,000 vendors take well under two minutes (see docs/generator.md).
+memory stays flat; only the Melio ledger rows (~5% of invoices), a bounded history for duplicates and each
+vendor's last few invoices (what its credit notes credit) are kept. 100,000 invoices / 10,000 vendors take
+well under two minutes (see docs/generator.md).
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from .attachments import POOL_MIN_INVOICES, AttachmentSink
 from .invoices import InvoiceFactory
 from .melio import MelioBill, build_old_bills, write_bills_csv, write_vendors_csv
 from .organization import build_organization
-from .plan import plan_specials, sample_created_ms, window_ms
+from .plan import plan_specials, recent_from, sample_created_ms, window_ms
 from .timefmt import format_z, from_ms, to_ms
-from .truth import CASE_PRIORITY, TruthWriter, reasons, write_vendor_truth
+from .truth import CASE_PRIORITY, TruthWriter, write_vendor_truth
 from .vendors import build_vendors
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 MANIFEST_GENERATOR = "well_pipeline.sandbox.generator"
 _OWNED = ("qonto", "melio", "truth", "manifest.json")
 
@@ -85,6 +86,7 @@ class GenerationSummary:
     format_counts: dict[str, int]
     must_not_auto_link: int
     clean_known: int
+    safe_known: int
     elapsed_s: float = field(default=0.0, compare=False)
 
 
@@ -152,7 +154,7 @@ def generate_dataset(
     start_ms, end_ms = window_ms(now_ms, years)
     plan_rng = stream("plan")
     created = sample_created_ms(plan_rng, invoices, start_ms, end_ms)
-    specials = plan_specials(plan_rng, invoices)
+    specials = plan_specials(plan_rng, invoices, recent_from(created, now_ms))
 
     cum: list[float] = []
     total_weight = 0.0
@@ -167,7 +169,7 @@ def generate_dataset(
     cases: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
     formats: Counter[str] = Counter()
-    blocked = clean = 0
+    blocked = clean = safe = 0
     step = max(1, invoices // 100)
     jsonl_tmp = paths.invoices_jsonl.with_suffix(".jsonl.tmp")
     truth_tmp = paths.truth_invoices_csv.with_suffix(".csv.tmp")
@@ -183,7 +185,7 @@ def generate_dataset(
             out.write("\n")
             sink.add(attachments_dir / f"{record['attachment_id']}.{built.doc_format}", built.doc_format,
                      built.document, built.pad_bytes)
-            case = truth.write(
+            case, is_safe, is_clean = truth.write(
                 qonto_id=record["id"],
                 attachment_id=record["attachment_id"],
                 facts=built.facts,
@@ -196,10 +198,9 @@ def generate_dataset(
             cases[case] += 1
             statuses[record["status"]] += 1
             formats[built.doc_format] += 1
-            if reasons(built.facts):
-                blocked += 1
-            else:
-                clean += 1
+            blocked += not is_safe
+            safe += is_safe
+            clean += is_clean
             if built.ledger_bill is not None:
                 ledger.append(built.ledger_bill)
             if progress is not None and ((index + 1) % step == 0 or index + 1 == invoices):
@@ -238,6 +239,7 @@ def generate_dataset(
             "cases": case_counts,
             "must_not_auto_link": blocked,
             "clean_known": clean,
+            "safe_known": safe,
         },
         "files": {
             "invoices": "qonto/invoices.jsonl",
@@ -266,6 +268,7 @@ def generate_dataset(
         format_counts=format_counts,
         must_not_auto_link=blocked,
         clean_known=clean,
+        safe_known=safe,
         elapsed_s=time.perf_counter() - started,
     )
 

@@ -4,7 +4,7 @@ The matcher scores exact IBAN/VAT matches highest, and a careful one validates t
 bad mod-97 check is an OCR misread, not a new bank account). Random digit strings would therefore make the
 sandbox easier than production, so every IBAN here carries correct ISO 13616 check digits, national check
 digits where they are cheap to compute (FR RIB key, ES, BE, PT), and VAT numbers carry their national check
-digits (FR key, DE/IT/PT/IE/GB/GR schemes). US vendors get an EIN-shaped TIN instead.
+digits (FR key, DE/IT/PT/IE/GB/GR/LU schemes). US vendors get an EIN-shaped TIN instead.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import string
 # (digits only here, as most banks do), B = taken from the bank code list. Lengths follow the IBAN registry.
 IBAN_LENGTHS: dict[str, int] = {
     "FR": 27, "DE": 22, "ES": 24, "IT": 27, "NL": 18, "BE": 16, "PT": 25, "IE": 22, "GB": 22,
-    "GR": 27, "BG": 22, "LT": 20, "MT": 31,
+    "GR": 27, "BG": 22, "LT": 20, "MT": 31, "LU": 20,
 }
 _BANKS: dict[str, list[str]] = {
     "FR": ["30006", "30004", "30003", "10107", "20041", "16958", "18206", "11315", "30066", "10278"],
@@ -32,11 +32,12 @@ _BANKS: dict[str, list[str]] = {
     "BG": ["BNBG", "UNCR", "STSA", "FINV"],
     "LT": ["32500", "70440", "73000", "35000"],
     "MT": ["MALT", "VALL", "APSB"],
+    "LU": ["001", "002", "003", "014", "019"],
 }
 _BICS: dict[str, str] = {
     "FR": "BNPAFRPP", "DE": "COBADEFF", "ES": "CAIXESBB", "IT": "BCITITMM", "NL": "ABNANL2A",
     "BE": "GEBABEBB", "PT": "CGDIPTPL", "IE": "AIBKIE2D", "GB": "BARCGB22", "GR": "ETHNGRAA",
-    "BG": "UNCRBGSF", "LT": "REVOLT21", "MT": "VALLMTMT",
+    "BG": "UNCRBGSF", "LT": "REVOLT21", "MT": "VALLMTMT", "LU": "BCEELULL",
 }
 QONTO_BIC = "QNTOFRP1XXX"
 
@@ -118,6 +119,8 @@ def make_bban(rng: random.Random, country: str, bank: str | None = None) -> str:
         return bank + _digits(rng, 11)
     if country == "MT":
         return bank + _digits(rng, 5) + _digits(rng, 18)
+    if country == "LU":
+        return bank + _digits(rng, 13)
     raise ValueError(f"no IBAN layout for {country}")
 
 
@@ -233,6 +236,10 @@ def make_vat(rng: random.Random, country: str) -> str:
         return f"EL{first8}{_gr_check(first8)}"
     if country == "BG":
         return "BG" + str(rng.randint(1, 2)) + _digits(rng, 8)
+    if country == "LU":
+        # LU + 6 digits + their value mod 89 on two digits.
+        first6 = str(rng.randint(1, 9)) + _digits(rng, 5)
+        return f"LU{first6}{int(first6) % 89:02d}"
     if country == "US":
         # Non-EU sellers of digital services register under the EU One-Stop-Shop scheme: EU + 9 digits.
         return "EU372" + _digits(rng, 6)

@@ -7,6 +7,9 @@ are null more often while an invoice is still `to_review`.
 
 The *document* always shows the true values (the paper invoice is right; OCR is what fails), so a capture
 sandbox reading the attachment and the truth file agree even when the Qonto record has nulls.
+
+Qonto's additional fields (supplier_id, issuer_name, payment evidence, e-invoicing events, available
+actions) are filled here from the record's own status and data; their shapes live in qonto_fields.py.
 """
 
 from __future__ import annotations
@@ -14,17 +17,19 @@ from __future__ import annotations
 import bisect
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from . import identifiers as ids
+from . import qonto_fields
 from .amounts import Amounts, draw_amounts, money
 from .documents.spec import DocumentSpec, Line
 from .melio import MelioBill, bill_id
 from .organization import Organization
-from .plan import Special
+from .plan import RECENT_DAYS, Special
 from .timefmt import MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN, MS_PER_S, format_paris, format_z, paris_date
 from .translit import slug
 from .truth import InvoiceFacts
@@ -35,7 +40,6 @@ _STATUS_RECENT = (("to_review", 45), ("to_approve", 14), ("awaiting_payment", 18
                   ("scheduled", 9), ("paid", 6), ("rejected", 1.5), ("discarded", 1.5))
 _STATUS_OLD = (("paid", 62), ("archived", 14), ("to_review", 5), ("to_approve", 2), ("awaiting_payment", 4),
                ("pending", 1), ("scheduled", 2), ("rejected", 5), ("discarded", 5))
-_RECENT_DAYS = 21
 # Probability that OCR leaves a field null, by review state (to_review documents are often half-read).
 _NULLS_TO_REVIEW = {"supplier_name": 0.06, "invoice_number": 0.08, "total_amount": 0.05, "due_date": 0.15,
                     "iban": 0.10, "vat_number": 0.35}
@@ -56,6 +60,14 @@ _NON_FINANCIAL = (("DELIVERY NOTE", "Delivery note", "DN"), ("TERMS AND CONDITIO
                   ("PRICE LIST", "Price list", "PL"), ("LETTER", "Letter", "LT"))
 _HISTORY = 3000
 _RECENT_HISTORY = 300
+_VENDOR_RECENT = 5  # a credit note credits one of the vendor's last few invoices
+# Probability that Qonto linked the record to its supplier record (`supplier_id`): structured e-invoices
+# almost always, documents still in review less often than processed ones. ~65% of records overall.
+_SUPPLIER_ID_EINVOICE = 0.97
+_SUPPLIER_ID_TO_REVIEW = 0.45
+_SUPPLIER_ID_OTHER = 0.67
+_SECOND_SUPPLIER_ID = 0.4  # share of a duplicated supplier's records linked to the duplicate
+_ODD_DETAILS = frozenset({"oversized", "heic", "txt"})
 
 
 @dataclass
@@ -72,6 +84,28 @@ class BuiltInvoice:
     ledger_bill: MelioBill | None
     melio_bill_id: str
     document_truth: dict[str, str] = field(default_factory=dict)
+
+
+# What a later credit note needs of an invoice: (qonto_id, printed number, attachment_id, file_name, net, taxes,
+# total, currency). A plain tuple of strings and Decimals on purpose: one is kept for each of the last invoices
+# of every vendor (50,000 at 10,000 vendors), and the garbage collector untracks such tuples, while objects
+# would be scanned by its passes (measured: ~20% slower record building at 100,000 invoices).
+_Credited = tuple[str, str, str, str, Decimal, tuple[tuple[str, Decimal, Decimal], ...], Decimal, str]
+
+
+def _credited(qonto_id: str, number: str, attachment_id: str, file_name: str, amounts: Amounts) -> _Credited:
+    return (qonto_id, number, attachment_id, file_name, amounts.net, amounts.taxes, amounts.total,
+            amounts.currency)
+
+
+def _credited_amounts(credited: _Credited) -> Amounts:
+    return Amounts(credited[4], credited[5], credited[6], credited[7])
+
+
+def _related_entry(credited: _Credited) -> dict[str, Any]:
+    """The `related_invoices` entry of a credit note pointing at the invoice it credits."""
+    return {"id": credited[0], "invoice_number": credited[1], "total_amount": money(credited[6], credited[7]),
+            "attachment_id": credited[2], "file_name": credited[3]}
 
 
 @dataclass(frozen=True)
@@ -111,6 +145,21 @@ def _pct(rate: str) -> str:
     return f"{(Decimal(rate) * 100).normalize():f}"
 
 
+def _same(a: str | None, b: str | None) -> bool:
+    """Identifiers compare with spaces removed, in upper case (empty never matches)."""
+    if not a or not b:
+        return False
+    return a == b or a.replace(" ", "").upper() == b.replace(" ", "").upper()
+
+
+def identified_by(vendor: Vendor, iban: str | None, vat: str | None) -> tuple[str, ...]:
+    """Which record identifiers equal the vendor's Melio directory values ("iban", "vat")."""
+    if not vendor.in_melio:
+        return ()
+    return tuple(name for name, value, on_file in (("iban", iban, vendor.melio_iban), ("vat", vat, vendor.melio_vat))
+                 if _same(value, on_file))
+
+
 class InvoiceFactory:
     """Turns (index, creation instant, planned special case) into a BuiltInvoice, advancing vendor state."""
 
@@ -129,8 +178,19 @@ class InvoiceFactory:
             self.cum_weights.append(total)
         self._known = [v for v in vendors if v.in_melio]
         self._known_with_iban = [v for v in vendors if v.in_melio and v.melio_iban and v.iban]
-        self._pool_ids = {id(pool): {v.vendor_id for v in pool} for pool in (self._known, self._known_with_iban)}
+        # Bank-detail changes of vendors whose IBAN Melio lacks: visible only against their own history.
+        self._known_iban_unfiled = [v for v in vendors if v.in_melio and not v.melio_iban and v.iban]
+        self._unknown_homonyms = [v for v in vendors if v.kind == "unknown_homonym" and not v.in_melio]
+        pools = (self._known, self._known_with_iban, self._known_iban_unfiled, self._unknown_homonyms)
+        self._pool_ids = {id(pool): {v.vendor_id for v in pool} for pool in pools}
         self._history: deque[_Issued] = deque(maxlen=_HISTORY)
+        self._recent_by_vendor: dict[str, tuple[_Credited, ...]] = {}
+        # Trade names shared by at least two directory vendors, by folded spelling.
+        holders: dict[str, list[Vendor]] = {}
+        for v in self._known:
+            if v.trade_name:
+                holders.setdefault(v.trade_name.casefold(), []).append(v)
+        self._trade_names = {key: group[0].trade_name for key, group in holders.items() if len(group) >= 2}
         self._next_bill = first_bill_sequence
         # Homonyms: the same directory name held by more than one vendor.
         seen: dict[str, int] = {}
@@ -152,10 +212,19 @@ class InvoiceFactory:
                 return v
         return rng.choice(pool)
 
+    def _pick_with_history(self, pool: list[Vendor]) -> Vendor:
+        """Like `_pick_vendor(pool)`, preferring a vendor that already has invoices in the dataset."""
+        for _ in range(30):
+            v = self._pick_vendor(pool)
+            if v.vendor_id in self._recent_by_vendor:
+                return v
+        with_history = [v for v in pool if v.vendor_id in self._recent_by_vendor]
+        return self.rng.choice(with_history) if with_history else self._pick_vendor(pool)
+
     # -- statuses and times ---------------------------------------------------------------------------------
     def _status(self, created_ms: int, special: str) -> str:
         rng = self.rng
-        recent = self.now_ms - created_ms < _RECENT_DAYS * MS_PER_DAY
+        recent = self.now_ms - created_ms < RECENT_DAYS * MS_PER_DAY
         if special == "non_financial":
             return _weighted(rng, (("to_review", 55), ("archived", 25), ("discarded", 20)))
         if special in ("all_ocr_null", "heic", "txt"):
@@ -299,6 +368,43 @@ class InvoiceFactory:
             return f"document ({rng.randint(1, 12)}).{ext}"
         return f"invoice.{ext}"
 
+    # -- Qonto's additional fields ------------------------------------------------------------------------
+    def _qonto_extras(
+        self, vendor: Vendor, *, status: str, credit_note: bool, non_financial: bool, ocr_fail_all: bool,
+        supplier_name: str | None, has_iban: bool, missing_data: bool, is_einvoice: bool, created_ms: int,
+        updated_ms: int, fmt_ts: Callable[[int], str], credited: _Credited | None,
+    ) -> dict[str, Any]:
+        """The seven fields that follow `e_invoice_type`, in the order of the shared spec (issue 7)."""
+        rng = self.rng
+        events: list[dict[str, Any]] | None = (
+            qonto_fields.lifecycle_events(rng, status, created_ms, updated_ms, fmt_ts) if is_einvoice else [])
+        if rng.random() < 0.02:
+            events = None
+        supplier_id: str | None = None
+        if not ocr_fail_all and (supplier_name is not None or is_einvoice):
+            share = (_SUPPLIER_ID_EINVOICE if is_einvoice
+                     else _SUPPLIER_ID_TO_REVIEW if status == "to_review" else _SUPPLIER_ID_OTHER)
+            if rng.random() < share:
+                known = vendor.qonto_supplier_ids
+                supplier_id = known[1] if len(known) > 1 and rng.random() < _SECOND_SUPPLIER_ID else known[0]
+        self_invoice_id = (ids.uuid4_from(rng) if not (non_financial or credit_note) and rng.random() < 0.002
+                           else None)
+        related: list[dict[str, Any]] | None = [_related_entry(credited)] if credited is not None else []
+        if rng.random() < 0.02:
+            related = None
+        actions = None if rng.random() < 0.01 else qonto_fields.available_actions(
+            status, has_iban=has_iban, missing_data=missing_data, credit_note=credit_note,
+            self_invoice=self_invoice_id is not None)
+        return {
+            "einvoicing_lifecycle_events": events,
+            "supplier_id": supplier_id,
+            "issuer_name": vendor.printed_name if is_einvoice else None,
+            "self_invoice_id": self_invoice_id,
+            "related_invoices": related,
+            "request_transfer": qonto_fields.request_transfer(rng, status, self.org.member_ids),
+            "available_actions": actions,
+        }
+
     # -- the record -----------------------------------------------------------------------------------------
     def _supplier_name(self, v: Vendor) -> tuple[str, str, tuple[str, ...]]:
         rng = self.rng
@@ -308,6 +414,15 @@ class InvoiceFactory:
                 return v.canonical_name, "native_script", ()
             if roll < 0.8:
                 return v.latin_alias, "latin_alias", ()
+            variant, ops = make_variant(rng, v.core, v.suffix)
+            return variant, "variant", ops
+        if v.trade_name:
+            # The brand on the letterhead is what OCR reads half the time ("Orange", sometimes "ORANGE").
+            roll = rng.random()
+            if roll < 0.5:
+                return (v.trade_name.upper() if rng.random() < 0.15 else v.trade_name), "trade_name", ()
+            if roll < 0.75:
+                return v.canonical_name, "exact", ()
             variant, ops = make_variant(rng, v.core, v.suffix)
             return variant, "variant", ops
         if rng.random() < 0.5:
@@ -320,6 +435,7 @@ class InvoiceFactory:
         rng = self.rng
         case = special.case if special else ""
         detail = special.detail if special else ""
+        odd = detail if detail in _ODD_DETAILS else ""
         copy_of: _Issued | None = None
         if case in ("duplicate_invoice", "qonto_duplicate_flag") and self._history:
             if case == "duplicate_invoice" or rng.random() < 0.7:
@@ -327,20 +443,29 @@ class InvoiceFactory:
                 copy_of = rng.choice(recent)
         if case == "duplicate_invoice" and copy_of is None:
             case = ""  # no earlier invoice to duplicate (tiny datasets): fall back to a regular invoice
-        if (case == "bank_detail_change" and not self._known_with_iban) or (
-                case == "already_in_ledger" and not self._known):
+        # Half the bank-detail changes come from vendors whose IBAN Melio lacks ("unfiled").
+        change_pool = self._known_with_iban
+        if case == "bank_detail_change" and detail == "unfiled" and self._known_iban_unfiled:
+            change_pool = self._known_iban_unfiled
+        if (case == "bank_detail_change" and not change_pool) or (
+                case == "already_in_ledger" and not self._known) or (
+                case == "unknown_homonym" and not self._unknown_homonyms):
             case = ""  # tiny populations may have no suitable vendor
 
         if copy_of is not None:
             vendor = copy_of.vendor
-        elif case == "bank_detail_change" and self._known_with_iban:
-            vendor = self._pick_vendor(self._known_with_iban)
-        elif case == "already_in_ledger" and self._known:
+        elif case == "bank_detail_change" and change_pool is self._known_iban_unfiled:
+            vendor = self._pick_with_history(change_pool)
+        elif case == "bank_detail_change":
+            vendor = self._pick_vendor(change_pool)
+        elif case == "already_in_ledger":
             vendor = self._pick_vendor(self._known)
+        elif case == "unknown_homonym":
+            vendor = self._pick_vendor(self._unknown_homonyms)
         else:
             vendor = self._pick_vendor()
 
-        status = self._status(created_ms, detail or case)
+        status = self._status(created_ms, odd or case)
         analyzed_ms = min(created_ms + rng.randint(3 * MS_PER_S, 240 * MS_PER_S), self.now_ms)
         updated_ms, changed_ms, touched_later = self._updated_ms(status, analyzed_ms)
         fmt_ts = format_paris if rng.random() < 0.7 else format_z
@@ -348,6 +473,7 @@ class InvoiceFactory:
 
         # Business values: copied from the earlier invoice for duplicates, else drawn fresh.
         credit_of: str | None = None
+        credited: _Credited | None = None
         if copy_of is not None:
             number, issue, due, amounts = copy_of.number, copy_of.issue, copy_of.due, copy_of.amounts
         else:
@@ -356,9 +482,17 @@ class InvoiceFactory:
             amounts = draw_amounts(rng, vendor)
             if case == "credit_note":
                 number = vendor.issue_credit_number(issue.year, issue.month)
-                credited_seq = vendor.next_seq - rng.randint(1, 5)
-                credit_of = (vendor.format_number(vendor.invoice_format, issue.year, issue.month, credited_seq)
-                             if credited_seq >= vendor.first_seq and rng.random() < 0.8 else "")
+                recent = self._recent_by_vendor.get(vendor.vendor_id)
+                if recent and rng.random() < 0.8:  # credits one of the vendor's recent invoices in the dataset
+                    credited = rng.choice(recent)
+                    credit_of = credited[1]
+                    if rng.random() < 0.5:
+                        amounts = _credited_amounts(credited)  # a full credit
+                elif vendor.first_seq > 1 and rng.random() < 0.6:  # an invoice from before the dataset
+                    credit_of = vendor.format_number(vendor.invoice_format, issue.year, issue.month,
+                                                     max(1, vendor.first_seq - rng.randint(1, 3)))
+                else:
+                    credit_of = ""
                 due = issue + timedelta(days=vendor.terms_days) if rng.random() < 0.3 else None
             else:
                 number = vendor.issue_number(issue.year, issue.month)
@@ -386,10 +520,10 @@ class InvoiceFactory:
                 credit_of=credit_of, new_bank_details=iban_mismatch,
             )
         pad_bytes = 0
-        if detail == "oversized":
+        if odd == "oversized":
             doc_format, pad_bytes = "pdf", 10 * 1024 * 1024 + rng.randint(100_000, 900_000)
-        elif detail in ("heic", "txt"):
-            doc_format = detail
+        elif odd in ("heic", "txt"):
+            doc_format = odd
         elif copy_of is not None and rng.random() < 0.7:
             doc_format = copy_of.doc_format
         else:
@@ -398,10 +532,10 @@ class InvoiceFactory:
             doc_format = "pdf" if roll >= image_share else ("jpg" if roll < image_share * 0.62 else "png")
 
         # OCR view of the document: null fields.
-        ocr_fail_all = case == "all_ocr_null" or detail in ("heic", "txt")
+        ocr_fail_all = case == "all_ocr_null" or odd in ("heic", "txt")
         rates = _NULLS_TO_REVIEW if status == "to_review" else _NULLS_OTHER
         complete = case in ("bank_detail_change", "already_in_ledger", "credit_note", "qonto_duplicate_flag",
-                            "duplicate_invoice") or detail == "oversized"
+                            "duplicate_invoice") or odd == "oversized"
 
         def ocr(field_name: str, value: Any) -> Any:
             if value is None or ocr_fail_all:
@@ -471,6 +605,12 @@ class InvoiceFactory:
                 f"{amounts.total:.2f}", amounts.currency, bill_status,
             )
 
+        extras = self._qonto_extras(
+            vendor, status=status, credit_note=case == "credit_note", non_financial=non_financial,
+            ocr_fail_all=ocr_fail_all, supplier_name=supplier_name, has_iban=rec_iban is not None,
+            missing_data=supplier_name is None or rec_number is None or rec_amounts is None,
+            is_einvoice=is_einvoice, created_ms=created_ms, updated_ms=updated_ms, fmt_ts=fmt_ts, credited=credited,
+        )
         cur = amounts.currency
         record: dict[str, Any] = {
             "id": qonto_id,
@@ -508,7 +648,7 @@ class InvoiceFactory:
             "has_duplicates": case == "qonto_duplicate_flag",
             "is_credit_note": case == "credit_note",
             "has_suggested_credit_notes": False,
-            "is_attachment_invoice": not non_financial and detail not in ("heic", "txt"),
+            "is_attachment_invoice": not non_financial and odd not in ("heic", "txt"),
             "is_attachment_non_financial": non_financial,
             "attachment_category": "OTHER_NON_FINANCIAL_DOCUMENT" if non_financial else "INVOICE",
             "matched_transactions": [ids.uuid4_from(rng)] if paid and rng.random() < 0.85 else [],
@@ -516,6 +656,7 @@ class InvoiceFactory:
             "is_einvoice": is_einvoice,
             "e_invoice_type": (rng.choice(("zugferd", "xrechnung")) if vendor.country == "DE" else "zugferd")
             if is_einvoice else None,
+            **extras,
             "meta": {
                 "integration_type": None,
                 "connector": None,
@@ -537,9 +678,16 @@ class InvoiceFactory:
             in_ledger=in_ledger,
             all_ocr_null=case == "all_ocr_null",
             odd_attachment={"oversized": "oversized", "heic": "unsupported_type", "txt": "unsupported_type"}.get(
-                detail, ""),
+                odd, ""),
             ambiguous_name=vendor.vendor_id in self._ambiguous and rec_iban is None and rec_vat is None
             and rec_tin is None,
+            payment_links=qonto_fields.payment_links(record),
+            identified_by=identified_by(vendor, rec_iban, rec_vat),
+            unverified_iban=rec_iban is not None and not (vendor.in_melio and _same(rec_iban, vendor.melio_iban)),
+            trade_name=self._trade_names.get(supplier_name.strip().casefold(), "") if supplier_name else "",
+            unknown_homonym=vendor.kind == "unknown_homonym",
+            supplier_id=extras["supplier_id"] or "",
+            vendor_iban_on_file=vendor.in_melio and bool(vendor.melio_iban),
         )
         document_truth = {"format": doc_format, "supplier": vendor.printed_name}
         if not non_financial:
@@ -548,8 +696,12 @@ class InvoiceFactory:
                 "due_date": due.isoformat() if due else "", "total": f"{amounts.total:.2f}", "currency": cur,
                 "iban": document_iban or "",
             })
+        if copy_of is None and not non_financial and case != "credit_note":
+            kept = self._recent_by_vendor.get(vendor.vendor_id, ())[1 - _VENDOR_RECENT:]
+            self._recent_by_vendor[vendor.vendor_id] = (*kept, _credited(qonto_id, number, attachment_id, file_name,
+                                                                        amounts))
         if copy_of is None and not non_financial and case not in ("credit_note", "all_ocr_null") \
-                and not detail:
+                and not odd:
             self._history.append(_Issued(vendor, qonto_id, number, issue, due, amounts, document_iban, document,
                                          doc_format, in_ledger, melio_bill))
         return BuiltInvoice(record, facts, vendor, variant_ops, document, doc_format, pad_bytes, ledger_bill,

@@ -361,14 +361,37 @@ US = CountryProfile(
     invoice_formats=("INV-{s:05d}", "INV{s:06d}", "{s:06d}", "US-{y}-{s:05d}"),
 )
 
-PROFILES: dict[str, CountryProfile] = {p.code: p for p in (FR, DE, ES, IT, NL, BE, PT, IE, GB, US)}
+# Luxembourg is never drawn for an ordinary vendor (it is not in COUNTRY_WEIGHTS): it exists for the EU hubs of
+# large groups (Amazon EU SARL, Amazon Web Services EMEA SARL) that a French SME really buys from.
+LU = CountryProfile(
+    code="LU",
+    name="Luxembourg",
+    currency="EUR",
+    suffixes=(("SARL", 45), ("S.A.", 35), ("S.à r.l.", 20)),
+    surnames=("Schmit", "Muller", "Weber", "Wagner", "Hoffmann", "Thill", "Schroeder", "Reuter", "Kieffer",
+              "Majerus"),
+    trades=("Services", "Consulting", "Logistics", "Software", "Finance"),
+    trade_first=False,
+    connector="et",
+    family="et Fils",
+    generic=("Services Généraux", "Business Services"),
+    styled=("Société Luxembourgeoise de Services",),
+    cities=(("L-1855", "Luxembourg"), ("L-2453", "Luxembourg"), ("L-4360", "Esch-sur-Alzette")),
+    streets=("{n} avenue John F. Kennedy", "{n} rue Eugène Ruppert", "{n} boulevard Royal"),
+    tld="lu",
+    billing_locals=("billing", "invoicing", "accounts"),
+    vat_rates=("0.17", "0.08"),
+    invoice_formats=("EU{y}{s:07d}", "INV-LU-{y}-{s:06d}", "{y}-{s:06d}"),
+)
+
+PROFILES: dict[str, CountryProfile] = {p.code: p for p in (FR, DE, ES, IT, NL, BE, PT, IE, GB, US, LU)}
 
 # Share of vendors per country: about 70% EU (the Qonto customer is French) and 30% US/UK.
 COUNTRY_WEIGHTS: tuple[tuple[str, float], ...] = (
     ("FR", 0.32), ("DE", 0.10), ("ES", 0.07), ("IT", 0.06), ("NL", 0.05), ("BE", 0.04), ("PT", 0.03), ("IE", 0.03),
     ("US", 0.20), ("GB", 0.10),
 )
-EU_COUNTRIES = frozenset({"FR", "DE", "ES", "IT", "NL", "BE", "PT", "IE", "GR", "BG"})
+EU_COUNTRIES = frozenset({"FR", "DE", "ES", "IT", "NL", "BE", "PT", "IE", "GR", "BG", "LU"})
 
 _BRAND_HEADS = (
     "Nova", "Axi", "Vel", "Heli", "Lumi", "Zeph", "Arca", "Kora", "Bel", "Mari", "Sola", "Terra", "Vita", "Quin",
@@ -415,6 +438,40 @@ def pick_suffix(rng: random.Random, profile: CountryProfile) -> str:
 def brand(rng: random.Random) -> str:
     """An invented brand word ("Novatek", "Heliwave"), the commonest shape of modern company names."""
     return rng.choice(_BRAND_HEADS) + rng.choice(_BRAND_TAILS)
+
+
+# Trade names behind several legal entities (issue 7): the same brand prints on invoices of different
+# companies, each with its own bank account and VAT number. The famous groups are always present in
+# non-trivial datasets; more are invented from a brand word plus the qualifiers real groups use.
+FAMOUS_TRADE_NAMES: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
+    ("Orange", (("FR", "Orange", "SA"), ("FR", "Orange Business Services", "SAS"))),
+    ("Google", (("FR", "Google Cloud France", "SARL"), ("IE", "Google Ireland", "Limited"))),
+    ("Amazon", (("LU", "Amazon EU", "SARL"), ("LU", "Amazon Web Services EMEA", "SARL"),
+                ("LU", "Amazon Business EU", "SARL"))),
+)
+# Qualifier -> countries where an entity with that qualifier is registered.
+_TRADE_QUALIFIERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Business Services", ("FR",)), ("Cloud France", ("FR",)), ("France", ("FR",)),
+    ("Europe", ("IE", "NL", "LU")), ("Solutions", ("FR", "DE", "NL")), ("International", ("GB", "IE")),
+    ("Services", ("FR", "BE")), ("Digital", ("FR", "ES", "IT")),
+)
+
+
+def trade_name_entities(rng: random.Random, brand_word: str) -> tuple[tuple[str, str, str], ...]:
+    """2-3 legal entities (country, core, suffix) sharing the trade name `brand_word`.
+
+    Qualifiers are distinct within a group, so the entities' legal names differ; about a third of groups
+    have a parent that is just "Brand SA".
+    """
+    size = 2 if rng.random() < 0.6 else 3
+    out: list[tuple[str, str, str]] = []
+    for i, (qualifier, countries) in enumerate(rng.sample(_TRADE_QUALIFIERS, size)):
+        if i == 0 and rng.random() < 0.33:
+            out.append(("FR", brand_word, "SA"))
+            continue
+        country = rng.choice(countries)
+        out.append((country, f"{brand_word} {qualifier}", pick_suffix(rng, PROFILES[country])))
+    return tuple(out)
 
 
 def company_core(rng: random.Random, profile: CountryProfile) -> str:

@@ -8,6 +8,7 @@ every case the tests and the matcher benchmark look for.
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from dataclasses import dataclass
@@ -23,16 +24,24 @@ SPECIAL_RATES: dict[str, float] = {
     "all_ocr_null": 0.01,
     "bank_detail_change": 0.005,
     "duplicate_invoice": 0.003,
+    # An invoice from a supplier Melio does not know that bears a directory entry's name. More arrive by the
+    # ordinary popularity draw; the quota guarantees the class in small datasets.
+    "unknown_homonym": 0.003,
 }
 # Cases that re-use an earlier invoice and therefore must not land at the very start of the timeline.
 NEEDS_HISTORY = frozenset({"duplicate_invoice", "qonto_duplicate_flag"})
+# Cases placed among the invoices of the last RECENT_DAYS (see plan_specials).
+RECENT_CASES = frozenset({"unknown_homonym"})
+# Invoices younger than this are mostly still open (to_review, to_approve, awaiting_payment).
+RECENT_DAYS = 21
 OVERSIZED_MIN_INVOICES = 1000
 ODD_MIN_INVOICES = 200
 
 
 @dataclass(frozen=True)
 class Special:
-    """A planned special case for one invoice index; `detail` refines odd attachments (oversized|heic|txt)."""
+    """A planned special case for one invoice index. `detail` refines odd attachments (oversized|heic|txt)
+    and bank-detail changes ("unfiled": a vendor whose IBAN the Melio directory does not hold)."""
 
     case: str
     detail: str = ""
@@ -83,23 +92,36 @@ def special_counts(count: int) -> dict[str, int]:
     return counts
 
 
-def plan_specials(rng: random.Random, count: int) -> dict[int, Special]:
+def recent_from(created: list[int], now_ms: int) -> int:
+    """Index of the first invoice created in the last RECENT_DAYS (sorted `created`; len(created) if none)."""
+    return bisect.bisect_left(created, now_ms - RECENT_DAYS * MS_PER_DAY)
+
+
+def plan_specials(rng: random.Random, count: int, recent_index: int | None = None) -> dict[int, Special]:
     """Map invoice index -> special case. Odd attachments: 1 oversized PDF (>= 1000 invoices), and a couple
-    of wrong-type files (HEIC, TXT) at a tiny rate (>= 200 invoices)."""
+    of wrong-type files (HEIC, TXT) at a tiny rate (>= 200 invoices).
+
+    `recent_index` (see `recent_from`) is where the last RECENT_DAYS begin. The unknown-homonym quota goes
+    there: a supplier nobody has added to Melio yet is typically a new one, and only open (recent) invoices
+    show whether a matcher tells the homonyms apart, since settled ones are held for their status anyway.
+    """
     pool = list(range(count))
     rng.shuffle(pool)
     plan: dict[int, Special] = {}
     history_floor = count // 5
+    recent_floor = count if recent_index is None else recent_index
 
-    def take(case: str, n: int, detail: str = "", late: bool = False) -> None:
+    def take(case: str, n: int, detail: str = "", floor: int = 0) -> None:
         taken = 0
         for index in pool:
             if taken >= n:
                 break
-            if index in plan or (late and index < history_floor):
+            if index in plan or index < floor:
                 continue
             plan[index] = Special(case, detail)
             taken += 1
+        if taken < n and floor:  # not enough invoices past the floor: the rest anywhere, the count stays exact
+            take(case, n - taken, detail)
 
     if count >= OVERSIZED_MIN_INVOICES:
         take("odd_attachment", 1, "oversized")
@@ -108,5 +130,14 @@ def plan_specials(rng: random.Random, count: int) -> dict[int, Special]:
         take("odd_attachment", (wrong + 1) // 2, "heic")
         take("odd_attachment", wrong // 2, "txt")
     for case, n in special_counts(count).items():
-        take(case, n, late=case in NEEDS_HISTORY)
+        if case == "bank_detail_change":
+            # Half as before (Melio holds the old IBAN), half visible only against the vendor's own invoices,
+            # so those come late enough for the vendor to have a history.
+            take(case, n - n // 2)
+            take(case, n // 2, "unfiled", floor=history_floor)
+            continue
+        if case in RECENT_CASES:
+            take(case, n, floor=recent_floor)
+            continue
+        take(case, n, floor=history_floor if case in NEEDS_HISTORY else 0)
     return plan

@@ -33,6 +33,7 @@ _SUFFIX_SPELLINGS: dict[str, tuple[str, ...]] = {
     "Inc.": ("Inc", "Incorporated", "INC"), "LLC": ("L.L.C.", "Llc", "LLC."), "Corp.": ("Corp", "Corporation"),
     "Co.": ("Co", "Company"), "L.P.": ("LP",), "Co., Ltd.": ("Co Ltd", "Co.,Ltd."), "K.K.": ("KK", "Kabushiki Kaisha"),
     "EPE": ("E.P.E.",), "OOD": ("O.O.D.", "Ltd"), "EOOD": ("E.O.O.D.",), "AD": ("A.D.", "JSC"),
+    "S.à r.l.": ("S.a r.l.", "Sàrl", "SARL", "S.à.r.l."),
 }
 _OTHER_FORMS = ("SAS", "SARL", "SA", "Ltd", "Inc.", "GmbH", "LLC", "S.L.", "B.V.", "Sàrl")
 

@@ -4,8 +4,13 @@ A vendor holds the truth (canonical name, IBAN, VAT, e-mail) plus the Melio view
 imperfect: ~10% of vendors are missing from Melio ("unknown vendor"), some directory entries lack the e-mail,
 IBAN or VAT, and a few are stored under a slightly different spelling. The population also contains the
 hard cases a matcher gets wrong in production: near-duplicate names ("Acme SAS" / "ACME Solutions SAS"),
-true homonyms (two unrelated "Martin SARL"), names made only of generic words, and non-Latin-script names
-with a Latin alias.
+true homonyms (two unrelated "Martin SARL"), names made only of generic words, non-Latin-script names
+with a Latin alias, trade names behind several legal entities ("Orange" = Orange SA and Orange Business
+Services SAS), and suppliers unknown to Melio that bear the exact name of a directory entry holding no IBAN
+or VAT to tell them apart ("Aubry" vs the directory's "Aubry SARL").
+
+Each vendor also gets Qonto's own supplier id (`supplier_id` on records): one per vendor, never shared, and a
+second one for ~3% of vendors, as when Qonto created the same supplier twice.
 """
 
 from __future__ import annotations
@@ -18,14 +23,17 @@ from decimal import Decimal
 from . import identifiers as ids
 from .names import (
     EU_COUNTRIES,
+    FAMOUS_TRADE_NAMES,
     NON_LATIN_PLACES,
     PROFILES,
     CountryProfile,
+    brand,
     company_core,
     generic_core,
     non_latin_name,
     pick_country,
     pick_suffix,
+    trade_name_entities,
 )
 from .translit import is_winansi, slug, strip_accents
 
@@ -46,13 +54,13 @@ class Vendor:
     index: int
     vendor_id: str
     country: str
-    kind: str  # regular | generic | near_duplicate | homonym | non_latin
+    kind: str  # regular | generic | near_duplicate | homonym | non_latin | trade_name | unknown_homonym
     core: str  # Latin core (the alias core for non-Latin vendors): what variants are built from
     suffix: str
     canonical_name: str  # legal name in the vendor's own script
     latin_alias: str  # "" unless the canonical name is not in Latin script
     printed_name: str  # what the vendor's documents print (WinAnsi-safe)
-    related_vendor_id: str  # the other half of a near-duplicate / homonym pair, else ""
+    related_vendor_id: str  # the other half of a pair, another member of a trade-name group, else ""
     iban: str | None
     bic: str | None
     vat_number: str | None
@@ -80,6 +88,8 @@ class Vendor:
     next_seq: int = 1
     next_credit_seq: int = 1
     old_bills: int = 0
+    trade_name: str = ""  # the brand printed alone on invoices of a trade-name group's entities
+    qonto_supplier_ids: tuple[str, ...] = ()  # Qonto's supplier record(s); a second one = duplicated in Qonto
 
     @property
     def match_name(self) -> str:
@@ -120,9 +130,10 @@ class _NameRegistry:
     def __init__(self) -> None:
         self.names: set[str] = set()
         self.domains: set[str] = set()
+        self.reserved_cores: set[str] = set()  # trade names: no unrelated vendor is called just "Brand X"
 
-    def free(self, name: str) -> bool:
-        return name.casefold() not in self.names
+    def free(self, name: str, core: str = "") -> bool:
+        return name.casefold() not in self.names and core.casefold() not in self.reserved_cores
 
     def take(self, name: str) -> None:
         self.names.add(name.casefold())
@@ -163,16 +174,16 @@ def _new_vendor(
         for attempt in range(40):
             core = generic_core(rng, profile) if kind == "generic" else company_core(rng, profile)
             suffix = suffix_try = pick_suffix(rng, profile)
-            if registry.free(f"{core} {suffix_try}"):
+            if registry.free(f"{core} {suffix_try}", core):
                 break
             if attempt >= 20:  # dense country: disambiguate with the city, as real companies do
                 city = rng.choice(profile.cities)[1].split(",")[0]
                 core = f"{core} {city}"
-                if registry.free(f"{core} {suffix_try}"):
+                if registry.free(f"{core} {suffix_try}", core):
                     break
     suffix = suffix if suffix is not None else pick_suffix(rng, profile)
     assert core is not None
-    canonical = native or f"{core} {suffix}"
+    canonical = native or f"{core} {suffix}".strip()  # suffix "" = no legal form (a sole trader)
     registry.take(canonical)
 
     if country in NON_LATIN_PLACES:
@@ -299,6 +310,60 @@ def _quota(count: int, rate: float, minimum: int, threshold: int) -> int:
     return max(minimum, round(count * rate))
 
 
+# Trade-name groups: the famous ones from this many vendors on, invented ones at ~0.3% of vendors (groups).
+FAMOUS_MIN_VENDORS = 300
+_TRADE_GROUP_RATE = 0.003
+# Trade-name entities are telecom/cloud/marketplace suppliers billing monthly: they rank among the top 20% by
+# popularity, which gives them ~10-15% of a 300-vendor SME's invoices.
+_POPULAR_SHARE = 0.20
+_POPULAR_MIN = 60
+
+
+def _trade_name_plan(rng: random.Random, count: int, registry: _NameRegistry) -> list[tuple[str, tuple]]:
+    """(trade name, entities) for every trade-name group; reserves each trade name as a core."""
+    groups: list[tuple[str, tuple]] = []
+    if count >= FAMOUS_MIN_VENDORS:
+        groups.extend(FAMOUS_TRADE_NAMES)
+    for _ in range(_quota(count, _TRADE_GROUP_RATE, 1, 100)):
+        word = brand(rng)
+        for _attempt in range(50):
+            if word.casefold() not in registry.reserved_cores:
+                break
+            word = brand(rng)
+        else:
+            continue  # brand words exhausted (never at realistic sizes): fewer invented groups
+        groups.append((word, trade_name_entities(rng, word)))
+    for trade, _entities in groups:
+        registry.reserved_cores.add(trade.casefold())
+    return groups
+
+
+# How an unknown homonym's name relates to its directory namesake; the first three are used in this order so
+# that even the smallest populations hold each, then they are drawn 60/20/20.
+_HOMONYM_MODES = ("same", "no_form", "other_form")
+
+
+def _homonym_mode(rng: random.Random, i: int) -> str:
+    if i < len(_HOMONYM_MODES):
+        return _HOMONYM_MODES[i]
+    roll = rng.random()
+    return "same" if roll < 0.6 else "no_form" if roll < 0.8 else "other_form"
+
+
+def _unknown_homonym(rng: random.Random, base: Vendor, index: int, registry: _NameRegistry, mode: str) -> Vendor:
+    """A supplier Melio does not know, named like the directory's `base`: the same name, the name without a
+    legal form ("Aubry" vs "Aubry SARL": a sole trader) or with another legal form of the same country."""
+    suffix = base.suffix
+    if mode == "no_form":
+        suffix = ""
+    elif mode == "other_form":
+        profile = PROFILES.get(base.country, PROFILES["GB"])
+        others = [form for form, _weight in profile.suffixes if form != base.suffix]
+        suffix = rng.choice(others) if others else ""
+    return _new_vendor(rng, index, registry, kind="unknown_homonym", country=base.country, core=base.core,
+                       suffix=suffix)
+
+
 def build_vendors(rng: random.Random, count: int) -> list[Vendor]:
     """Create `count` vendors, assign ids V-000001..., decide the Melio directory view and popularity."""
     registry = _NameRegistry()
@@ -306,12 +371,25 @@ def build_vendors(rng: random.Random, count: int) -> list[Vendor]:
     n_homonym = _quota(count, 0.002, 1, 50)
     n_near = _quota(count, 0.008, 2, 20)
     n_generic = _quota(count, 0.01, 2, 20)
-    n_regular = max(0, count - n_non_latin - n_homonym - n_near - n_generic)
+    n_unknown_homonym = _quota(count, 0.004, 3, 100)
+    trade_groups = _trade_name_plan(rng, count, registry)
+    n_trade = sum(len(entities) for _trade, entities in trade_groups)
+    n_regular = max(0, count - n_non_latin - n_homonym - n_near - n_generic - n_unknown_homonym - n_trade)
 
     vendors: list[Vendor] = []
+    pairs: list[tuple[Vendor, Vendor]] = []
+    for trade, entities in trade_groups:
+        members: list[Vendor] = []
+        for country, core, suffix in entities:
+            member = _new_vendor(rng, len(vendors), registry, kind="trade_name", country=country, core=core,
+                                 suffix=suffix)
+            member.trade_name = trade
+            vendors.append(member)
+            members.append(member)
+        pairs.extend((members[0], other) for other in members[1:])
     if n_near:
         # The canonical example of a dangerous pair, always present in non-trivial datasets.
-        acme = _new_vendor(rng, 0, registry, country="FR", core="Acme", suffix="SAS")
+        acme = _new_vendor(rng, len(vendors), registry, country="FR", core="Acme", suffix="SAS")
         vendors.append(acme)
         n_regular -= 1
     for _ in range(max(0, n_regular)):
@@ -322,9 +400,8 @@ def build_vendors(rng: random.Random, count: int) -> list[Vendor]:
     for i in range(n_non_latin):
         vendors.append(_new_vendor(rng, len(vendors), registry, kind="non_latin", script=scripts[i % 3]))
     bases = [v for v in vendors if v.kind == "regular"]
-    pairs: list[tuple[Vendor, Vendor]] = []
     for i in range(n_near):
-        base = vendors[0] if i == 0 else rng.choice(bases)
+        base = acme if i == 0 else rng.choice(bases)
         if i == 0:
             sibling = _new_vendor(rng, len(vendors), registry, kind="near_duplicate", country="FR",
                                   core="ACME Solutions", suffix="SAS")
@@ -337,7 +414,22 @@ def build_vendors(rng: random.Random, count: int) -> list[Vendor]:
         sibling = _sibling(rng, base, len(vendors), registry, "homonym")
         vendors.append(sibling)
         pairs.append((base, sibling))
+    # Unknown homonyms take bases nobody else paired with, so each base's directory entry is a clean target.
+    taken = {id(v) for pair in pairs for v in pair}
+    free_bases = [v for v in bases if id(v) not in taken]
+    homonym_bases: list[Vendor] = []
+    for i in range(min(n_unknown_homonym, len(free_bases))):
+        # Mostly French namesakes: the small local suppliers of a French SME are where homonyms bite.
+        french = [j for j, v in enumerate(free_bases) if v.country == "FR"]
+        pick = rng.choice(french) if french and rng.random() < 0.6 else rng.randrange(len(free_bases))
+        base = free_bases.pop(pick)
+        sibling = _unknown_homonym(rng, base, len(vendors), registry, _homonym_mode(rng, i))
+        vendors.append(sibling)
+        pairs.append((base, sibling))
+        homonym_bases.append(base)
     vendors = vendors[:count]
+    kept = {id(v) for v in vendors}
+    pairs = [(a, b) for a, b in pairs if id(a) in kept and id(b) in kept]
 
     # Ids are assigned in a shuffled order so special vendors are not clustered at the end of the directory.
     order = list(range(len(vendors)))
@@ -352,15 +444,52 @@ def build_vendors(rng: random.Random, count: int) -> list[Vendor]:
         sibling.related_vendor_id = base.vendor_id
 
     paired = {v.vendor_id for pair in pairs for v in pair}
-    ranks = list(range(len(vendors)))
-    rng.shuffle(ranks)
+    ranks = _popularity_ranks(rng, vendors)
     for vendor, rank in zip(vendors, ranks, strict=True):
         # Zipf-like popularity: a few vendors send most invoices (telecom, SaaS), most send a handful.
         vendor.popularity = 1.0 / math.pow(rank + 1, 0.85)
         _decide_melio_view(rng, vendor, vendor.vendor_id in paired)
+        if vendor.kind == "unknown_homonym":
+            vendor.in_melio = False
         if not vendor.in_melio:
             vendor.popularity *= 0.5  # one-off suppliers are the ones nobody added to Melio yet
+    for base in homonym_bases:
+        if id(base) in kept:  # the directory entry offers nothing but the name to tell the two apart
+            base.melio_iban = base.melio_vat = ""
+    _assign_supplier_ids(rng, vendors)
     return vendors
+
+
+def _popularity_ranks(rng: random.Random, vendors: list[Vendor]) -> list[int]:
+    """A random popularity rank per vendor, with trade-name entities moved into the top 20%."""
+    ranks = list(range(len(vendors)))
+    rng.shuffle(ranks)
+    top = min(len(vendors), max(_POPULAR_MIN, int(len(vendors) * _POPULAR_SHARE)))
+    holder = {rank: i for i, rank in enumerate(ranks)}
+    for i, vendor in enumerate(vendors):
+        if vendor.kind != "trade_name" or ranks[i] < top:
+            continue
+        for _ in range(20):
+            j = holder[rng.randrange(top)]
+            if vendors[j].kind != "trade_name":
+                ranks[i], ranks[j] = ranks[j], ranks[i]
+                holder[ranks[i]], holder[ranks[j]] = i, j
+                break
+    return ranks
+
+
+def _assign_supplier_ids(rng: random.Random, vendors: list[Vendor]) -> None:
+    """Qonto's supplier record per vendor: never shared; ~3% of vendors have a duplicate record in Qonto."""
+    used: set[str] = set()
+    for vendor in vendors:
+        wanted = 2 if rng.random() < 0.03 else 1
+        drawn: list[str] = []
+        while len(drawn) < wanted:
+            candidate = ids.uuid4_from(rng)
+            if candidate not in used:
+                used.add(candidate)
+                drawn.append(candidate)
+        vendor.qonto_supplier_ids = tuple(drawn)
 
 
 def _decide_melio_view(rng: random.Random, vendor: Vendor, paired: bool) -> None:

@@ -155,6 +155,30 @@ def test_unicode_subject_is_rfc2047_encoded_and_parses_back_exactly(supplier: st
     assert the_attachment(parsed).get_content() == DOCUMENT
 
 
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        ("22.800000000", "EUR", "22.80 EUR"),  # DuckDB's DECIMAL(38, 9) as text
+        ("22.8", "eur", "22.80 EUR"),
+        ("1234.5", "EUR", "1234.50 EUR"),
+        ("1500.000000000", "JPY", "1500 JPY"),
+        ("22.8", None, "22.80"),
+        (None, "EUR", "unknown"),
+        ("", "EUR", "unknown"),
+        ("nan", "EUR", "unknown"),
+        ("NaN", None, "unknown"),
+        ("12,50", "EUR", "unknown"),
+        ("1e40", "EUR", f"{10**40} EUR"),  # beyond Decimal's rounding precision: shown exactly, never dropped
+    ],
+)
+def test_body_total_is_formatted_money(amount: str | None, currency: str | None, shown: str) -> None:
+    _, parsed = roundtrip(build_bill_email(make_bill(amount=amount, currency=currency), now=NOW))
+    body = parsed.get_body(preferencelist=("plain",))
+    assert body is not None
+    (total,) = [line for line in body.get_content().splitlines() if line.startswith("Total:")]
+    assert total == f"Total: {shown}"
+
+
 def test_missing_fields_become_unknown_placeholders() -> None:
     _, parsed = roundtrip(
         build_bill_email(make_bill(supplier_name=None, invoice_number="  \t ", amount=None, currency=None), now=NOW)
@@ -300,11 +324,52 @@ def test_melio_addresses_pass_without_warnings(address: str) -> None:
     assert validate_melio_address(address) == []
 
 
-def test_other_domains_and_odd_local_parts_only_warn() -> None:
-    (warning,) = validate_melio_address("ap@acme.example.com")
-    assert "invoicesmelio.com" in warning
-    (warning,) = validate_melio_address("ap@mail.invoicesmelio.com")
-    assert "not an @invoicesmelio.com" in warning
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "invoicemelio.com",  # the issue-7 typo: one letter missing
+        "invoicesmelio.co",
+        "invoices-melio.com",
+        "invoicesmeilo.com",  # swapped letters
+        "InvoiceMelio.COM",
+        "melio.com",
+        "mail.invoicesmelio.com",  # a subdomain is not Melio's inbox
+        "invoicesmelio.com.example.net",  # look-alike prefix
+        "invoicesmelio.fr",
+    ],
+)
+def test_a_typo_of_the_melio_domain_is_refused_with_did_you_mean(domain: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        validate_melio_address(f"bills_1234@{domain}")
+    message = str(caught.value)
+    assert f"domain {domain!r} found, 'invoicesmelio.com' expected" in message
+    assert "did you mean invoicesmelio.com? (bills_1234@invoicesmelio.com)" in message
+
+
+@pytest.mark.parametrize("address", ["ap@acme.example.com", "ap@gmail.com", "bills_1234@invoicesinbox.com"])
+def test_an_unrelated_domain_is_refused_without_a_guess(address: str) -> None:
+    with pytest.raises(ValueError, match=r"not a Melio inbox address: domain '[^']+' found") as caught:
+        validate_melio_address(address)
+    assert "did you mean" not in str(caught.value)
+
+
+def test_a_malformed_melio_like_address_gets_the_hint_but_never_echoes_the_raw_text() -> None:
+    with pytest.raises(ValueError, match=r"invalid domain; did you mean invoicesmelio\.com\?$"):
+        validate_melio_address("bills_1234@invoicesmelio")
+    with pytest.raises(ValueError) as caught:
+        validate_melio_address("evil\r\nBcc: x@invoicemelio.com")
+    assert "\r" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_allowing_any_domain_turns_the_refusal_into_a_warning() -> None:
+    (warning,) = validate_melio_address("ap@acme.example.com", allow_any_domain=True)
+    assert "domain 'acme.example.com' found" in warning and "tests and sandboxes only" in warning
+    assert validate_melio_address("acmecorp_4821@invoicesmelio.com", allow_any_domain=True) == []
+    with pytest.raises(ValueError):  # the override is about the domain, never about a malformed address
+        validate_melio_address("Acme <ap@acme.example.com>", allow_any_domain=True)
+
+
+def test_an_odd_local_part_only_warns() -> None:
     (warning,) = validate_melio_address("acmecorp@invoicesmelio.com")
     assert "businessname_1234" in warning
 

@@ -222,6 +222,15 @@ def test_duplicate_vendor_id_keeps_first(tmp_path: Path) -> None:
         "vendors.csv line 4: duplicate vendor_id 'V-1' as line 2; kept line 2, skipped this row"]
 
 
+def test_duplicate_vendor_id_with_other_identifiers_marks_a_conflict(tmp_path: Path) -> None:
+    load = vendors(tmp_path, f"company_name,vendor_id,iban\nAcme,V-1,{IBAN_FR}\nBeta,V-2,\nAcme,V-1,{IBAN_DE}\n")
+    assert [(v.vendor_id, v.iban, v.line) for v in load.rows] == [("V-1", IBAN_FR, 2), ("V-2", None, 3)]
+    assert load.rows[0].conflict == ("the Melio export lists vendor V-1 on lines 2 and 4 with different IBAN: "
+                                     "fix the export")
+    assert load.rows[1].conflict is None
+    assert "hold this vendor's invoices (VENDOR_DIRECTORY_CONFLICT)" in issues(load.errors)[0]
+
+
 def test_identical_rows_without_id_are_duplicates(tmp_path: Path) -> None:
     load = vendors(tmp_path, f"company_name,iban\nAcme,{IBAN_FR}\nACME ,{IBAN_FR}\nAcme,{IBAN_DE}\n")
     assert [v.line for v in load.rows] == [2, 4]

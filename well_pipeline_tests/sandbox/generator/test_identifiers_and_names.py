@@ -17,7 +17,7 @@ from .conftest import VENDORS, Dataset
 VAT_FORMATS = {
     "FR": r"FR\d{11}", "DE": r"DE\d{9}", "ES": r"ES[A-Z]\d{8}", "IT": r"IT\d{11}", "NL": r"NL\d{9}B\d{2}",
     "BE": r"BE[01]\d{9}", "PT": r"PT\d{9}", "IE": r"IE\d{7}[A-W]H?", "GB": r"GB\d{9}", "GR": r"EL\d{9}",
-    "BG": r"BG\d{9}", "US": r"EU372\d{6}",
+    "BG": r"BG\d{9}", "US": r"EU372\d{6}", "LU": r"LU\d{8}",
 }
 
 
@@ -73,6 +73,8 @@ def test_vat_numbers_follow_national_formats_and_check_digits(dataset: Dataset) 
             assert int(vat[2:4]) == (12 + 3 * (int(siren) % 97)) % 97
         if vat.startswith("BE"):
             assert 97 - int(vat[2:10]) % 97 == int(vat[10:])
+        if vat.startswith("LU"):
+            assert int(vat[2:8]) % 89 == int(vat[8:])
     assert by_country["FR"] > 0 and by_country["DE"] > 0
     for vendor in dataset.vendors_truth:
         if vendor["country"] == "US":
@@ -94,7 +96,7 @@ def test_vendor_population_contains_the_hard_cases(dataset: Dataset) -> None:
     vendors = dataset.vendors_truth
     kinds = Counter(v["kind"] for v in vendors)
     assert kinds["near_duplicate"] >= 2 and kinds["homonym"] >= 1 and kinds["generic"] >= 2
-    assert kinds["non_latin"] >= 3
+    assert kinds["non_latin"] >= 3 and kinds["trade_name"] >= 7 and kinds["unknown_homonym"] >= 3
     names = {v["canonical_name"] for v in vendors}
     assert {"Acme SAS", "ACME Solutions SAS"} <= names
     for v in vendors:
@@ -103,7 +105,9 @@ def test_vendor_population_contains_the_hard_cases(dataset: Dataset) -> None:
             assert v["printed_name"] == v["latin_alias"]
         if v["kind"] == "homonym":
             twin = dataset.vendor_by_id[v["related_vendor_id"]]
-            assert twin["canonical_name"] == v["canonical_name"] and twin["iban"] != v["iban"]
+            assert twin["canonical_name"] == v["canonical_name"]
+            # Different companies: their identifiers differ (US twins may both lack an IBAN but not a TIN).
+            assert (twin["iban"], twin["vat_number"], twin["tin"]) != (v["iban"], v["vat_number"], v["tin"])
     scripts = {v["country"] for v in vendors if v["kind"] == "non_latin"}
     assert scripts == {"GR", "BG", "JP"}
     assert any(not v["canonical_name"].isascii() and is_winansi(v["canonical_name"]) for v in vendors)  # accents
