@@ -29,6 +29,25 @@ class SettingsError(ValueError):
     """A setting has a value Well cannot use; the message names the setting and where it came from."""
 
 
+def check_melio_inbox(address: str, *, allow_any_domain: bool) -> list[str]:
+    """The Melio inbox rule with messages naming the settings; returns warnings, raises SettingsError.
+
+    One helper for every place that reads the address (settings, the delivery resource, the delivery use case),
+    so the rule and its wording cannot drift: exactly `@invoicesmelio.com`, because the user's relay accepts a
+    mistyped domain and the bills would silently vanish.
+    """
+    # Imported here so settings stays light and importable from any adapter without an import cycle.
+    from well_pipeline.adapters.melio.bill_email import MELIO_INBOX_DOMAIN, validate_melio_address
+
+    try:
+        warnings = validate_melio_address(address, allow_any_domain=allow_any_domain)
+    except ValueError as exc:
+        raise SettingsError(f"setting melio_inbox_address ($WELL_MELIO_INBOX_ADDRESS): {exc}") from None
+    if address.rpartition("@")[2].lower() != MELIO_INBOX_DOMAIN:  # only reached with allow_any_domain
+        warnings = [f"melio_inbox_allow_any_domain ($WELL_MELIO_INBOX_ALLOW_ANY_DOMAIN) is on: {w}" for w in warnings]
+    return warnings
+
+
 def _default_history_start() -> date:
     """Three years back (Qonto exposes at most that), rounded down to the first of the month.
 
@@ -103,6 +122,12 @@ class Settings:
         default=30.0,
         metadata={"doc": "Timeout of one HTTP request to Qonto, in seconds."},
     )
+    qonto_request_deadline_s: float = field(
+        default=120.0,
+        metadata={"doc": "Overall deadline of one call to Qonto (connect, headers and body: a list page, an "
+                  "attachment download, a token call), in seconds; a call still running then is cut and retried, "
+                  "and the run fails when every retry hits it."},
+    )
     qonto_max_retries: int = field(
         default=5,
         metadata={"doc": "Retries on 429, 5xx, timeouts and dropped connections (with backoff)."},
@@ -131,7 +156,15 @@ class Settings:
     )
     eligible_statuses: str = field(
         default="to_review,to_approve,awaiting_payment,pending,scheduled,paid,archived",
-        metadata={"doc": "Comma-separated Qonto statuses that may be auto-linked; other statuses are refused."},
+        metadata={"doc": "Comma-separated Qonto statuses that are scored; other statuses are refused. Invoices "
+                  "Qonto paid or is paying still never auto-link (see `auto_link_paid_in_qonto`)."},
+    )
+    auto_link_paid_in_qonto: bool = field(
+        default=False,
+        metadata={"doc": "Let invoices Qonto already paid or is paying (statuses `paid`, `archived`, `scheduled`, "
+                  "`pending`, or a transfer or matched transaction on the record) auto-link. Off: they wait in "
+                  "review as `ALREADY_PAID_IN_QONTO` / `PAYMENT_IN_QONTO`. Risk when on: Melio drafts a bill for "
+                  "an invoice already paid, and someone may pay it a second time."},
     )
     allowed_currencies: str = field(
         default="EUR,USD,GBP",
@@ -147,7 +180,13 @@ class Settings:
     )
     melio_inbox_address: str = field(
         default="",
-        metadata={"doc": "The workspace's Melio email-in address (`...@invoicesmelio.com`); bills are e-mailed there."},
+        metadata={"doc": "The workspace's Melio email-in address; bills are e-mailed there. Its domain must be "
+                  "exactly `invoicesmelio.com` (any other is refused when settings load and before delivery)."},
+    )
+    melio_inbox_allow_any_domain: bool = field(
+        default=False,
+        metadata={"doc": "Tests and sandboxes only: accept a `melio_inbox_address` outside `@invoicesmelio.com` "
+                  "(a warning on every delivery run)."},
     )
     smtp_host: str = field(
         default="",
@@ -170,6 +209,24 @@ class Settings:
         default="",
         metadata={"doc": "Extra CA certificate (PEM) to trust for the SMTP server, e.g. the sandbox's; empty: system."},
     )
+    smtp_deadline_s: float = field(
+        default=120.0,
+        metadata={"doc": "Overall deadline of one SMTP attempt (connect, TLS, login, each command and the DATA "
+                  "transfer), in seconds; an attempt still running then is cut and retried with backoff, and "
+                  "delivery stops with an error when every retry hits it (the rest waits for the next run)."},
+    )
+    smtp_max_per_minute: int = field(
+        default=0,
+        metadata={"doc": "Most e-mails handed to the relay in any 60 s (Microsoft 365 allows about 30 a minute per "
+                  "mailbox); Well waits when it is reached. 0: unlimited."},
+    )
+    smtp_max_per_day: int = field(
+        default=0,
+        metadata={"doc": "Most e-mails handed to the relay in any 24 h, counted from the delivery audit, so a "
+                  "restart does not reset it (Google Workspace allows about 2,000 a day, a free Gmail account "
+                  "500; Microsoft 365 10,000 recipients a day). When reached, delivery pauses and the rest goes "
+                  "out in later runs. 0: unlimited."},
+    )
     sync_interval_minutes: int = field(
         default=15,
         metadata={"doc": "How often the Qonto sync sensor polls for new and changed invoices."},
@@ -178,6 +235,28 @@ class Settings:
         default=10,
         metadata={"doc": "Each incremental sync re-reads this much before the sync marker "
                   "(Qonto's filter bounds are undocumented); rows are de-duplicated by Qonto id."},
+    )
+    dead_run_check_seconds: int = field(
+        default=60,
+        metadata={"doc": "How often `run_health_sensor` looks for started runs whose processes are all gone "
+                  "(kill -9, OOM, reboot), fails them and frees their DuckDB slot: the bound on how long such a run "
+                  "blocks syncing."},
+    )
+    max_run_minutes: int = field(
+        default=360,
+        metadata={"doc": "Outer bound on a sync or Melio reload run, alive or not (Dagster's `dagster/max_runtime`, "
+                  "enforced by run monitoring); 0: no bound. Keep it well above your longest sync."},
+    )
+    database_busy_wait_s: float = field(
+        default=15.0,
+        metadata={"doc": "How long a `well` command waits for the DuckDB file while a run is writing to it before "
+                  "saying it is busy (runs hold it only for short steps, so a few seconds is usually enough)."},
+    )
+    secret_key_file: str = field(
+        default="",
+        metadata={"doc": "Key file of the encrypted secret store; empty: `secret.key` inside `data_dir`. Keep it "
+                  "outside `data_dir` (a copy or backup of the folder then holds no key), or put the key itself in "
+                  "`WELL_SECRET_KEY`, which wins over any file. Relative paths are inside `data_dir`."},
     )
 
     # ---- derived paths -------------------------------------------------------------------------
@@ -204,6 +283,14 @@ class Settings:
     def secrets_path(self) -> Path:
         return self.data_dir / "secrets.enc.json"
 
+    @property
+    def secret_key_path(self) -> Path:
+        """Where the secret store's key file is (read by `SecretStore`; created there only for a new store)."""
+        if not self.secret_key_file.strip():
+            return self.data_dir / "secret.key"
+        path = Path(self.secret_key_file.strip()).expanduser()
+        return path if path.is_absolute() else self.data_dir / path
+
     def csv_set(self, name: str) -> frozenset[str]:
         """A comma-separated setting as a set of trimmed, non-empty values."""
         return frozenset(v.strip() for v in str(getattr(self, name)).split(",") if v.strip())
@@ -213,10 +300,14 @@ class Settings:
         if self.qonto_auth_mode not in {"oauth", "api_key"}:
             raise SettingsError(f"qonto_auth_mode must be 'oauth' or 'api_key', got {self.qonto_auth_mode!r}")
         for name in ("qonto_requests_per_10s", "qonto_download_concurrency", "sync_interval_minutes",
-                     "attachment_max_mb"):
+                     "attachment_max_mb", "dead_run_check_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be positive, got {getattr(self, name)!r}")
-        for name in ("qonto_requests_per_10min", "qonto_max_retries", "sync_overlap_minutes"):
+        for name in ("qonto_timeout_s", "qonto_request_deadline_s", "smtp_deadline_s"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be positive, got {getattr(self, name)!r}")
+        for name in ("qonto_requests_per_10min", "qonto_max_retries", "sync_overlap_minutes", "max_run_minutes",
+                     "smtp_max_per_minute", "smtp_max_per_day", "database_busy_wait_s"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must be zero or positive, got {getattr(self, name)!r}")
         if self.qonto_requests_per_10s > 1000:
@@ -235,6 +326,8 @@ class Settings:
                                     f"{self.max_auto_link_amount!r}") from None
         if self.history_start > datetime.now(UTC).date():
             raise SettingsError(f"history_start {self.history_start} is in the future")
+        if self.melio_inbox_address:  # empty: delivery is not configured (the delivery run says so)
+            check_melio_inbox(self.melio_inbox_address, allow_any_domain=self.melio_inbox_allow_any_domain)
         return self
 
     @classmethod
@@ -247,9 +340,25 @@ class Settings:
         return rows
 
 
+_TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off"})
+
+
+def _boolean(raw: Any) -> bool:
+    """TOML `true`/`false`, or one of the usual spellings in an environment variable; anything else is refused
+    (a stray "ture" must not quietly mean False)."""
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError("expected true or false")
+
+
 def _coerce(name: str, raw: Any, target: Any, origin: str) -> Any:
     """Convert a TOML or environment value into the field's type, or say precisely what is wrong."""
     try:
+        if target is bool or target == "bool":
+            return _boolean(raw)
         if target is Path or target == "Path":
             return Path(str(raw)).expanduser()
         if target is date or target == "date":

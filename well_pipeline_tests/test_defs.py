@@ -17,7 +17,7 @@ def test_definitions_resolve() -> None:
     sync = defs.resolve_job_def("qonto_sync_job")
     assert {"qonto_supplier_invoices", "scored_matches", "review_queue", "delivered_bills"} <= set(sync.graph.node_dict)
     defs.resolve_job_def("melio_exports_job")
-    assert {s.name for s in defs.sensors} == {"qonto_sync_sensor", "melio_exports_sensor"}
+    assert {s.name for s in defs.sensors} == {"qonto_sync_sensor", "melio_exports_sensor", "run_health_sensor"}
 
 
 def test_every_duckdb_writer_is_in_the_single_pool() -> None:

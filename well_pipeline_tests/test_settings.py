@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from well_pipeline.settings import Settings, SettingsError, load_settings
+from well_pipeline.settings import Settings, SettingsError, check_melio_inbox, load_settings
 
 
 def test_defaults_without_file(tmp_path: Path) -> None:
@@ -60,3 +60,68 @@ def test_readme_documents_every_setting() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     for name, _default, _doc in Settings.describe():
         assert f"`{name}`" in readme and f"`WELL_{name.upper()}`" in readme, name
+
+
+# -- the Melio inbox address (issue 7) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "domain"),
+    [
+        ("bills_1234@invoicemelio.com", "invoicemelio.com"),
+        ("bills_1234@invoicesmelio.co", "invoicesmelio.co"),
+        ("bills_1234@invoices-melio.com", "invoices-melio.com"),
+        ("bills_1234@mail.invoicesmelio.com", "mail.invoicesmelio.com"),
+    ],
+)
+def test_a_mistyped_melio_inbox_is_refused_when_settings_load(tmp_path: Path, address: str, domain: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(tmp_path / "x.toml", environ={"WELL_MELIO_INBOX_ADDRESS": address})
+    message = str(caught.value)
+    assert message.startswith("setting melio_inbox_address ($WELL_MELIO_INBOX_ADDRESS): ")
+    assert f"domain {domain!r} found, 'invoicesmelio.com' expected" in message
+    assert "did you mean invoicesmelio.com?" in message
+
+
+def test_a_foreign_inbox_in_the_settings_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "well.toml"
+    path.write_text('[well]\nmelio_inbox_address = "ap@acme.example.com"\n')
+    with pytest.raises(SettingsError, match=r"melio_inbox_address .*domain 'acme\.example\.com' found"):
+        load_settings(path, environ={})
+
+
+def test_the_melio_domain_is_accepted_in_any_case_and_empty_means_not_configured(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path / "x.toml", environ={"WELL_MELIO_INBOX_ADDRESS": "X@InvoicesMelio.COM"})
+    assert settings.melio_inbox_address == "X@InvoicesMelio.COM"
+    assert settings.melio_inbox_allow_any_domain is False
+    assert load_settings(tmp_path / "x.toml", environ={}).melio_inbox_address == ""
+
+
+def test_allow_any_domain_is_an_explicit_switch_that_warns(tmp_path: Path) -> None:
+    env = {"WELL_MELIO_INBOX_ADDRESS": "ap@inbox.example.test", "WELL_MELIO_INBOX_ALLOW_ANY_DOMAIN": "true"}
+    settings = load_settings(tmp_path / "x.toml", environ=env)
+    assert settings.melio_inbox_allow_any_domain is True
+    (warning,) = check_melio_inbox(settings.melio_inbox_address, allow_any_domain=True)
+    assert warning.startswith("melio_inbox_allow_any_domain ($WELL_MELIO_INBOX_ALLOW_ANY_DOMAIN) is on: ")
+    assert "tests and sandboxes only" in warning
+    path = tmp_path / "well.toml"
+    path.write_text('melio_inbox_address = "ap@inbox.example.test"\nmelio_inbox_allow_any_domain = true\n')
+    assert load_settings(path, environ={}).melio_inbox_allow_any_domain is True
+    with pytest.raises(SettingsError, match="melio_inbox_address"):  # "false" turns the switch off again
+        load_settings(path, environ={"WELL_MELIO_INBOX_ALLOW_ANY_DOMAIN": "false"})
+
+
+def test_an_unreadable_switch_value_is_refused_not_taken_for_false(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"\$WELL_MELIO_INBOX_ALLOW_ANY_DOMAIN: cannot read 'ture'"):
+        load_settings(tmp_path / "x.toml", environ={"WELL_MELIO_INBOX_ALLOW_ANY_DOMAIN": "ture"})
+
+
+def test_secret_key_file_defaults_beside_the_store_and_reads_the_long_standing_variable(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path / "absent.toml", environ={"WELL_DATA_DIR": "/srv/well"})
+    assert settings.secret_key_path == Path("/srv/well/secret.key")
+    apart = load_settings(tmp_path / "absent.toml",
+                          environ={"WELL_DATA_DIR": "/srv/well", "WELL_SECRET_KEY_FILE": "/etc/well/secret.key"})
+    assert apart.secret_key_path == Path("/etc/well/secret.key")
+    path = tmp_path / "well.toml"
+    path.write_text('data_dir = "/srv/well"\nsecret_key_file = "keys/secret.key"\n')
+    assert load_settings(path, environ={}).secret_key_path == Path("/srv/well/keys/secret.key")

@@ -4,19 +4,43 @@ from __future__ import annotations
 
 import getpass
 import os
+import unicodedata
+from typing import Any
 
 import click
 
-from well_pipeline.adapters.storage import Database
+from well_pipeline.adapters.storage import Database, DatabaseLockedError
+from well_pipeline.core.scoring.display import text
 from well_pipeline.settings import load_settings
+
+DATABASE_BUSY = "Well's database is busy (a run is writing); retry in a moment"
 
 
 def existing_database() -> Database:
-    """The configured DuckDB file, or a clear error when nothing was materialised yet."""
+    """The configured DuckDB file, or a clear error when nothing was materialised yet.
+
+    Opening it waits up to `database_busy_wait_s` for a run that is writing (runs hold the file only for short
+    steps); past that, `WellGroup` turns the lock error into one line.
+    """
     settings = load_settings()
     if not settings.duckdb_path.exists():
         raise click.ClickException(f"no Well database at {settings.duckdb_path}; materialise the assets first")
-    return Database(settings.duckdb_path)
+    return Database(settings.duckdb_path, lock_timeout_s=settings.database_busy_wait_s)
+
+
+class WellGroup(click.Group):
+    """The `well` group: a DuckDB file another process keeps locked is one line, not a traceback.
+
+    DuckDB lets one process write the file, and while it does, no other process may even read it. Delivery and
+    the other runs hold it only for short steps, so `Database.connect` waits a little; if the file is still
+    locked after that (a long write, a notebook holding it), every command says so the same way.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DatabaseLockedError:
+            raise click.ClickException(DATABASE_BUSY) from None
 
 
 def default_author() -> str:
@@ -25,3 +49,32 @@ def default_author() -> str:
 
 author_option = click.option("--author", default=default_author, show_default="$WELL_REVIEWER or your user name",
                              help="Who decides (kept with the decision).")
+
+
+# Characters a terminal may act on instead of showing: C0/C1 controls (CR, LF, ESC...), DEL, format characters
+# (bidi overrides and isolates, zero-width marks), line/paragraph separators, lone surrogates.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def printable(value: object) -> str:
+    """`value` as one line of inert text for a terminal: control and bidi characters escaped, empty as `""`.
+
+    Supplier names, invoice numbers and reason texts come from OCR and e-mail; printed raw, `"\\x1b[2J"` clears
+    the screen, `"\\r"` overwrites the line and U+202E reverses it, so a forged record could look harmless. Each
+    such character is shown as its Python escape (`\\x1b`, `\\r`, `\\u202e`); a backslash is doubled so an escape
+    in the output always means an escaped character. None, NaN and NaT print as nothing.
+    """
+    shown = text(value)
+    if shown.isascii() and shown.isprintable() and "\\" not in shown:
+        return shown  # the common case: plain ASCII, nothing to escape
+    out = []
+    for char in shown:
+        if char in _NAMED_ESCAPES:
+            out.append(_NAMED_ESCAPES[char])
+        elif unicodedata.category(char) in _UNSAFE_CATEGORIES:
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)

@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from well_pipeline.cli.common import WellGroup
 from well_pipeline.cli.delivery import delivery
 from well_pipeline.cli.qonto import qonto
 from well_pipeline.cli.review import review
@@ -14,7 +15,7 @@ from well_pipeline.cli.secrets import secrets
 from well_pipeline.cli.settings import settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=WellGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 def cli(log_level: str) -> None:

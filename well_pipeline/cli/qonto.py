@@ -21,10 +21,10 @@ from well_pipeline.adapters.secrets import (
     QONTO_CLIENT_SECRET,
     QONTO_REFRESH_TOKEN,
     QONTO_STAGING_TOKEN,
-    SecretStore,
     StoredRefreshToken,
 )
 from well_pipeline.adapters.storage import Database, InvoiceRepository
+from well_pipeline.cli.secrets import SecretErrorsGroup, open_store
 from well_pipeline.defs.resources import build_resources
 from well_pipeline.services.qonto_ingest import SYNC_MARKER
 from well_pipeline.settings import load_settings
@@ -68,7 +68,7 @@ class _CallbackCatcher:
         self.server.server_close()
 
 
-@click.group()
+@click.group(cls=SecretErrorsGroup)
 def qonto() -> None:
     """Connection to the Qonto Business API."""
 
@@ -81,7 +81,7 @@ def qonto() -> None:
 def connect(no_browser: bool, sandbox_approve: bool, timeout: int) -> None:
     """Approve Well in Qonto (OAuth 2.0) and store the refresh token, encrypted."""
     settings = load_settings()
-    store = SecretStore(settings.secrets_path)
+    store = open_store(settings)
     if not settings.qonto_client_id:
         raise click.ClickException("set qonto_client_id first (well.toml or WELL_QONTO_CLIENT_ID)")
     client_secret = store.get(QONTO_CLIENT_SECRET)
@@ -110,7 +110,7 @@ def connect(no_browser: bool, sandbox_approve: bool, timeout: int) -> None:
                                    f"{params.get('error_description', '')}".strip())
     tokens = exchange_code(settings.qonto_oauth_url, settings.qonto_client_id, client_secret, params["code"],
                            settings.qonto_redirect_uri, token_store=StoredRefreshToken(store),
-                           staging_token=store.get(QONTO_STAGING_TOKEN))
+                           staging_token=store.get(QONTO_STAGING_TOKEN), deadline_s=settings.qonto_request_deadline_s)
     if tokens.refresh_token is None:
         raise click.ClickException("Qonto returned no refresh token: add offline_access to qonto_scopes")
     click.echo(f"Connected to Qonto. Granted scopes: {' '.join(tokens.scope)}")
@@ -120,7 +120,7 @@ def connect(no_browser: bool, sandbox_approve: bool, timeout: int) -> None:
 def disconnect() -> None:
     """Revoke Well's access at Qonto and forget the token (stored records and the sync marker are kept)."""
     settings = load_settings()
-    store = SecretStore(settings.secrets_path)
+    store = open_store(settings)
     if store.get(QONTO_REFRESH_TOKEN) is None:
         click.echo("Qonto is not connected; nothing to revoke")
         return
@@ -139,12 +139,17 @@ def disconnect() -> None:
 
 @qonto.command()
 def status() -> None:
-    """Connection state and the last successful sync."""
+    """Connection state and the last successful sync (reads only: creates no key, no file)."""
     settings = load_settings()
-    store = SecretStore(settings.secrets_path)
+    store = open_store(settings)
     click.echo(f"api: {settings.qonto_api_url}  auth: {settings.qonto_auth_mode}")
-    connected = store.get(QONTO_REFRESH_TOKEN) is not None
-    click.echo(f"connected: {'yes' if connected else 'no'}")
+    health = store.check()  # a lost or wrong key shows here even when no refresh token is stored
+    if health.ok:
+        connected = "yes" if store.get(QONTO_REFRESH_TOKEN) is not None else "no"
+    else:  # still show the sync state, then fail with the recovery steps
+        connected = "unknown (secret store problem, below)"
+    click.echo(f"connected: {connected}")
+    click.echo(f"secret store: {'ok' if health.ok else f'{len(health.problems)} problem(s), below'}")
     database = Database(settings.duckdb_path)
     if settings.duckdb_path.exists():
         with database.connect(read_only=True) as con:
@@ -154,3 +159,5 @@ def status() -> None:
         click.echo(f"invoices stored: {count}")
     else:
         click.echo("no data yet")
+    if not health.ok:
+        raise click.ClickException("\n\n".join(health.problems))

@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from well_pipeline.adapters.melio import SmtpMailer, validate_melio_address
+from well_pipeline.adapters.melio import SmtpMailer
 from well_pipeline.adapters.melio.bill_email import validate_address
 from well_pipeline.adapters.qonto import ApiKeyAuth, OAuthTokenAuth, QontoClient, RateLimiter
 from well_pipeline.adapters.secrets import (
@@ -24,9 +24,10 @@ from well_pipeline.adapters.secrets import (
     StoredRefreshToken,
 )
 from well_pipeline.adapters.storage import AttachmentStore, Database
+from well_pipeline.core.delivery.quota import SendQuota
 from well_pipeline.core.scoring.policy import ScoringPolicy
 from well_pipeline.services.scoring import policy_from_settings
-from well_pipeline.settings import Settings, load_settings
+from well_pipeline.settings import Settings, check_melio_inbox, load_settings
 
 
 class WellStorageResource(dg.ConfigurableResource):
@@ -55,13 +56,17 @@ class QontoResource(dg.ConfigurableResource):
     requests_per_10min: int = Field(description="Client-side request ceiling per 10 min (0 disables).")
     download_concurrency: int = Field(description="Attachment downloads in flight at once.")
     timeout_s: float = Field(description="Timeout of one request, in seconds.")
+    request_deadline_s: float = Field(description="Overall deadline of one call to Qonto (connect, headers and "
+                                      "body), in seconds; retried, then the run fails.")
     max_retries: int = Field(description="Retries on 429, 5xx, timeouts and dropped connections.")
     attachment_max_mb: int = Field(description="Largest attachment downloaded; larger ones are recorded as failures.")
     secrets_path: str = Field(description="Encrypted secret store holding the Qonto credentials.")
+    store_key_file: str = Field(default="", description="Key file of the secret store (a path, never the key); "
+                                "empty: beside the store. WELL_SECRET_KEY, if set, wins.")
     sync_overlap_minutes: int = Field(description="Incremental syncs re-read this much before the sync marker.")
 
     def secret_store(self) -> SecretStore:
-        return SecretStore(Path(self.secrets_path))
+        return SecretStore(Path(self.secrets_path), key_file=Path(self.store_key_file) if self.store_key_file else None)
 
     def build_auth(self) -> ApiKeyAuth | OAuthTokenAuth:
         """The configured credentials; raises a clear error naming what is missing and how to set it."""
@@ -83,7 +88,7 @@ class QontoResource(dg.ConfigurableResource):
                 "Qonto is not connected (no refresh token). Run `well qonto connect` to approve access in Qonto."
             )
         return OAuthTokenAuth(self.oauth_url, self.client_id, client_secret, tokens,
-                              staging_token=store.get(QONTO_STAGING_TOKEN))
+                              staging_token=store.get(QONTO_STAGING_TOKEN), deadline_s=self.request_deadline_s)
 
     def build_client(self, auth: ApiKeyAuth | OAuthTokenAuth | None = None) -> QontoClient:
         """A ready client (with `auth`, or the configured credentials)."""
@@ -93,6 +98,7 @@ class QontoResource(dg.ConfigurableResource):
             staging_token=self.secret_store().get(QONTO_STAGING_TOKEN),
             limiter=RateLimiter.from_limits(self.requests_per_10s, self.requests_per_10min),
             timeout_s=self.timeout_s,
+            request_deadline_s=self.request_deadline_s,
             max_retries=self.max_retries,
             download_concurrency=self.download_concurrency,
         )
@@ -110,7 +116,9 @@ class ScoringResource(dg.ConfigurableResource):
 
     auto_link_threshold: float = Field(description="Score at or above which an invoice is sent without a person.")
     review_threshold: float = Field(description="Score at or above which an invoice waits for review.")
-    eligible_statuses: str = Field(description="Comma-separated Qonto statuses that may be auto-linked.")
+    eligible_statuses: str = Field(description="Comma-separated Qonto statuses that are scored (others refused).")
+    auto_link_paid_in_qonto: bool = Field(default=False, description="Opt-in: let invoices Qonto paid or is paying "
+                                          "auto-link (risk: paid twice).")
     allowed_currencies: str = Field(description="Comma-separated currencies that may be sent to Melio.")
     max_auto_link_amount: str = Field(description="Invoices above this amount wait for a person (empty: no limit).")
     blocked_vendor_ids: str = Field(default="", description="Comma-separated vendor ids never sent.")
@@ -123,14 +131,24 @@ class ScoringResource(dg.ConfigurableResource):
 class MelioDeliveryResource(dg.ConfigurableResource):
     """Where bills go: the Melio email-in address and the SMTP relay (its password stays in the secret store)."""
 
-    inbox_address: str = Field(description="The workspace's Melio email-in address (...@invoicesmelio.com).")
+    inbox_address: str = Field(description="The workspace's Melio email-in address (exactly ...@invoicesmelio.com).")
+    allow_any_domain: bool = Field(default=False, description="Tests and sandboxes only: accept an inbox outside "
+                                   "@invoicesmelio.com (setting melio_inbox_allow_any_domain; warned on every run).")
     smtp_host: str = Field(description="SMTP relay host.")
     smtp_port: int = Field(description="SMTP relay port.")
     smtp_security: str = Field(description="'starttls' or 'tls'; TLS 1.3 required.")
     smtp_username: str = Field(default="", description="SMTP login (empty: no AUTH).")
     from_address: str = Field(description="Sender address of the bill e-mails.")
     ca_file: str = Field(default="", description="Extra CA certificate to trust (the sandbox's); empty: system.")
+    deadline_s: float = Field(default=120.0, description="Overall deadline of one SMTP attempt, in seconds "
+                              "(setting smtp_deadline_s).")
+    max_per_minute: int = Field(default=0, description="E-mails per 60 s the relay allows (smtp_max_per_minute); "
+                                "0: unlimited.")
+    max_per_day: int = Field(default=0, description="E-mails per 24 h the relay allows (smtp_max_per_day); "
+                             "0: unlimited.")
     secrets_path: str = Field(description="Encrypted secret store holding smtp_password.")
+    store_key_file: str = Field(default="", description="Key file of the secret store (a path, never the key); "
+                                "empty: beside the store. WELL_SECRET_KEY, if set, wins.")
 
     def checked_addresses(self) -> tuple[str, str, list[str]]:
         """(to, from, warnings); raises a clear error when delivery is not configured."""
@@ -141,21 +159,29 @@ class MelioDeliveryResource(dg.ConfigurableResource):
         if not self.smtp_host or not self.from_address:
             raise dg.DagsterInvariantViolationError(
                 "smtp_host and smtp_from_address must be set (WELL_SMTP_HOST, WELL_SMTP_FROM_ADDRESS) to deliver.")
-        warnings = validate_melio_address(self.inbox_address)
+        warnings = check_melio_inbox(self.inbox_address, allow_any_domain=self.allow_any_domain)
         validate_address(self.from_address)
         return self.inbox_address, self.from_address, warnings
 
     def mailer(self) -> SmtpMailer:
         password = None
         if self.smtp_username:
-            password = SecretStore(Path(self.secrets_path)).require(
+            store = SecretStore(Path(self.secrets_path),
+                                key_file=Path(self.store_key_file) if self.store_key_file else None)
+            password = store.require(
                 SMTP_PASSWORD, "Run `well secrets set smtp_password` or set WELL_SECRET_SMTP_PASSWORD.")
         return SmtpMailer(self.smtp_host, self.smtp_port, security=self.smtp_security,  # type: ignore[arg-type]
-                          username=self.smtp_username or None, password=password, ca_file=self.ca_file or None)
+                          username=self.smtp_username or None, password=password, ca_file=self.ca_file or None,
+                          deadline_s=self.deadline_s)
+
+    def quota(self) -> SendQuota:
+        return SendQuota(per_minute=self.max_per_minute, per_day=self.max_per_day)
 
 
 def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
     settings = settings or load_settings()
+    if settings.melio_inbox_address:  # refuse a non-Melio inbox when configured, not only when a run starts
+        check_melio_inbox(settings.melio_inbox_address, allow_any_domain=settings.melio_inbox_allow_any_domain)
     data_dir = settings.data_dir.resolve()
     return {
         "storage": WellStorageResource(
@@ -173,9 +199,11 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
             requests_per_10min=settings.qonto_requests_per_10min,
             download_concurrency=settings.qonto_download_concurrency,
             timeout_s=settings.qonto_timeout_s,
+            request_deadline_s=settings.qonto_request_deadline_s,
             max_retries=settings.qonto_max_retries,
             attachment_max_mb=settings.attachment_max_mb,
             secrets_path=str(settings.secrets_path.resolve()),
+            store_key_file=str(settings.secret_key_path.resolve()),
             sync_overlap_minutes=settings.sync_overlap_minutes,
         ),
         "melio_exports": MelioExportsResource(
@@ -184,18 +212,24 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
         ),
         "melio_delivery": MelioDeliveryResource(
             inbox_address=settings.melio_inbox_address,
+            allow_any_domain=settings.melio_inbox_allow_any_domain,
             smtp_host=settings.smtp_host,
             smtp_port=settings.smtp_port,
             smtp_security=settings.smtp_security,
             smtp_username=settings.smtp_username,
             from_address=settings.smtp_from_address,
             ca_file=settings.smtp_ca_file,
+            deadline_s=settings.smtp_deadline_s,
+            max_per_minute=settings.smtp_max_per_minute,
+            max_per_day=settings.smtp_max_per_day,
             secrets_path=str(settings.secrets_path.resolve()),
+            store_key_file=str(settings.secret_key_path.resolve()),
         ),
         "scoring": ScoringResource(
             auto_link_threshold=settings.auto_link_threshold,
             review_threshold=settings.review_threshold,
             eligible_statuses=settings.eligible_statuses,
+            auto_link_paid_in_qonto=settings.auto_link_paid_in_qonto,
             allowed_currencies=settings.allowed_currencies,
             max_auto_link_amount=settings.max_auto_link_amount,
             blocked_vendor_ids=settings.blocked_vendor_ids,

@@ -3,8 +3,11 @@
 It wires adapters together and holds no Dagster objects, so the same code runs from an asset, the CLI or a
 benchmark. The order of work is chosen for safety:
 
-1. list the window page by page (network), upserting each page in one short transaction;
-2. then download only attachments that are not stored yet (network), committing them in small batches.
+1. list the window page by page (network), upserting each page in one short transaction, until the distinct
+   ids received reconcile with Qonto's count (re-listing or splitting the window, see qonto_listing.py);
+2. then download only attachments that are not stored yet (network), committing them in small batches;
+3. only then fail the run if a window never reconciled (`ListingIncompleteError`) or the file host kept
+   answering past the request deadline (`QontoTimeoutError`): the caller keeps its sync marker.
 
 A crash at any point loses nothing already committed, and a re-run skips what is already there: unchanged
 records are not rewritten and stored attachments are not downloaded again.
@@ -16,19 +19,21 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import islice, takewhile
 
 from well_pipeline.adapters.qonto import (
     AttachmentDownload,
     AttachmentFailure,
     QontoClient,
+    QontoTimeoutError,
     RejectedRecord,
     SupplierInvoice,
 )
 from well_pipeline.adapters.storage import AttachmentNeed, AttachmentStore, Database, InvoiceRepository, UpsertCounts
+from well_pipeline.services.qonto_listing import ListingIncompleteError, ListingTally, list_until_reconciled
 
 SYNC_MARKER = "qonto.supplier_invoices.updated_at"
 ATTACHMENT_COMMIT_BATCH = 50
-MAX_LISTING_PASSES = 3
 
 Log = Callable[[str], None]
 
@@ -58,6 +63,8 @@ class IngestReport:
     rejected: int = 0
     rejected_reasons: list[str] = field(default_factory=list)
     unknown_fields: set[str] = field(default_factory=set)
+    # Malformed optional fields by record id: the record is kept (raw_json), this says what looked wrong.
+    field_warnings: dict[str, str] = field(default_factory=dict)
     pages: int = 0
     attachments_needed: int = 0
     attachments_fetched: int = 0
@@ -66,6 +73,8 @@ class IngestReport:
     attachment_failures: list[str] = field(default_factory=list)
     touched_dates: set[date] = field(default_factory=set)
     listing_complete: bool = True
+    listing_passes: int = 0  # passes over the window or its halves (1 when the first reconciled)
+    windows_split: int = 0
     seconds: float = 0.0
 
 
@@ -82,31 +91,35 @@ def ingest_supplier_invoices(
     attachment_scope: tuple[date, date] | None = None,
     max_attachment_bytes: int | None = None,
     log: Log = lambda message: None,
+    warn: Log | None = None,
     repository: InvoiceRepository | None = None,
 ) -> IngestReport:
     """List `window` from Qonto into DuckDB, then fetch missing attachments.
 
     `attachment_scope` is the [start, end) range of created dates whose missing attachments are fetched;
-    by default (a sync) every missing attachment.
+    by default (a sync) every missing attachment. `log` gets progress, `warn` (default: `log`) what an
+    operator should see: the list changing while paging, re-listing, split windows.
+    Raises `ListingIncompleteError` (carrying the report) when a window never reconciled with Qonto's count,
+    and `QontoTimeoutError` when Qonto kept answering past the request deadline; both after storing what
+    arrived, so the caller's sync marker stays and the next sync reads the window again.
     """
+    warn = warn or log
     repo = repository or InvoiceRepository()
     report = IngestReport(window=window)
     started = time.monotonic()
     log(f"Listing Qonto supplier invoices: {window.describe()}")
     # Each page and each batch of attachments is written through its own short connection, so the DuckDB
     # write lock is free between them (the CLI and the review queue can write while a long backfill runs).
-    for attempt in range(1, MAX_LISTING_PASSES + 1):
-        expected, received = _list_once(client, database, repo, window, report, log)
-        report.listing_complete = expected is None or received >= expected
-        if report.listing_complete:
-            break
-        # Page-number paging over a set that changed while we read it can skip records (one that left the
-        # filter shifts the rest back a slot). Listing again is cheap: unchanged rows are not rewritten.
-        log(f"Qonto reported {expected} records but {received} arrived (the list changed while paging); "
-            + (f"listing again ({attempt}/{MAX_LISTING_PASSES - 1})" if attempt < MAX_LISTING_PASSES else
-               f"still short after {attempt} passes: the sync marker will not move, so the next sync re-reads it"))
+    outcome = list_until_reconciled(
+        window, lambda part: _list_once(client, database, repo, part, report, log, warn), warn=warn)
+    report.listing_complete = outcome.complete
+    report.listing_passes, report.windows_split = outcome.passes, outcome.windows_split
     if report.unknown_fields:
         log(f"Qonto sent fields Well does not know (kept in raw_json): {sorted(report.unknown_fields)}")
+    if report.field_warnings:
+        examples = "; ".join(f"{i}: {w}" for i, w in islice(report.field_warnings.items(), 20))
+        log(f"Malformed optional fields on {len(report.field_warnings)} record(s), kept as sent in raw_json "
+            f"(the records are stored and scored): {examples}")
 
     with database.connect() as con:
         needs = _attachment_needs(con, repo, attachment_scope)
@@ -118,23 +131,26 @@ def ingest_supplier_invoices(
     log(f"Done in {report.seconds:.1f} s: {report.counts.new} new, {report.counts.changed} changed, "
         f"{report.counts.unchanged} unchanged, {report.rejected} rejected; attachments "
         f"{report.attachments_fetched} fetched, {report.attachments_failed} failed")
+    if not report.listing_complete:
+        raise ListingIncompleteError(
+            f"The Qonto listing did not reconcile with Qonto's count for {'; '.join(outcome.short_windows)} after "
+            f"{outcome.passes} passes: records may be missing. Everything received is stored; the sync marker "
+            "stays, so the next sync reads this window again.", report)
     return report
 
 
 def _list_once(client: QontoClient, database: Database, repo: InvoiceRepository, window: IngestWindow,
-               report: IngestReport, log: Log) -> tuple[int | None, int]:
-    """One pass over the window; returns (records Qonto said the list holds, records received)."""
-    expected: int | None = None
-    received = 0
+               report: IngestReport, log: Log, warn: Log) -> ListingTally:
+    """One pass over the window, each page stored as it arrives; returns what arrived, to reconcile."""
+    tally = ListingTally.for_window(window)
     for page in client.iter_supplier_invoice_pages(
         created_at_from=window.created_from,
         created_at_to=window.created_to,
         updated_at_from=window.updated_from,
         updated_at_to=window.updated_to,
+        warn=warn,
     ):
-        if expected is None:
-            expected = page.total_count
-        received += page.received
+        tally.add(page)
         invoices = [r for r in page.results if isinstance(r, SupplierInvoice)]
         rejects = [r for r in page.results if isinstance(r, RejectedRecord)]
         with database.connect() as con:
@@ -148,12 +164,14 @@ def _list_once(client: QontoClient, database: Database, repo: InvoiceRepository,
                 report.rejected_reasons.append(f"{reject.record_id or 'unknown id'}: {reject.reason}")
         for invoice in invoices:
             report.unknown_fields.update(invoice.unknown_fields)
+            if invoice.field_warnings:
+                report.field_warnings[invoice.id] = ", ".join(invoice.field_warnings)
             report.touched_dates.add(invoice.created_at.astimezone(UTC).date())
         report.pages += 1
         if report.pages == 1 or report.pages % 10 == 0:
             log(f"page {page.number}/{page.total_pages or '?'}: {report.counts.seen} records "
                 f"({report.counts.new} new, {report.counts.changed} changed), {report.rejected} rejected")
-    return expected, received
+    return tally
 
 
 def _attachment_needs(con, repo: InvoiceRepository, scope: tuple[date, date] | None) -> list[AttachmentNeed]:
@@ -186,24 +204,39 @@ def _fetch_attachments(
         stored.clear()
         failed.clear()
 
-    results: Iterable[AttachmentDownload | AttachmentFailure] = client.fetch_attachments(
-        [n.attachment_id for n in needs], max_bytes=max_bytes
-    )
+    # After a download ran out of its deadline, no new download starts (every one would wait deadline x attempts
+    # on a file host this slow); those already in flight end by their own deadline and are kept.
+    slow: list[AttachmentFailure] = []
+    ids = takewhile(lambda _: not slow, (n.attachment_id for n in needs))
+    results: Iterable[AttachmentDownload | AttachmentFailure] = client.fetch_attachments(ids, max_bytes=max_bytes)
     for result in results:
         done += 1
-        if isinstance(result, AttachmentDownload):
-            digest = store.put(result.content, expected_sha256=result.sha256)
-            stored.append((result.attachment_id, digest, result.size, result.content_type, result.file_name,
-                           str(store.relative_path(digest))))
-            report.attachments_fetched += 1
-            report.attachment_bytes += result.size
-        else:
-            failed.append((result.attachment_id, invoice_of.get(result.attachment_id), result.reason))
-            report.attachments_failed += 1
-            if len(report.attachment_failures) < 20:
-                report.attachment_failures.append(f"{result.attachment_id}: {result.reason}")
+        _take_attachment(result, store, stored, failed, invoice_of, report)
+        if isinstance(result, AttachmentFailure) and result.deadline_hit:
+            slow.append(result)
         if len(stored) + len(failed) >= ATTACHMENT_COMMIT_BATCH:
             flush()
         if done % step == 0:
             log(f"attachments {done}/{len(needs)} ({report.attachments_failed} failed)")
     flush()
+    if slow:
+        # Fail the run (the caller keeps its marker); the failures are recorded and retried by the next sync.
+        raise QontoTimeoutError(f"Attachment {slow[0].attachment_id}: {slow[0].reason}"
+                                + (f" (and {len(slow) - 1} more)" if len(slow) > 1 else "")
+                                + f"; {len(needs) - done} downloads not started")
+
+
+def _take_attachment(result: AttachmentDownload | AttachmentFailure, store: AttachmentStore, stored: list,
+                     failed: list, invoice_of: dict[str, str], report: IngestReport) -> None:
+    """Store one download (or note one failure) for the next batch commit."""
+    if isinstance(result, AttachmentDownload):
+        digest = store.put(result.content, expected_sha256=result.sha256)
+        stored.append((result.attachment_id, digest, result.size, result.content_type, result.file_name,
+                       str(store.relative_path(digest))))
+        report.attachments_fetched += 1
+        report.attachment_bytes += result.size
+    else:
+        failed.append((result.attachment_id, invoice_of.get(result.attachment_id), result.reason))
+        report.attachments_failed += 1
+        if len(report.attachment_failures) < 20:
+            report.attachment_failures.append(f"{result.attachment_id}: {result.reason}")

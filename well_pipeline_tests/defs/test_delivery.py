@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import os
 import signal
 import subprocess
@@ -26,8 +27,10 @@ from well_pipeline.defs.delivery.assets import delivered_bills, delivery_checks
 from well_pipeline.defs.matching.assets import scored_matches
 from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
 from well_pipeline.defs.qonto.assets import qonto_supplier_invoices
-from well_pipeline.defs.resources import build_resources
+from well_pipeline.defs.resources import MelioDeliveryResource, build_resources
 from well_pipeline.sandbox.melio import InboxConfig, MelioInbox
+from well_pipeline.services.delivery import deliver_days
+from well_pipeline.settings import Settings, SettingsError
 from well_pipeline_tests.defs.conftest import DAY0, WellEnv, day_key
 from well_pipeline_tests.support.qonto_records import make_invoice
 
@@ -36,6 +39,7 @@ VENDORS = f"company_name,vendor_id,email,iban,vat_number\nPapeterie Dupont SARL,
 BILLS = "bill_id,company_name,invoice_number,invoice_date,due_date,amount,currency,status\n" \
         "MB-1,Papeterie Dupont,OLD-1,2025-01-01,2025-02-01,10.00,EUR,paid\n"
 INBOX_ADDRESS = "papeterie_1234@invoicesmelio.com"
+TYPO_ADDRESS = "papeterie_1234@invoicemelio.com"  # issue 7: one letter short, and every relay accepts it
 
 
 def clean_invoices(count: int, day: int = 0) -> list[dict]:
@@ -51,19 +55,26 @@ def inbox(tmp_path: Path) -> Iterator[MelioInbox]:
         yield server
 
 
-@pytest.fixture
-def delivery_env(well_env: WellEnv, inbox: MelioInbox) -> WellEnv:
-    settings = replace(well_env.settings, melio_inbox_address=INBOX_ADDRESS, smtp_host="127.0.0.1",
-                       smtp_port=inbox.port, smtp_security="starttls", smtp_username=InboxConfig().username,
-                       smtp_from_address="well@papeterie-client.example", smtp_ca_file=str(inbox.cert_path))
-    SecretStore(settings.secrets_path, environ={}).set(SMTP_PASSWORD, "well-sandbox-smtp-secret")
-    melio = settings.data_dir / "melio"
+def use_inbox(well_env: WellEnv, inbox: MelioInbox, *, password: str = "well-sandbox-smtp-secret",
+              **settings: object) -> WellEnv:
+    """Point `well_env` at `inbox` (STARTTLS, the sandbox's login) with the Melio CSVs; `settings` override."""
+    configured = replace(well_env.settings, **({
+        "melio_inbox_address": INBOX_ADDRESS, "smtp_host": "127.0.0.1", "smtp_port": inbox.port,
+        "smtp_security": "starttls", "smtp_username": InboxConfig().username,
+        "smtp_from_address": "well@papeterie-client.example", "smtp_ca_file": str(inbox.cert_path)} | settings))
+    SecretStore(configured.secrets_path, environ={}).set(SMTP_PASSWORD, password)
+    melio = configured.data_dir / "melio"
     melio.mkdir(parents=True, exist_ok=True)
     (melio / "vendors.csv").write_text(VENDORS)
     (melio / "bills.csv").write_text(BILLS)
-    well_env.settings = settings
-    well_env.resources = build_resources(settings)
+    well_env.settings = configured
+    well_env.resources = build_resources(configured)
     return well_env
+
+
+@pytest.fixture
+def delivery_env(well_env: WellEnv, inbox: MelioInbox) -> WellEnv:
+    return use_inbox(well_env, inbox)
 
 
 def run(env: WellEnv, instance: dg.DagsterInstance, *, first: int = 0, last: int = 2,
@@ -173,9 +184,11 @@ def test_second_line_duplicates_and_changes_after_delivery(delivery_env: WellEnv
     delivery_env.write([*invoices, twin, in_ledger])
     load_melio(delivery_env, instance)
     env = {"WELL_DATA_DIR": str(delivery_env.settings.data_dir), "WELL_REVIEWER": "ops"}
-    # The scorer holds the ledger copy itself; approve it by hand to prove delivery checks the ledger too.
+    # The scorer holds the ledger copy and the twin itself (DUPLICATE_INVOICE: same supplier and number); approve
+    # both by hand to prove delivery checks the ledger and what it already delivered too.
     assert run(delivery_env, instance, assets=("ingest", "score")).success
-    assert CliRunner().invoke(cli, ["review", "approve", "d0-ledger"], env=env).exit_code == 0
+    for held in ("d0-ledger", "d0-twin"):
+        assert CliRunner().invoke(cli, ["review", "approve", held], env=env).exit_code == 0
     assert run(delivery_env, instance, assets=("deliver",)).success
     assert set(inbox_ids(inbox)) == {"d0-000", "d0-001", "d0-002"}
     assert holds(delivery_env) == {"d0-twin": "DUPLICATE_OF_DELIVERED", "d0-ledger": "IN_MELIO_LEDGER"}
@@ -256,3 +269,76 @@ def test_one_resend_approval_allows_one_send_whatever_its_outcome(delivery_env: 
         assert run(delivery_env, instance, last=1).success
     assert inbox_ids(inbox)[first] == 2  # the approval was used up by that re-send: nothing more goes out
     assert holds(delivery_env)[first] == "DELIVERY_UNCONFIRMED"
+
+
+# -- the inbox address must be exactly @invoicesmelio.com (issue 7) ----------------------------------------
+
+
+def delivery_resource(env: WellEnv, **overrides: object) -> MelioDeliveryResource:
+    """The configured delivery resource with some fields changed, as a launchpad override would change them."""
+    current = env.resources["melio_delivery"]
+    values = {name: getattr(current, name) for name in type(current).model_fields}
+    return MelioDeliveryResource(**(values | overrides))
+
+
+def test_resources_refuse_a_mistyped_inbox_when_built(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as caught:
+        build_resources(Settings(data_dir=tmp_path, melio_inbox_address=TYPO_ADDRESS))
+    message = str(caught.value)
+    assert "melio_inbox_address ($WELL_MELIO_INBOX_ADDRESS)" in message
+    assert "domain 'invoicemelio.com' found, 'invoicesmelio.com' expected" in message
+    assert "did you mean invoicesmelio.com?" in message
+    upper = build_resources(Settings(data_dir=tmp_path, melio_inbox_address="Papeterie_1234@InvoicesMelio.COM"))
+    assert upper["melio_delivery"].inbox_address == "Papeterie_1234@InvoicesMelio.COM"
+
+
+def test_a_mistyped_inbox_fails_the_delivery_run_before_anything_is_sent(delivery_env: WellEnv, inbox: MelioInbox,
+                                                                         instance: dg.DagsterInstance) -> None:
+    delivery_env.write(clean_invoices(3))
+    load_melio(delivery_env, instance)
+    assert run(delivery_env, instance, assets=("ingest", "score")).success
+    delivery_env.resources = {**delivery_env.resources,
+                              "melio_delivery": delivery_resource(delivery_env, inbox_address=TYPO_ADDRESS)}
+    result = run(delivery_env, instance, assets=("deliver",))
+    assert not result.success  # red, not a green run that sent nothing
+    (failure,) = result.get_step_failure_events()
+    error = failure.step_failure_data.error
+    assert error is not None and error.cause is not None and error.cause.cls_name == "SettingsError"
+    assert "melio_inbox_address" in error.cause.message and "did you mean invoicesmelio.com?" in error.cause.message
+    assert inbox.stats()["connections"] == 0 and inbox.messages() == []  # nothing handed to SMTP
+    assert outbox(delivery_env) == {}  # no `sending` or `sent` row
+
+
+def test_the_delivery_use_case_rechecks_the_inbox_itself(delivery_env: WellEnv, inbox: MelioInbox,
+                                                         instance: dg.DagsterInstance) -> None:
+    """The service refuses on its own, whoever calls it (not only behind the resource's check)."""
+    delivery_env.write(clean_invoices(3))
+    load_melio(delivery_env, instance)
+    assert run(delivery_env, instance, assets=("ingest", "score")).success
+    storage, delivery = delivery_env.resources["storage"], delivery_env.resources["melio_delivery"]
+    with pytest.raises(SettingsError, match=r"domain 'invoicemelio\.com' found.*did you mean invoicesmelio\.com\?"):
+        deliver_days(storage.database(), storage.attachment_store(), [DAY0.date()], delivery.mailer,
+                     to_address=TYPO_ADDRESS, from_address=delivery.from_address)
+    assert inbox.stats()["connections"] == 0 and inbox.messages() == []
+    assert outbox(delivery_env) == {}
+    report = deliver_days(storage.database(), storage.attachment_store(), [DAY0.date()], delivery.mailer,
+                          to_address=INBOX_ADDRESS, from_address=delivery.from_address)
+    assert report.sent == 3 and sum(inbox_ids(inbox).values()) == 3  # the same path with the right address
+
+
+def test_allowing_any_domain_hands_the_mail_to_the_server_with_a_warning(delivery_env: WellEnv, inbox: MelioInbox,
+                                                                         instance: dg.DagsterInstance) -> None:
+    """The override (tests and sandboxes only) lets another domain through Well; the inbox sandbox, like Melio,
+    only takes @invoicesmelio.com, so the refusal now comes from the server: 550 at RCPT, held for a person."""
+    settings = replace(delivery_env.settings, melio_inbox_address=TYPO_ADDRESS, melio_inbox_allow_any_domain=True)
+    delivery_env.settings, delivery_env.resources = settings, build_resources(settings)
+    delivery_env.write(clean_invoices(2))
+    load_melio(delivery_env, instance)
+    result = run(delivery_env, instance, last=0)
+    assert result.success
+    warnings = [entry.user_message for entry in instance.all_logs(result.run_id)
+                if entry.level == logging.WARNING and "melio_inbox_allow_any_domain" in entry.user_message]
+    assert warnings and "tests and sandboxes only" in warnings[0]
+    assert inbox.stats()["rcpt_refused"] == 2 and inbox.messages() == []
+    assert {state for state, *_ in outbox(delivery_env).values()} == {"permanent_failure"}
+    assert set(holds(delivery_env).values()) == {"REFUSED_BY_SERVER"}

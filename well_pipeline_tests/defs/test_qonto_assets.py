@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import duckdb
+import pytest
 
+from well_pipeline.adapters.secrets import SecretStore
 from well_pipeline.defs.qonto.assets import INCREMENTAL, SYNC_TAG, qonto_supplier_invoices
 from well_pipeline.defs.qonto.checks import qonto_checks
+from well_pipeline.defs.resources import build_resources
 from well_pipeline.services.qonto_ingest import SYNC_MARKER
 from well_pipeline_tests.defs.conftest import DAY0, WellEnv, day_key
+from well_pipeline_tests.fault_matrix import FaultOutcome
 from well_pipeline_tests.support.qonto_records import make_invoice
+from well_pipeline_tests.support.qonto_sandbox import wait_for_stats
 
 
 def materialize_range(env: WellEnv, instance: dg.DagsterInstance, first: str, last: str,
@@ -147,3 +154,144 @@ def test_no_secret_reaches_the_event_log_or_duckdb(well_env: WellEnv, instance: 
         assert secret not in logs and secret not in all_logs
         assert secret.encode() not in db_bytes
     assert secrets[0] not in (well_env.settings.secrets_path.read_text())
+
+
+# ---- hostile Qonto: deadlines and listings that must reconcile on distinct ids (issue 8) --------------------------
+
+LIST_PATH = "/v2/supplier_invoices"
+
+
+def sync(env: WellEnv, instance: dg.DagsterInstance, resources: dict | None = None) -> dg.ExecuteInProcessResult:
+    return dg.materialize([qonto_supplier_invoices], resources=resources or env.resources, instance=instance,
+                          partition_key=day_key(10), tags={SYNC_TAG: INCREMENTAL}, raise_on_error=False)
+
+
+def marker(env: WellEnv) -> str | None:
+    with db(env) as con:
+        row = con.execute("SELECT value FROM sync_state WHERE name = ?", [SYNC_MARKER]).fetchone()
+    return row[0] if row else None
+
+
+def short_deadline(env: WellEnv, seconds: float = 0.5, retries: int = 1) -> dict:
+    return build_resources(replace(env.settings, qonto_request_deadline_s=seconds, qonto_max_retries=retries))
+
+
+def failure_text(result: dg.ExecuteInProcessResult) -> str:
+    (failure,) = result.get_step_failure_events()
+    error = failure.step_failure_data.error
+    assert error is not None
+    return " ".join(e.message for e in (error, error.cause) if e is not None)
+
+
+def warnings_of(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> list[str]:
+    return [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+
+
+def leaked_secrets(env: WellEnv, instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> int:
+    store = SecretStore(env.settings.secrets_path, environ={})
+    secrets = [store.get("qonto_refresh_token").reveal(), store.get("qonto_client_secret").reveal()]
+    logs = "".join(str(e) for e in instance.all_logs(result.run_id))
+    return sum(secret in logs for secret in secrets)
+
+
+def many(count: int, *, created: datetime, updated: datetime | None = None, spread: bool = True) -> list[dict]:
+    """`count` extra records (no two on one second when `spread`, all on the same instant otherwise)."""
+    return [make_invoice(invoice_id=f"bulk-{n:03d}", attachment_id=None,
+                         created_at=created + timedelta(seconds=7 * n if spread else 0),
+                         updated_at=updated) for n in range(count)]
+
+
+@pytest.mark.fault(
+    scenario="Qonto list page trickled at 20 bytes/s during an incremental sync",
+    expected="each attempt cut at qonto_request_deadline_s, retried, run fails naming the path, marker unchanged")
+def test_a_trickled_list_page_fails_the_sync_at_the_deadline_and_keeps_the_marker(
+        well_env: WellEnv, instance: dg.DagsterInstance, fault_outcome: FaultOutcome) -> None:
+    assert sync(well_env, instance).success
+    before = marker(well_env)
+    well_env.sandbox.add_fault(LIST_PATH, kind="slow_body", times=None, rate_bps=20)
+    result = sync(well_env, instance, short_deadline(well_env))
+    assert not result.success
+    message = failure_text(result)
+    assert f"GET {LIST_PATH}" in message and "0.5 s deadline" in message and "qonto_request_deadline_s" in message
+    assert marker(well_env) == before
+    stats = wait_for_stats(well_env.sandbox, lambda s: s["slow_bodies_cut"] >= 2, "both attempts cut")
+    assert stats["slow_bodies_finished"] == 0
+    leaked = leaked_secrets(well_env, instance, result)
+    assert leaked == 0
+    fault_outcome.record(observed=f"run failed after 2 cut attempts: {message[-160:]}; marker unchanged",
+                         lost=0, leaked=leaked)
+
+
+@pytest.mark.fault(
+    scenario="Attachment download trickled at 200 bytes/s during an incremental sync",
+    expected="download cut at the deadline, retried, run fails naming the file path (no signature), marker unchanged, "
+             "the record and the failure are stored")
+def test_a_trickled_attachment_fails_the_sync_and_keeps_the_marker(
+        well_env: WellEnv, instance: dg.DagsterInstance, fault_outcome: FaultOutcome) -> None:
+    assert sync(well_env, instance).success
+    before = marker(well_env)
+    now = datetime.now(UTC)
+    well_env.write([*well_env.invoices, make_invoice(invoice_id="inv-late", attachment_id="att-late",
+                                                     created_at=now - timedelta(minutes=2),
+                                                     updated_at=now - timedelta(minutes=1))])
+    well_env.sandbox.add_fault("/_files/", kind="slow_body", times=None, rate_bps=200)
+    result = sync(well_env, instance, short_deadline(well_env))
+    assert not result.success
+    message = failure_text(result)
+    assert "/_files/att-late" in message and "0.5 s deadline" in message
+    all_logs = "".join(str(e) for e in instance.all_logs(result.run_id))
+    assert "signature=" not in all_logs and "expires=" not in all_logs
+    assert marker(well_env) == before
+    with db(well_env) as con:
+        assert con.execute("SELECT count(*) FROM qonto_supplier_invoices WHERE id = 'inv-late'").fetchone()[0] == 1
+        reason = con.execute("SELECT reason FROM qonto_attachment_failures WHERE attachment_id = 'att-late'").fetchone()
+    assert reason and "deadline" in reason[0]
+    leaked = leaked_secrets(well_env, instance, result) + all_logs.count("signature=")
+    fault_outcome.record(observed=f"run failed: {message[-200:]}; record stored, download failure recorded, marker "
+                                  "unchanged", lost=0, leaked=leaked)
+
+
+@pytest.mark.fault(
+    scenario="Qonto repeats a record on page 2 and skips another during a sync (tied sort keys)",
+    expected="distinct ids below total_count: window listed again, every record stored, warnings in the Dagster "
+             "event log, marker moves")
+def test_a_shifted_page_is_listed_again_with_warnings_in_the_event_log(
+        well_env: WellEnv, instance: dg.DagsterInstance, fault_outcome: FaultOutcome) -> None:
+    extra = many(150, created=DAY0 + timedelta(days=1, minutes=1))
+    well_env.write([*well_env.invoices, *extra])
+    expected = {r["id"] for r in well_env.invoices}
+    well_env.sandbox.add_fault(LIST_PATH, kind="shifted_page", times=1)
+    result = sync(well_env, instance)
+    assert result.success
+    warnings = warnings_of(instance, result)
+    assert any("served twice" in w and "re-listing" in w for w in warnings), warnings
+    with db(well_env) as con:
+        stored = {row[0] for row in con.execute("SELECT id FROM qonto_supplier_invoices").fetchall()}
+        rejected = {row[0] for row in con.execute("SELECT record_id FROM qonto_rejected_records").fetchall()}
+    assert stored | rejected == expected and len(stored) == len(expected) - 1  # "inv-bad-amount" is a reject
+    assert materialization_metadata(result)["listing_reconciled"] is True
+    assert marker(well_env) is not None
+    lost = len(expected - stored - rejected)
+    fault_outcome.record(observed=f"{len(stored | rejected)} of {len(expected)} records kept; event-log warning: "
+                                  f"{next(w for w in warnings if 're-listing' in w)}", lost=lost)
+
+
+@pytest.mark.fault(
+    scenario="Qonto shifts pages on every listing of 150 records updated in the same instant",
+    expected="re-listing and splitting cannot reconcile: run fails, marker unchanged, warnings in the event log")
+def test_a_listing_that_never_reconciles_fails_the_sync_and_keeps_the_marker(
+        well_env: WellEnv, instance: dg.DagsterInstance, fault_outcome: FaultOutcome) -> None:
+    assert sync(well_env, instance).success
+    before = marker(well_env)
+    now = datetime.now(UTC).replace(microsecond=0)
+    well_env.write([*well_env.invoices, *many(150, created=now - timedelta(minutes=2),
+                                              updated=now - timedelta(minutes=1), spread=False)])
+    well_env.sandbox.add_fault(LIST_PATH, kind="shifted_page", times=None)
+    result = sync(well_env, instance)
+    assert not result.success
+    assert "ListingIncompleteError" in failure_text(result) or "did not reconcile" in failure_text(result)
+    assert marker(well_env) == before
+    warnings = warnings_of(instance, result)
+    assert any("re-listing" in w for w in warnings) and any("cannot be narrowed further" in w for w in warnings)
+    fault_outcome.record(observed=f"run failed: {failure_text(result)[-200:]}; marker unchanged; "
+                                  f"{len(warnings)} warnings in the event log")

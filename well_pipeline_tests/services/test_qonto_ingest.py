@@ -1,50 +1,140 @@
-"""The ingest use case re-lists a window when records went missing while paging (the list changed under it)."""
+"""The ingest use case against the real Qonto sandbox and a real DuckDB file: listings that reconcile on distinct
+ids (re-listing, split windows, failing when they never do) and attachment batches bounded by the deadline."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from well_pipeline.adapters.qonto import InvoicePage, parse_supplier_invoice
+import duckdb
+import pytest
+
+from well_pipeline.adapters.qonto import QontoTimeoutError
 from well_pipeline.adapters.storage import AttachmentStore, Database
 from well_pipeline.services.qonto_ingest import IngestWindow, ingest_supplier_invoices
-from well_pipeline_tests.support.qonto_records import make_invoice
+from well_pipeline.services.qonto_listing import ListingIncompleteError
+from well_pipeline_tests.fault_matrix import FaultOutcome
+from well_pipeline_tests.support.qonto_records import make_invoice, write_dataset
+from well_pipeline_tests.support.qonto_sandbox import api_key_client, running_sandbox
+
+LIST_PATH = "/v2/supplier_invoices"
+T0 = datetime(2026, 3, 14, 9, 0, tzinfo=UTC)
+WINDOW = IngestWindow(created_from=T0 - timedelta(days=1), created_to=T0 + timedelta(days=30))
 
 
-class ShiftingListing:
-    """Stands in for Qonto's page-number listing: the first pass loses one record to a page shift."""
-
-    def __init__(self, records: list[dict]) -> None:
-        self.records = [parse_supplier_invoice(r) for r in records]
-        self.passes = 0
-
-    def iter_supplier_invoice_pages(self, **_window):
-        self.passes += 1
-        seen = self.records[:-1] if self.passes == 1 else self.records
-        yield InvoicePage(1, len(self.records), list(seen), 1, None, len(seen))
-
-    def fetch_attachments(self, ids, max_bytes=None):
-        return iter(())
+def spread(count: int) -> list[dict]:
+    """`count` records seven minutes apart: every page boundary falls between two distinct timestamps."""
+    return [make_invoice(invoice_id=f"inv-{n:03d}", attachment_id=None, created_at=T0 + timedelta(minutes=7 * n))
+            for n in range(count)]
 
 
-def test_missing_records_trigger_a_second_listing(tmp_path: Path) -> None:
-    listing = ShiftingListing([make_invoice(invoice_id=f"i-{n}", attachment_id=None) for n in range(3)])
-    messages: list[str] = []
-    report = ingest_supplier_invoices(listing, Database(tmp_path / "db.duckdb"), AttachmentStore(tmp_path / "a"),
-                                      IngestWindow(), log=messages.append)
-    assert listing.passes == 2
-    assert report.counts.new == 3 and report.counts.unchanged == 2
-    assert any("listing again" in m for m in messages)
+def stored_ids(db_path: Path) -> list[str]:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        return [row[0] for row in con.execute("SELECT id FROM qonto_supplier_invoices ORDER BY id").fetchall()]
 
 
-class AlwaysShort(ShiftingListing):
-    def iter_supplier_invoice_pages(self, **_window):
-        self.passes += 1
-        yield InvoicePage(1, len(self.records), self.records[:-1], 1, None, len(self.records) - 1)
+def ingest(sb, tmp_path: Path, window: IngestWindow = WINDOW, **client_kw):
+    """Run the use case with a real client; returns (report, info lines, warnings)."""
+    info: list[str] = []
+    warnings: list[str] = []
+    with api_key_client(sb, page_concurrency=1, **client_kw) as client:
+        report = ingest_supplier_invoices(client, Database(tmp_path / "db.duckdb"), AttachmentStore(tmp_path / "a"),
+                                          window, log=info.append, warn=warnings.append)
+    return report, info, warnings
 
 
-def test_a_listing_that_never_reconciles_is_reported_incomplete(tmp_path: Path) -> None:
-    listing = AlwaysShort([make_invoice(invoice_id=f"i-{n}", attachment_id=None) for n in range(3)])
-    report = ingest_supplier_invoices(listing, Database(tmp_path / "db.duckdb"), AttachmentStore(tmp_path / "a"),
-                                      IngestWindow())
-    assert listing.passes == 3
-    assert report.listing_complete is False  # the asset then keeps the sync marker where it was
+@pytest.mark.fault(scenario="Qonto repeats a record of page 1 on page 2 and skips another (tied sort keys), once",
+                   expected="distinct ids fall short of total_count; the window is listed again; every record stored")
+def test_a_record_skipped_by_a_page_shift_is_listed_again_and_stored(tmp_path: Path,
+                                                                     fault_outcome: FaultOutcome) -> None:
+    records = spread(250)
+    write_dataset(tmp_path / "data", records, with_default_attachments=False)
+    with running_sandbox(tmp_path / "data") as sb:
+        sb.add_fault(LIST_PATH, kind="shifted_page", times=1)
+        report, _, warnings = ingest(sb, tmp_path)
+        assert sb.stats()["faults_injected"] == 1
+    ids = stored_ids(tmp_path / "db.duckdb")
+    assert ids == sorted(r["id"] for r in records)
+    assert "inv-100" in ids  # the record the shifted page 2 never served
+    assert report.listing_complete and report.listing_passes == 2 and report.windows_split == 0
+    assert report.counts.new == 250 and report.counts.unchanged == 249  # the second pass rewrote nothing
+    assert any("249 distinct arrived (1 served twice)" in w and "re-listing" in w for w in warnings), warnings
+    fault_outcome.record(observed=f"{report.listing_passes} passes; {len(ids)} of {len(records)} stored; "
+                                  f"warning: {warnings[0]}", lost=len(records) - len(set(ids)),
+                         duplicated=len(ids) - len(set(ids)))
+
+
+@pytest.mark.fault(scenario="Qonto shifts every page after the first, on every listing",
+                   expected="re-listing does not help; the window is split in halves until each fits one page; "
+                            "every record stored")
+def test_a_listing_that_keeps_shifting_is_split_until_each_half_reconciles(tmp_path: Path,
+                                                                          fault_outcome: FaultOutcome) -> None:
+    records = spread(250)
+    write_dataset(tmp_path / "data", records, with_default_attachments=False)
+    with running_sandbox(tmp_path / "data") as sb:
+        sb.add_fault(LIST_PATH, kind="shifted_page", times=None)
+        report, _, warnings = ingest(sb, tmp_path)
+    ids = stored_ids(tmp_path / "db.duckdb")
+    assert ids == sorted(r["id"] for r in records)
+    assert report.listing_complete and report.windows_split >= 1 and report.listing_passes > 2
+    assert any("split window at" in w for w in warnings), warnings
+    fault_outcome.record(observed=f"{report.windows_split} splits, {report.listing_passes} passes; {len(ids)} of "
+                                  f"{len(records)} stored", lost=len(records) - len(set(ids)),
+                         duplicated=len(ids) - len(set(ids)))
+
+
+@pytest.mark.fault(scenario="Qonto shifts pages forever over 150 records sharing one creation second",
+                   expected="no split can separate them: ListingIncompleteError after storing what arrived")
+def test_a_listing_that_never_reconciles_fails_after_storing_what_arrived(tmp_path: Path,
+                                                                         fault_outcome: FaultOutcome) -> None:
+    records = [make_invoice(invoice_id=f"inv-{n:03d}", attachment_id=None, created_at=T0) for n in range(150)]
+    write_dataset(tmp_path / "data", records, with_default_attachments=False)
+    with running_sandbox(tmp_path / "data") as sb:
+        sb.add_fault(LIST_PATH, kind="shifted_page", times=None)
+        with pytest.raises(ListingIncompleteError) as info:
+            ingest(sb, tmp_path)
+    report = info.value.report
+    assert not report.listing_complete and report.listing_passes == 2 and report.windows_split == 0
+    assert "records may be missing" in str(info.value) and "created_at in [" in str(info.value)
+    ids = stored_ids(tmp_path / "db.duckdb")
+    assert len(ids) == 149 and "inv-100" not in ids  # everything Qonto served is kept; only its skipped one is not
+    fault_outcome.record(observed=f"ListingIncompleteError after {report.listing_passes} passes; {len(ids)} of 150 "
+                                  "stored (Qonto never served the other)", duplicated=len(ids) - len(set(ids)))
+
+
+def test_an_open_ended_first_sync_splits_on_updated_at(tmp_path: Path) -> None:
+    """The first incremental sync has no lower bound: the split point comes from the records received."""
+    records = [make_invoice(invoice_id=f"inv-{n:03d}", attachment_id=None, created_at=T0,
+                            updated_at=T0 + timedelta(minutes=3 * n)) for n in range(230)]
+    write_dataset(tmp_path / "data", records, with_default_attachments=False)
+    with running_sandbox(tmp_path / "data") as sb:
+        sb.add_fault(LIST_PATH, kind="shifted_page", times=None)
+        report, _, warnings = ingest(sb, tmp_path, IngestWindow(updated_to=T0 + timedelta(days=30)))
+    assert stored_ids(tmp_path / "db.duckdb") == sorted(r["id"] for r in records)
+    assert report.windows_split >= 1 and any("updated_at in […" in w for w in warnings), warnings
+
+
+@pytest.mark.fault(scenario="One attachment download trickled among healthy ones",
+                   expected="the batch stops at the deadline with QontoTimeoutError; healthy documents stored, "
+                            "the slow one recorded as failed for the next sync")
+def test_a_slow_file_host_stops_the_attachment_batch_after_storing_what_arrived(
+        tmp_path: Path, fault_outcome: FaultOutcome) -> None:
+    records = [make_invoice(invoice_id=f"inv-{n}", created_at=T0 + timedelta(hours=n)) for n in range(3)]
+    documents = {r["attachment_id"]: b"%PDF-1.4\n" + bytes(range(256)) * 80 for r in records}
+    write_dataset(tmp_path / "data", records, documents)
+    slow = records[1]["attachment_id"]
+    with running_sandbox(tmp_path / "data") as sb:
+        sb.add_fault(f"/_files/{slow}", kind="slow_body", times=None, rate_bps=2000)
+        with pytest.raises(QontoTimeoutError) as info:
+            ingest(sb, tmp_path, request_deadline_s=0.3, max_retries=1)
+    assert f"/_files/{slow}" in str(info.value) and "0.3 s deadline" in str(info.value)
+    assert "signature" not in str(info.value)
+    with duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True) as con:
+        stored = {row[0] for row in con.execute("SELECT attachment_id FROM qonto_attachments").fetchall()}
+        failed = dict(con.execute("SELECT attachment_id, reason FROM qonto_attachment_failures").fetchall())
+        listed = con.execute("SELECT count(*) FROM qonto_supplier_invoices").fetchone()[0]
+    assert stored == {r["attachment_id"] for r in records} - {slow}
+    assert set(failed) == {slow} and "deadline" in failed[slow]
+    assert listed == 3
+    fault_outcome.record(observed=f"QontoTimeoutError: {info.value}; {len(stored)} documents stored, the slow one "
+                                  "recorded as failed", lost=0)

@@ -9,13 +9,16 @@ test states the exact limits and lifetimes it relies on.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from well_pipeline.adapters.qonto import ApiKeyAuth, QontoClient, RateLimiter, RateWindow
+from well_pipeline.adapters.secrets import Secret
 from well_pipeline.sandbox.qonto import QontoSandbox, SandboxConfig
 from well_pipeline.sandbox.qonto.clock import Clock, system_clock
 
@@ -32,6 +35,36 @@ def running_sandbox(
     sandbox = QontoSandbox(data_dir, SandboxConfig(**config_overrides), clock=clock)
     with sandbox:
         yield sandbox
+
+
+def fast_limiter() -> RateLimiter:
+    """A client-side limiter that never makes a test wait."""
+    return RateLimiter([RateWindow(10_000, 1.0)])
+
+
+def api_key_client(sb: QontoSandbox, **kw: Any) -> QontoClient:
+    """A real QontoClient on the sandbox's demo API key, with retry backoff shrunk so fault tests stay fast."""
+    kw.setdefault("backoff_base_s", 0.01)
+    kw.setdefault("backoff_max_s", 0.2)
+    kw.setdefault("limiter", fast_limiter())
+    return QontoClient(sb.base_url, ApiKeyAuth(sb.config.api_login, Secret(sb.config.api_secret)), **kw)
+
+
+def wait_for_stats(sandbox: QontoSandbox, holds: Callable[[dict[str, Any]], bool], what: str,
+                   timeout_s: float = 15.0) -> dict[str, Any]:
+    """Poll `sandbox.stats()` until `holds(stats)`; fail naming `what` after `timeout_s`.
+
+    For counters the server updates after the client has moved on (e.g. a trickled response noticed to be cut
+    once the server's next write fails). `timeout_s` is a limit, not a measurement.
+    """
+    limit = time.monotonic() + timeout_s
+    while True:
+        stats = sandbox.stats()
+        if holds(stats):
+            return stats
+        if time.monotonic() > limit:
+            raise AssertionError(f"timed out waiting for {what}; sandbox stats: {stats}")
+        time.sleep(0.02)
 
 
 def api_key_headers(sandbox: QontoSandbox) -> dict[str, str]:

@@ -7,7 +7,9 @@ the mailer must distinguish "certainly not delivered" from "maybe delivered":
 - `temporary_failure`: every attempt failed *before* the server could have accepted the message (connect or
   TLS handshake errors, a 4xx at MAIL/RCPT/DATA or at the end of DATA, the connection dropped or timed out
   before the final "." was written). Retried on a fresh connection with exponential backoff first.
-  Safe to send again later.
+  Safe to send again later. Two kinds say "stop the batch": `quota_exceeded` (the relay answered that a
+  sending rate or quota is used up: not retried, hammering it only lengthens the lock-out) and `deadline_hit`
+  (the last attempt did not finish within `deadline_s`).
 - `permanent_failure`: a 5xx reply (code and server text in the result). Not retried; sending the same
   message again will fail the same way.
 - `unknown`: the whole message was handed to the server (the terminating CRLF.CRLF written) and then the
@@ -18,9 +20,16 @@ the mailer must distinguish "certainly not delivered" from "maybe delivered":
 right after the message and its terminator were written, before the reply is read. That flag is what
 separates the last two cases.
 
+Every attempt (connect, TLS, AUTH, each command, DATA and its reply) runs under one overall deadline
+(`deadline_s`, setting `smtp_deadline_s`; see smtp_deadline.py): a relay that trickles or stalls cannot keep
+a message busy longer than that. A deadline hit is a temporary failure (or `unknown` after the final dot).
+
 Configuration problems raise instead of returning an outcome, because no retry of any message can fix them:
 `MailerAuthError` (credentials refused; the text never contains the password), `MailerTlsError` (certificate
 verification failed, TLS 1.3 not available, STARTTLS not offered: there is never a fallback to plain text).
+Their text ends with the settings to fix, also in `error.settings`. A relay that ends the TLS handshake without
+a word is asked once more for a TLS 1.2 handshake (nothing is ever sent over it): if that succeeds, the relay
+cannot speak TLS 1.3 and that is a `MailerTlsError`, not a network problem to retry for hours.
 A message that is not a single-recipient bill e-mail raises ValueError before any network traffic.
 
 One `SmtpMailer` holds one connection (opened by `with mailer:` or by the first send) and reuses it for a
@@ -42,7 +51,9 @@ from email.utils import getaddresses
 from typing import Literal
 
 from well_pipeline.adapters.melio.bill_email import validate_address
+from well_pipeline.adapters.melio.smtp_deadline import Deadline, DeadlineClock
 from well_pipeline.adapters.secrets.secret import Secret
+from well_pipeline.core.delivery.quota import is_quota_reply
 
 __all__ = [
     "MailerAuthError",
@@ -59,12 +70,30 @@ Outcome = Literal["sent", "temporary_failure", "permanent_failure", "unknown"]
 Stage = Literal["CONNECT", "MAIL", "RCPT", "DATA", "END_OF_DATA"]
 
 _MAX_BACKOFF_S = 300.0
+_TLS_FIX = ("Fix the settings smtp_host and smtp_port (a submission service that offers TLS 1.3) or smtp_security "
+            "('starttls' for port 587, 'tls' for port 465)")
+_STARTTLS_FIX = ("Fix the setting smtp_security ('tls' if this port speaks TLS from the first byte, e.g. 465) or "
+                 "smtp_port (587 offers STARTTLS)")
 # Headers that name recipients; a bill e-mail has exactly one recipient, in To.
 _FORBIDDEN_RECIPIENT_HEADERS = ("Cc", "Bcc", "Resent-To", "Resent-Cc", "Resent-Bcc")
 
 
+# The settings (README table) and secret behind each configuration problem, named in the error's text.
+TLS_SETTINGS = ("smtp_host", "smtp_port", "smtp_security")
+CERTIFICATE_SETTINGS = ("smtp_ca_file", "smtp_host")
+STARTTLS_SETTINGS = ("smtp_security", "smtp_port")
+AUTH_SETTINGS = ("smtp_username", "smtp_password")
+
+
 class MailerError(Exception):
-    """A configuration problem no retry can fix (raised, not returned as an outcome)."""
+    """A configuration problem no retry can fix (raised, not returned as an outcome).
+
+    `settings` names what to fix (Well's setting names; `smtp_password` is the secret of that name).
+    """
+
+    def __init__(self, message: str, *, settings: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.settings = settings
 
 
 class MailerAuthError(MailerError):
@@ -82,7 +111,9 @@ class SendResult:
     `code` is the last SMTP reply code (None when there was no reply: connection errors, `unknown`); `reply`
     the server's text or a description of the connection problem; `attempts` how many times the message was
     tried (1 = no retry). `stage` is where the last attempt ended (CONNECT, MAIL, RCPT, DATA, END_OF_DATA);
-    `message_id` the Message-ID header of the message.
+    `message_id` the Message-ID header of the message. `quota_exceeded`: the relay said a sending rate or
+    quota is used up (a `temporary_failure`, not retried). `deadline_hit`: the last attempt was cut by the
+    overall deadline.
     """
 
     outcome: Outcome
@@ -91,6 +122,8 @@ class SendResult:
     attempts: int
     stage: Stage | None = None
     message_id: str | None = None
+    quota_exceeded: bool = False
+    deadline_hit: bool = False
 
     @property
     def retry_is_safe(self) -> bool:
@@ -114,9 +147,20 @@ class MailerStats:
 
 
 class _TransmissionTracking:
-    """Mixin: `data()` records when the whole message has been written, before reading the final reply."""
+    """Mixin: `data()` records when the whole message has been written, before reading the final reply;
+    sockets are made by the mailer's `DeadlineClock` (every wait ends by the attempt's deadline)."""
 
     message_transmitted: bool = False
+    deadline_clock: DeadlineClock | None = None
+    source_address: tuple[str, int] | None
+
+    def _get_socket(self, host: str, port: int, timeout: float | None) -> socket.socket:
+        clock = self.deadline_clock or DeadlineClock(timeout or socket.getdefaulttimeout() or 60.0)
+        sock = clock.connect(host, port, self.source_address)
+        context = getattr(self, "context", None)  # SMTP_SSL: TLS from the first byte
+        if isinstance(self, smtplib.SMTP_SSL) and context is not None:
+            return clock.wrap(context, sock, server_hostname=host)
+        return sock
 
     def data(self, msg: bytes) -> tuple[int, bytes]:  # type: ignore[override]
         # Copy of CPython 3.11 smtplib.SMTP.data for bytes input, plus the `message_transmitted` flag.
@@ -144,14 +188,16 @@ class _TrackingSMTPSSL(_TransmissionTracking, smtplib.SMTP_SSL):
 
 
 class _Retryable(Exception):
-    """Internal: the attempt failed before the message could have been accepted."""
+    """Internal: the attempt failed before the message could have been accepted (`quota`: do not retry now)."""
 
-    def __init__(self, stage: Stage, code: int | None, reply: str, *, drop_connection: bool) -> None:
+    def __init__(self, stage: Stage, code: int | None, reply: str, *, drop_connection: bool,
+                 quota: bool = False) -> None:
         super().__init__(stage, code, reply)
         self.stage = stage
         self.code = code
         self.reply = reply
         self.drop_connection = drop_connection
+        self.quota = quota
 
 
 class _Final(Exception):
@@ -176,6 +222,10 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+def _hit(deadline: Deadline | None) -> bool:
+    return deadline is not None and deadline.hit
+
+
 class SmtpMailer:
     """Send bill e-mails over one reused, authenticated TLS 1.3 SMTP connection (see the module docstring).
 
@@ -184,6 +234,7 @@ class SmtpMailer:
     store, or `ca_file` when given; the host name is checked (use "127.0.0.1" for a loopback sandbox whose
     certificate carries that IP). `max_retries` extra attempts follow a first failed one (so at most
     `max_retries + 1` tries), waiting `backoff_s * 2**n` (capped at 300 s) via `sleep` in between.
+    `timeout_s` bounds each socket operation, `deadline_s` (None: none) each whole attempt.
     """
 
     def __init__(
@@ -195,6 +246,7 @@ class SmtpMailer:
         username: str | None = None,
         password: Secret | None = None,
         timeout_s: float = 30,
+        deadline_s: float | None = 120.0,
         max_retries: int = 3,
         backoff_s: float = 1.0,
         ca_file: str | None = None,
@@ -211,6 +263,8 @@ class SmtpMailer:
             raise ValueError("the SMTP password must be ASCII (smtplib sends AUTH PLAIN/LOGIN as ASCII)")
         if timeout_s <= 0:
             raise ValueError("timeout_s must be > 0")
+        if deadline_s is not None and deadline_s <= 0:
+            raise ValueError("deadline_s must be > 0 (or None for no overall deadline)")
         if max_retries < 0 or backoff_s < 0:
             raise ValueError("max_retries and backoff_s must be >= 0")
         self.host = host
@@ -219,6 +273,7 @@ class SmtpMailer:
         self.username = username
         self._password = password
         self.timeout_s = float(timeout_s)
+        self.deadline_s = None if deadline_s is None else float(deadline_s)
         self.max_retries = int(max_retries)
         self.backoff_s = float(backoff_s)
         self.ca_file = ca_file
@@ -228,6 +283,7 @@ class SmtpMailer:
         self.stats = MailerStats()
         self._conn: smtplib.SMTP | None = None
         self._conn_messages = 0  # transactions started on the current connection
+        self._clock = DeadlineClock(self.timeout_s)
         self._tls_context = self._make_tls_context()
 
     def __repr__(self) -> str:
@@ -262,7 +318,8 @@ class SmtpMailer:
         A transient failure (server down, 4xx greeting) is logged and left to the first `send`, which retries.
         """
         try:
-            self._ensure_connection()
+            with self._clock.scope(self.deadline_s):
+                self._ensure_connection()
         except _Retryable as exc:
             logger.warning("melio mailer: could not connect to %s:%s yet (%s)", self.host, self.port, exc.reply)
         return self
@@ -277,7 +334,8 @@ class SmtpMailer:
         if conn is None:
             return
         try:
-            conn.quit()
+            with self._clock.scope(self.deadline_s):
+                conn.quit()
         except (smtplib.SMTPException, OSError):
             pass
         finally:
@@ -296,37 +354,51 @@ class SmtpMailer:
     def _ensure_connection(self) -> smtplib.SMTP:
         if self._conn is not None:
             return self._conn
-        error: tuple[type[MailerError], str] | None = None
+        error: tuple[type[MailerError], str, tuple[str, ...]] | None = None
+        hung_up: str | None = None
         conn: smtplib.SMTP | None = None
+        where = f"{self.host}:{self.port}"
         try:
             conn = self._open()
         except MailerError:
             raise
         except ssl.SSLCertVerificationError as exc:
-            error = (MailerTlsError, f"TLS certificate of {self.host}:{self.port} not trusted: {exc.verify_message}")
+            error = (MailerTlsError, f"TLS certificate of {where} not trusted: {exc.verify_message}. Fix the "
+                     "setting smtp_ca_file (the relay's CA certificate) or smtp_host (the name on its certificate)",
+                     CERTIFICATE_SETTINGS)
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
-            # The peer hung up during the handshake: a network problem as much as a TLS one; retry.
-            raise _Retryable("CONNECT", None, _describe(exc), drop_connection=True) from None
+            hung_up = _describe(exc)  # the peer ended the handshake without a word: see below
         except ssl.SSLError as exc:
-            error = (MailerTlsError, f"TLS 1.3 handshake with {self.host}:{self.port} failed: {exc.reason or exc}")
+            error = (MailerTlsError, f"TLS 1.3 handshake with {where} failed: {exc.reason or exc}. {_TLS_FIX}",
+                     TLS_SETTINGS)
         except smtplib.SMTPAuthenticationError as exc:
+            reply = self._scrub(_text(exc.smtp_error))
             if 400 <= exc.smtp_code < 500:  # e.g. 454 temporary authentication failure
-                raise _Retryable("CONNECT", exc.smtp_code, self._scrub(_text(exc.smtp_error)),
-                                 drop_connection=True) from None
+                raise _Retryable("CONNECT", exc.smtp_code, reply, drop_connection=True,
+                                 quota=is_quota_reply(exc.smtp_code, reply)) from None
             error = (
                 MailerAuthError,
-                f"SMTP authentication as {self.username!r} on {self.host}:{self.port} failed: "
-                f"{exc.smtp_code} {self._scrub(_text(exc.smtp_error))}",
+                f"SMTP authentication as {self.username!r} on {where} failed: {exc.smtp_code} {reply}. Fix the "
+                "setting smtp_username or the secret smtp_password (`well secrets set smtp_password`)",
+                AUTH_SETTINGS,
             )
         except smtplib.SMTPResponseException as exc:
             # A 4xx/5xx greeting, EHLO or STARTTLS reply (e.g. 454 TLS not available right now).
             reply = self._scrub(_text(exc.smtp_error))
-            raise _Retryable("CONNECT", exc.smtp_code, reply, drop_connection=True) from None
+            raise _Retryable("CONNECT", exc.smtp_code, reply, drop_connection=True,
+                             quota=is_quota_reply(exc.smtp_code, reply)) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise _Retryable("CONNECT", None, self._scrub(_describe(exc)), drop_connection=True) from None
+        if hung_up is not None:
+            # A relay that cannot speak TLS 1.3 often just closes the connection (no alert), like a network
+            # problem would. One TLS 1.2 handshake tells the two apart: if it succeeds, retrying cannot help.
+            if not self._speaks_only_tls12():
+                raise _Retryable("CONNECT", None, hung_up, drop_connection=True)
+            error = (MailerTlsError, f"{where} offers TLS 1.2 at most; Well requires TLS 1.3 and never falls back "
+                     f"({hung_up}). {_TLS_FIX}", TLS_SETTINGS)
         if error is not None:
             # Raised outside the except block: no chained traceback (whose frames hold the revealed password).
-            raise error[0](error[1])
+            raise error[0](error[1], settings=error[2])
         assert conn is not None
         self._conn = conn
         self._conn_messages = 0
@@ -335,14 +407,17 @@ class SmtpMailer:
 
     def _open(self) -> smtplib.SMTP:
         conn: smtplib.SMTP
+        # Made without a host, so the deadline clock is in place before `connect` opens the socket.
         if self.security == "tls":
-            conn = _TrackingSMTPSSL(
-                self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout_s,
-                context=self._tls_context,
-            )
+            conn = _TrackingSMTPSSL(local_hostname=self.local_hostname, timeout=self.timeout_s,
+                                    context=self._tls_context)
         else:
-            conn = _TrackingSMTP(self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout_s)
+            conn = _TrackingSMTP(local_hostname=self.local_hostname, timeout=self.timeout_s)
+        conn.deadline_clock = self._clock  # type: ignore[attr-defined]
         try:
+            code, greeting = conn.connect(self.host, self.port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, greeting)
             # Commands and replies are small and strictly alternating; without TCP_NODELAY, Nagle's algorithm
             # holds the tail of each message until the server's delayed ACK (~40 ms per e-mail on Linux).
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -350,7 +425,8 @@ class SmtpMailer:
                 conn.ehlo()
                 if not conn.has_extn("starttls"):
                     raise MailerTlsError(
-                        f"{self.host}:{self.port} does not offer STARTTLS; refusing to send in plain text"
+                        f"{self.host}:{self.port} does not offer STARTTLS; refusing to send in plain text. "
+                        f"{_STARTTLS_FIX}", settings=STARTTLS_SETTINGS,
                     )
                 code, reply = conn.docmd("STARTTLS")
                 if 400 <= code < 500:  # 454 TLS not available due to a temporary reason
@@ -358,9 +434,9 @@ class SmtpMailer:
                 if code != 220:
                     raise MailerTlsError(
                         f"{self.host}:{self.port} refused STARTTLS ({code} {_text(reply)}); "
-                        "refusing to send in plain text"
+                        f"refusing to send in plain text. {_STARTTLS_FIX}", settings=STARTTLS_SETTINGS,
                     )
-                conn.sock = self._tls_context.wrap_socket(conn.sock, server_hostname=self.host)
+                conn.sock = self._clock.wrap(self._tls_context, conn.sock, server_hostname=self.host)
                 conn.file = None
                 # RFC 3207: forget everything learnt before TLS.
                 conn.helo_resp = None
@@ -370,7 +446,9 @@ class SmtpMailer:
             conn.ehlo()
             if self.username is not None and self._password is not None:
                 if not conn.has_extn("auth"):
-                    raise MailerAuthError(f"{self.host}:{self.port} offers no AUTH after TLS; cannot log in")
+                    raise MailerAuthError(f"{self.host}:{self.port} offers no AUTH after TLS; cannot log in. Fix "
+                                          "the setting smtp_username (empty: no AUTH) or smtp_host",
+                                          settings=("smtp_username", "smtp_host"))
                 self._login(conn)
         except BaseException:
             try:
@@ -388,7 +466,9 @@ class SmtpMailer:
         mechanism = next((m for m in ("PLAIN", "LOGIN") if m in offered), None)
         if mechanism is None:
             raise MailerAuthError(
-                f"{self.host}:{self.port} offers no AUTH PLAIN or LOGIN after TLS (offers: {' '.join(offered)})"
+                f"{self.host}:{self.port} offers no AUTH PLAIN or LOGIN after TLS (offers: {' '.join(offered)}). "
+                "Fix the setting smtp_host (a relay with password login) or smtp_username (empty: no AUTH)",
+                settings=("smtp_host", "smtp_username"),
             )
         conn.user, conn.password = self.username, self._password.reveal()
         try:
@@ -404,6 +484,39 @@ class SmtpMailer:
         if self._password is not None and self._password.reveal() and self._password.reveal() in text:
             text = text.replace(self._password.reveal(), "***")
         return text
+
+    def _speaks_only_tls12(self) -> bool:
+        """True when the server completes a TLS 1.2 handshake (after it ended a TLS 1.3 one without a word).
+
+        Only the handshake (after EHLO and STARTTLS in plain text for `starttls`): the connection is closed right
+        after it, so no credentials and no mail ever travel over TLS 1.2. A certificate the client refuses also
+        proves the server got that far in TLS 1.2.
+        """
+        context = ssl.create_default_context(cafile=self.ca_file)
+        context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
+        timeout = min(self.timeout_s, self.deadline_s or self.timeout_s)
+        probe: smtplib.SMTP | None = None
+        sock: socket.socket | None = None
+        try:
+            if self.security == "starttls":
+                probe = smtplib.SMTP(self.host, self.port, local_hostname=self.local_hostname, timeout=timeout)
+                probe.ehlo()
+                if not probe.has_extn("starttls") or probe.docmd("STARTTLS")[0] != 220:
+                    return False
+                sock = probe.sock
+            else:
+                sock = socket.create_connection((self.host, self.port), timeout)
+            with context.wrap_socket(sock, server_hostname=self.host):
+                return True
+        except ssl.SSLCertVerificationError:
+            return True
+        except (smtplib.SMTPException, OSError):
+            return False
+        finally:
+            if sock is not None:
+                sock.close()
+            if probe is not None:
+                probe.close()
 
     # -- sending --------------------------------------------------------------------------------------
 
@@ -435,43 +548,51 @@ class SmtpMailer:
         attempts = 0
         while True:
             attempts += 1
-            try:
-                code, reply = self._attempt(mail_from, rcpt_to, raw)
-            except _Retryable as failure:
-                if failure.drop_connection:
-                    self._drop()
+            with self._clock.scope(self.deadline_s) as deadline:
+                try:
+                    code, reply = self._attempt(mail_from, rcpt_to, raw)
+                except _Retryable as retryable:
+                    failure = retryable
+                    if failure.drop_connection or _hit(deadline):
+                        self._drop()
+                    else:
+                        self._reset()
+                except _Final as final:
+                    if final.outcome == "unknown":
+                        self._drop()
+                        self.stats.unknown += 1
+                    else:
+                        self._reset()
+                        self.stats.permanent_failures += 1
+                    return self._finish(SendResult(final.outcome, final.code, self._noted(final.reply, deadline),
+                                                   attempts, final.stage, message_id, deadline_hit=_hit(deadline)))
                 else:
-                    self._reset()
-                if attempts > self.max_retries:
-                    self.stats.temporary_failures += 1
-                    return self._finish(
-                        SendResult("temporary_failure", failure.code, failure.reply, attempts, failure.stage,
-                                   message_id)
-                    )
-                delay = min(self.backoff_s * (2 ** (attempts - 1)), _MAX_BACKOFF_S)
-                self.stats.retries += 1
-                logger.warning(
-                    "melio mail message_id=%s attempt=%d failed at %s code=%s (%s); retrying in %.1fs",
-                    message_id, attempts, failure.stage, failure.code, failure.reply, delay,
-                )
-                self._sleep(delay)
-                continue
-            except _Final as final:
-                if final.outcome == "unknown":
-                    self._drop()
-                    self.stats.unknown += 1
-                else:
-                    self._reset()
-                    self.stats.permanent_failures += 1
-                return self._finish(SendResult(final.outcome, final.code, final.reply, attempts, final.stage,
-                                               message_id))
-            self.stats.messages_sent += 1
-            return self._finish(SendResult("sent", code, reply, attempts, "END_OF_DATA", message_id))
+                    self.stats.messages_sent += 1
+                    return self._finish(SendResult("sent", code, reply, attempts, "END_OF_DATA", message_id))
+            reply = self._noted(failure.reply, deadline)
+            if failure.quota or attempts > self.max_retries:
+                self.stats.temporary_failures += 1
+                return self._finish(SendResult("temporary_failure", failure.code, reply, attempts, failure.stage,
+                                               message_id, quota_exceeded=failure.quota, deadline_hit=_hit(deadline)))
+            delay = min(self.backoff_s * (2 ** (attempts - 1)), _MAX_BACKOFF_S)
+            self.stats.retries += 1
+            logger.warning(
+                "melio mail message_id=%s attempt=%d failed at %s code=%s (%s); retrying in %.1fs",
+                message_id, attempts, failure.stage, failure.code, reply, delay,
+            )
+            self._sleep(delay)
+
+    def _noted(self, reply: str, deadline: Deadline | None) -> str:
+        """The failure's text, saying so when the overall deadline is what cut the attempt."""
+        if not _hit(deadline):
+            return reply
+        return f"no complete answer within the {self.deadline_s:g} s deadline (setting smtp_deadline_s): {reply}"
 
     def _finish(self, result: SendResult) -> SendResult:
         logger.info(
-            "melio mail message_id=%s outcome=%s code=%s attempts=%d stage=%s",
+            "melio mail message_id=%s outcome=%s code=%s attempts=%d stage=%s%s",
             result.message_id, result.outcome, result.code, result.attempts, result.stage,
+            " (quota exceeded)" if result.quota_exceeded else " (deadline hit)" if result.deadline_hit else "",
         )
         return result
 
@@ -547,9 +668,13 @@ class SmtpMailer:
         return code, _text(reply)
 
     def _check(self, stage: Stage, code: int, reply: str) -> None:
-        """Return for 2xx; raise _Retryable for 4xx (and garbage), _Final permanent_failure for 5xx."""
+        """Return for 2xx; raise _Retryable for 4xx (and garbage), _Final permanent_failure for 5xx.
+
+        A quota answer (core/delivery/quota.py), 4xx or 5xx, is a _Retryable not to be retried now."""
         if 200 <= code < 300:
             return
+        if is_quota_reply(code, reply):
+            raise _Retryable(stage, code, reply, drop_connection=code == 421 or code >= 500, quota=True)
         if 500 <= code < 600:
             raise _Final("permanent_failure", stage, code, reply)
         # 421 means the server is closing the channel; anything unexpected also gets a fresh connection.

@@ -31,6 +31,7 @@ from well_pipeline.adapters.qonto.errors import (
     QontoProtocolError,
     QontoRateLimited,
     QontoScopeError,
+    QontoTimeoutError,
     QontoTransportError,
 )
 from well_pipeline.adapters.qonto.rate_limiter import DEFAULT_WINDOWS, RateLimiter, RateWindow
@@ -67,6 +68,7 @@ __all__ = [
     "QontoProtocolError",
     "QontoRateLimited",
     "QontoScopeError",
+    "QontoTimeoutError",
     "QontoTransportError",
     "RateLimiter",
     "RateWindow",

@@ -2,6 +2,10 @@
 
 `AttachmentsMixin` holds the attachment methods; `QontoClient` (client.py) inherits them and provides the
 request core they use (`_get_json`, `_backoff`), the auth-less download client and the settings.
+
+Each download attempt (headers and body) runs under the client's request deadline; an attachment whose every
+attempt hits it comes back as an `AttachmentFailure` with `deadline_hit=True`, so the caller can stop the batch
+(the file host is answering too slowly) instead of waiting deadline x attempts for every remaining file.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from well_pipeline.adapters.qonto.deadline import Deadline, deadline_scope
 from well_pipeline.adapters.qonto.errors import (
     QontoAPIError,
     QontoAuthError,
@@ -22,6 +27,7 @@ from well_pipeline.adapters.qonto.errors import (
     QontoNotFoundError,
     QontoProtocolError,
     QontoScopeError,
+    QontoTimeoutError,
 )
 from well_pipeline.adapters.qonto.records import RecordParseError, parse_datetime_utc
 from well_pipeline.adapters.qonto.responses import RETRY_STATUSES
@@ -43,6 +49,7 @@ class AttachmentsMixin:
     _downloads: httpx.Client
     _verify: Any
     _max_retries: int
+    _deadline_s: float | None
     _download_concurrency: int
     _sleep: Callable[[float], None]
 
@@ -101,8 +108,11 @@ class AttachmentsMixin:
         where = safe_url(info.url, keep_query=False)
         for attempt in range(1, attempts + 1):
             problem: str
+            deadline_hit = False
+            deadline: Deadline | None = None
             try:
-                with self._downloads.stream("GET", info.url) as response:
+                with deadline_scope(self._deadline_s) as deadline, \
+                        self._downloads.stream("GET", info.url) as response:
                     status = response.status_code
                     if status == 200:
                         declared = response.headers.get("content-length")
@@ -144,7 +154,15 @@ class AttachmentsMixin:
                 if tls_problem:
                     return AttachmentFailure(info.id, f"download from {where}: {tls_problem}")
                 problem = type(exc).__name__
+                if deadline is not None and deadline.hit:
+                    deadline_hit = True
+                    problem = f"deadline of {deadline.seconds:g} s passed"
+                    self.stats.add(deadline_hits=1)
             if attempt >= attempts:
+                if deadline_hit:
+                    return AttachmentFailure(
+                        info.id, f"download of {where} did not complete within its {self._deadline_s:g} s deadline "
+                        f"(setting qonto_request_deadline_s); gave up after {attempts} attempts", deadline_hit=True)
                 return AttachmentFailure(info.id, f"download failed after {attempts} attempts ({problem})")
             delay = self._backoff(attempt)
             logger.warning("Qonto attachment download %s failed (%s); retry %d/%d in %.2f s",
@@ -161,6 +179,8 @@ class AttachmentsMixin:
                 info = self.get_attachment(attachment_id)
             except (QontoAuthError, QontoScopeError):
                 raise  # every other attachment would fail the same way: stop the batch
+            except QontoTimeoutError as exc:
+                return AttachmentFailure(attachment_id, str(exc), deadline_hit=True)
             except QontoNotFoundError as exc:
                 return AttachmentFailure(attachment_id, f"attachment not found (404, trace_id={exc.trace_id})", 404)
             except QontoAPIError as exc:

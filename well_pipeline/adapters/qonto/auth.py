@@ -12,6 +12,8 @@ OAuth specifics this module exists for (reference §2):
 - The token endpoint takes a form-encoded body with `client_id`/`client_secret` (not HTTP Basic).
 - The token-endpoint error format is UNCONFIRMED; Ory-style `{error, error_description}` is parsed, anything
   else is reported by status with a short redacted excerpt.
+- Every token call runs under an overall deadline (`deadline_s`, see deadline.py), or the API request's
+  deadline when that ends sooner (a refresh inside an API call's auth flow).
 
 All secrets are held in `Secret` objects; no repr, log line or exception message shows them.
 """
@@ -31,11 +33,18 @@ from urllib.parse import urlencode
 
 import httpx
 
+from well_pipeline.adapters.qonto.deadline import (
+    DEFAULT_DEADLINE_S,
+    current_deadline,
+    deadline_scope,
+    enforce_deadlines,
+)
 from well_pipeline.adapters.qonto.errors import (
     QontoAPIError,
     QontoAuthError,
     QontoError,
     QontoProtocolError,
+    QontoTimeoutError,
     QontoTransportError,
     safe_excerpt,
 )
@@ -258,6 +267,7 @@ class _OAuthEndpoint:
         timeout_s: float,
         verify: object,
         transport: httpx.BaseTransport | None,
+        deadline_s: float | None = DEFAULT_DEADLINE_S,
         max_attempts: int = 3,
         backoff_base_s: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
@@ -265,6 +275,7 @@ class _OAuthEndpoint:
         self.oauth_url = oauth_url.rstrip("/")
         self.staging_token = staging_token
         self._timeout_s = timeout_s
+        self._deadline_s = deadline_s
         self._verify = build_ssl_context(self.oauth_url, verify)  # validates scheme/loopback eagerly
         self._transport = transport
         self._max_attempts = max(1, max_attempts)
@@ -283,26 +294,39 @@ class _OAuthEndpoint:
                     headers={"User-Agent": user_agent(), "Accept": "application/json"},
                     follow_redirects=False,
                 )
+                enforce_deadlines(self._client)
             return self._client
 
     def post_form(self, path: str, form: dict[str, str]) -> httpx.Response:
-        """POST a form; retries timeouts, dropped connections, 429 and 5xx a few times."""
+        """POST a form; retries timeouts, dropped connections, deadline hits, 429 and 5xx a few times."""
         headers = {}
         if self.staging_token is not None:
             headers[STAGING_HEADER] = self.staging_token.reveal()
         last_exc: Exception | None = None
+        deadline_hit = False
         for attempt in range(1, self._max_attempts + 1):
-            try:
-                response = self._http().post(f"{self.oauth_url}{path}", data=form, headers=headers)
-            except httpx.TransportError as exc:
-                problem = tls_failure(exc)
-                if problem:  # permanent: do not retry
-                    raise QontoTransportError(f"Qonto OAuth call {path}: {problem}", path=path,
-                                              attempts=attempt) from None
-                last_exc = exc
+            enclosing = current_deadline()
+            if enclosing is not None and enclosing.expired():
+                # The API request this refresh belongs to is out of time: another try here cannot help it.
+                enclosing.hit = True
+                raise QontoTimeoutError(
+                    f"Qonto OAuth call {path} ran out of the enclosing request's {enclosing.seconds:g} s deadline "
+                    "(setting qonto_request_deadline_s)", path=path, attempts=attempt, deadline_s=enclosing.seconds)
+            response: httpx.Response | None = None
+            with deadline_scope(self._deadline_s) as deadline:
+                try:
+                    response = self._http().post(f"{self.oauth_url}{path}", data=form, headers=headers)
+                except httpx.TransportError as exc:
+                    problem = tls_failure(exc)
+                    if problem:  # permanent: do not retry
+                        raise QontoTransportError(f"Qonto OAuth call {path}: {problem}", path=path,
+                                                  attempts=attempt) from None
+                    last_exc = exc
+                    deadline_hit = deadline is not None and deadline.hit
+            if response is None:
                 logger.warning(
                     "Qonto OAuth call failed (%s), attempt %d/%d, path=%s",
-                    type(exc).__name__, attempt, self._max_attempts, path,
+                    "deadline passed" if deadline_hit else type(last_exc).__name__, attempt, self._max_attempts, path,
                 )
             else:
                 if response.status_code not in (429, 500, 502, 503, 504) or attempt == self._max_attempts:
@@ -315,6 +339,12 @@ class _OAuthEndpoint:
             if attempt < self._max_attempts:
                 delay = self._backoff_base_s * (2 ** (attempt - 1))
                 self._sleep(delay / 2 + random.uniform(0, delay / 2))
+        if deadline_hit:
+            raise QontoTimeoutError(
+                f"Qonto's OAuth endpoint {path} did not answer within its {self._deadline_s:g} s deadline "
+                f"(setting qonto_request_deadline_s); gave up after {self._max_attempts} attempts",
+                path=path, attempts=self._max_attempts, deadline_s=self._deadline_s or 0.0,
+            )
         raise QontoTransportError(
             f"Qonto's OAuth endpoint {path} was unreachable after {self._max_attempts} attempts "
             f"({type(last_exc).__name__})",
@@ -340,6 +370,7 @@ def exchange_code(
     staging_token: Secret | None = None,
     code_verifier: str | None = None,
     timeout_s: float = 30.0,
+    deadline_s: float | None = DEFAULT_DEADLINE_S,
     verify: object = True,
     transport: httpx.BaseTransport | None = None,
 ) -> TokenSet:
@@ -350,7 +381,7 @@ def exchange_code(
     """
     endpoint = _OAuthEndpoint(
         oauth_url, staging_token=staging_token, timeout_s=timeout_s, verify=verify, transport=transport,
-        max_attempts=1,  # a code is single-use: never replay it blindly
+        deadline_s=deadline_s, max_attempts=1,  # a code is single-use: never replay it blindly
     )
     form = {
         "grant_type": "authorization_code",
@@ -391,6 +422,7 @@ class OAuthTokenAuth(httpx.Auth):
         refresh_margin_s: float = 60.0,
         redirect_uri: str | None = None,
         timeout_s: float = 30.0,
+        deadline_s: float | None = DEFAULT_DEADLINE_S,
         verify: object = True,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
@@ -403,7 +435,8 @@ class OAuthTokenAuth(httpx.Auth):
         self._redirect_uri = redirect_uri
         self._clock = clock
         self._endpoint = _OAuthEndpoint(
-            oauth_url, staging_token=staging_token, timeout_s=timeout_s, verify=verify, transport=transport
+            oauth_url, staging_token=staging_token, timeout_s=timeout_s, verify=verify, transport=transport,
+            deadline_s=deadline_s,
         )
         self._lock = threading.Lock()
         self._access: Secret | None = initial_tokens.access_token if initial_tokens else None

@@ -11,6 +11,9 @@ Design notes:
   credentials themselves, must not receive our bearer token, and are not counted against the API limit.
 - Every API request first takes a slot from the shared `RateLimiter`; a 429 pauses the limiter for
   everyone (Retry-After when given, else exponential backoff with jitter).
+- Every network call (API request, download, OAuth token call) runs under one overall deadline
+  (`request_deadline_s`, see deadline.py): a server trickling its answer cannot hold a run. A deadline hit is
+  retried like a timeout and, when every attempt hits it, raises `QontoTimeoutError` naming the path.
 - Listing uses `page` (never `current_page`, which Qonto silently ignores) until `meta.next_page` is null.
   Pages after the first can be fetched concurrently (bounded) and are still yielded in order.
 - Time filters are half-open `[from, to)`. Qonto's bound semantics are UNCONFIRMED, so the server is asked
@@ -42,6 +45,7 @@ import httpx
 
 from well_pipeline.adapters.qonto.attachments import AttachmentsMixin
 from well_pipeline.adapters.qonto.auth import OAuthTokenAuth
+from well_pipeline.adapters.qonto.deadline import DEFAULT_DEADLINE_S, deadline_scope, enforce_deadlines
 from well_pipeline.adapters.qonto.errors import (
     QontoAPIError,
     QontoAuthError,
@@ -50,6 +54,7 @@ from well_pipeline.adapters.qonto.errors import (
     QontoProtocolError,
     QontoRateLimited,
     QontoScopeError,
+    QontoTimeoutError,
     QontoTransportError,
     safe_excerpt,
 )
@@ -102,6 +107,18 @@ MAX_PER_PAGE = 100
 _BOUND_SLACK = timedelta(seconds=1)
 
 
+def _record_id(record: RecordResult) -> str | None:
+    return record.record_id if isinstance(record, RejectedRecord) else record.id
+
+
+def _changed_while_paging(before: int, after: int) -> str:
+    return f"Qonto supplier invoices changed while paging (total_count {before} -> {after})"
+
+
+def _log_warning(message: str) -> None:
+    logger.warning("%s", message)
+
+
 # ---- the client ------------------------------------------------------------------------------------------
 
 
@@ -113,6 +130,7 @@ class QontoClient(AttachmentsMixin):
     an `OAuthTokenAuth` that has none, since Qonto's sandbox token endpoint needs it too).
     `verify`: True, a CA bundle path, an SSLContext, or False (loopback only); TLS 1.3 is the minimum.
     `transport` replaces the network (tests); it is used for downloads too.
+    `request_deadline_s` bounds each network call as a whole (connect, headers, body); None disables it.
     """
 
     def __init__(
@@ -123,6 +141,7 @@ class QontoClient(AttachmentsMixin):
         staging_token: Secret | str | None = None,
         limiter: RateLimiter | None = None,
         timeout_s: float = 30,
+        request_deadline_s: float | None = DEFAULT_DEADLINE_S,
         max_retries: int = 5,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30,
@@ -136,6 +155,8 @@ class QontoClient(AttachmentsMixin):
             raise QontoConfigError("download_concurrency and page_concurrency must be >= 1")
         if max_retries < 0:
             raise QontoConfigError("max_retries must be >= 0")
+        if request_deadline_s is not None and request_deadline_s <= 0:
+            raise QontoConfigError("request_deadline_s must be > 0 (or None to disable)")
         base = api_url.strip().rstrip("/")
         if base.endswith("/v2"):
             base = base[: -len("/v2")]
@@ -148,6 +169,7 @@ class QontoClient(AttachmentsMixin):
         self._auth = auth
         self._limiter = limiter if limiter is not None else RateLimiter()
         self._timeout_s = timeout_s
+        self._deadline_s = request_deadline_s
         self._max_retries = max_retries
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
@@ -174,6 +196,7 @@ class QontoClient(AttachmentsMixin):
             transport=transport,
             follow_redirects=False,
         )
+        enforce_deadlines(self._http)
         # Pre-signed URLs: no auth, no staging token, no rate limit; same TLS policy (TLS 1.3 minimum).
         # verify=False (loopback only) yields an unverified context; _download_allowed() then refuses any
         # non-loopback download host.
@@ -188,6 +211,7 @@ class QontoClient(AttachmentsMixin):
             transport=transport,
             follow_redirects=False,
         )
+        enforce_deadlines(self._downloads)
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def __enter__(self) -> QontoClient:
@@ -221,23 +245,25 @@ class QontoClient(AttachmentsMixin):
         target = path if not params else f"{path} page={dict(params).get('page', '1')}"
         attempts = self._max_retries + 1
         for attempt in range(1, attempts + 1):
-            waited = self._limiter.acquire()
+            waited = self._limiter.acquire()  # waiting for a slot is not network time: outside the deadline
             self.stats.add(requests=1, limiter_wait_s=waited)
-            try:
-                response = self._http.request(method, path, params=params)
-            except httpx.TransportError as exc:  # timeouts, refused/dropped connections, protocol breaks
-                tls_problem = tls_failure(exc)
-                if tls_problem:  # retrying cannot fix an untrusted certificate or a pre-TLS-1.3 server
-                    raise QontoTransportError(f"Qonto request {method} {target}: {tls_problem}",
-                                              path=path, attempts=attempt) from None
+            response, problem, deadline_hit = self._attempt(method, path, params, target, attempt)
+            if response is None:  # timeouts, refused/dropped connections, protocol breaks, deadline hits
                 if attempt >= attempts:
+                    if deadline_hit:
+                        raise QontoTimeoutError(
+                            f"Qonto request {method} {target} did not complete within its {self._deadline_s:g} s "
+                            f"deadline (setting qonto_request_deadline_s); gave up after {attempts} attempts "
+                            f"(last: {problem}): Qonto or the network answers too slowly",
+                            path=path, attempts=attempts, deadline_s=self._deadline_s or 0.0,
+                        ) from None
                     raise QontoTransportError(
-                        f"Qonto request {method} {target} failed after {attempts} attempts: {type(exc).__name__}",
+                        f"Qonto request {method} {target} failed after {attempts} attempts: {problem}",
                         path=path,
                         attempts=attempts,
                     ) from None
                 delay = self._backoff(attempt)
-                self._log_retry(attempt, attempts, method, target, type(exc).__name__, None, delay)
+                self._log_retry(attempt, attempts, method, target, problem, None, delay)
                 self.stats.add(retries=1)
                 self._sleep(delay)
                 continue
@@ -263,6 +289,33 @@ class QontoClient(AttachmentsMixin):
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(self, method: str, path: str, params: list[tuple[str, str]] | None, target: str,
+                 attempt: int) -> tuple[httpx.Response | None, str, bool]:
+        """One try under the request deadline: (response, "", False) or (None, what failed, deadline hit?).
+
+        Raises only what retrying cannot fix (an untrusted certificate, a pre-TLS-1.3 server, auth errors).
+        """
+        with deadline_scope(self._deadline_s) as deadline:
+            cause = ""
+            try:
+                return self._http.request(method, path, params=params), "", False
+            except QontoTimeoutError as exc:
+                # An OAuth refresh in the auth flow ran into this request's deadline: retry like any deadline hit.
+                # When the token endpoint's own deadline ran out instead, it has retried already: give up.
+                if deadline is None or not deadline.hit:
+                    raise
+                cause = f" during the OAuth token call {exc.path}"
+            except httpx.TransportError as exc:
+                tls_problem = tls_failure(exc)
+                if tls_problem:  # retrying cannot fix an untrusted certificate or a pre-TLS-1.3 server
+                    raise QontoTransportError(f"Qonto request {method} {target}: {tls_problem}",
+                                              path=path, attempts=attempt) from None
+                if deadline is None or not deadline.hit:
+                    return None, type(exc).__name__, False
+            assert deadline is not None  # both branches above return or raise without one
+            self.stats.add(deadline_hits=1)
+            return None, f"deadline of {deadline.seconds:g} s passed{cause}", True
 
     def _note_server_clock(self, response: httpx.Response) -> None:
         """Remember how far Qonto's clock is from ours (its `Date` header), for callers that keep a sync marker."""
@@ -398,6 +451,7 @@ class QontoClient(AttachmentsMixin):
             total_pages=total_pages,
             next_page=next_page,
             received=len(parsed),
+            raw_ids=tuple(record_id for record_id in map(_record_id, parsed) if record_id),
         )
         return page, kept
 
@@ -411,14 +465,19 @@ class QontoClient(AttachmentsMixin):
         statuses: Iterable[str] | None = None,
         sort_by: str = "created_at:asc",
         per_page: int = MAX_PER_PAGE,
+        warn: Callable[[str], None] | None = None,
     ) -> Iterator[InvoicePage]:
         """Pages of supplier invoices in order. Time bounds are half-open: `from <= t < to` (UTC-aware).
 
         Page 1 is fetched first; when `meta.total_pages` says there are more, up to `page_concurrency`
         later pages are fetched at once and still yielded in page order. Paging ends when
         `meta.next_page` is null. Records seen on an earlier page are dropped (counted in
-        `stats.duplicates_skipped`); rejected records are always yielded.
+        `stats.duplicates_skipped`); rejected records are always yielded. Each page's `raw_ids` lets the
+        caller check that the *distinct* ids add up to `total_count` (page-number paging can repeat one
+        record and skip another). `warn` receives "changed while paging" (default: this module's logger),
+        so a caller can route it to its own log (the Dagster event log).
         """
+        warn = warn or _log_warning
         params = self._list_params(created_at_from, created_at_to, updated_at_from, updated_at_to,
                                    statuses, sort_by, per_page)
         bounds = (
@@ -454,22 +513,21 @@ class QontoClient(AttachmentsMixin):
             if rejected or duplicates:
                 self.stats.add(rejected_records=rejected, duplicates_skipped=duplicates)
             return InvoicePage(page.number, page.total_count, results, page.total_pages, page.next_page,
-                               page.received)
+                               page.received, page.raw_ids)
 
         first, _ = self._fetch_page(params, 1, in_window)
         yield dedupe(first)
         last = first
         total_pages = first.total_pages
         if first.next_page is not None and total_pages and total_pages > 2 and self._page_concurrency > 1:
-            last = yield from self._concurrent_pages(params, first, total_pages, in_window, dedupe)
+            last = yield from self._concurrent_pages(params, first, total_pages, in_window, dedupe, warn)
         next_page = last.next_page
         while next_page is not None:
             page, _ = self._fetch_page(params, next_page, in_window)
             yield dedupe(page)
             if page.total_count is not None and first.total_count is not None \
                     and page.total_count != first.total_count:
-                logger.warning("Qonto supplier invoices changed while paging (total_count %s -> %s)",
-                               first.total_count, page.total_count)
+                warn(_changed_while_paging(first.total_count, page.total_count))
             next_page = page.next_page
 
     def _concurrent_pages(
@@ -479,6 +537,7 @@ class QontoClient(AttachmentsMixin):
         total_pages: int,
         in_window: Callable[[SupplierInvoice], bool],
         dedupe: Callable[[InvoicePage], InvoicePage],
+        warn: Callable[[str], None],
     ) -> Iterator[InvoicePage]:
         """Fetch pages 2..total_pages with a bounded look-ahead, yielding in order; returns the last page."""
         pool = ThreadPoolExecutor(self._page_concurrency, thread_name_prefix="qonto-page")
@@ -504,8 +563,7 @@ class QontoClient(AttachmentsMixin):
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
         if last.total_count is not None and first.total_count is not None and last.total_count != first.total_count:
-            logger.warning("Qonto supplier invoices changed while paging (total_count %s -> %s)",
-                           first.total_count, last.total_count)
+            warn(_changed_while_paging(first.total_count, last.total_count))
         return last
 
     def iter_supplier_invoices(

@@ -22,6 +22,7 @@ __all__ = [
     "QontoProtocolError",
     "QontoRateLimited",
     "QontoScopeError",
+    "QontoTimeoutError",
     "QontoTransportError",
     "redact",
     "safe_excerpt",
@@ -74,6 +75,18 @@ class QontoTransportError(QontoError):
         super().__init__(message)
         self.path = path
         self.attempts = attempts
+
+
+class QontoTimeoutError(QontoTransportError):
+    """A call did not finish within its overall deadline (setting `qonto_request_deadline_s`), through every retry.
+
+    Separate from other transport errors because the fix differs: Qonto (or the network) is answering, only too
+    slowly; `deadline_s` says which budget ran out. The message names the request path, never a query string.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, attempts: int = 0, deadline_s: float = 0.0) -> None:
+        super().__init__(message, path=path, attempts=attempts)
+        self.deadline_s = deadline_s
 
 
 class QontoAPIError(QontoError):

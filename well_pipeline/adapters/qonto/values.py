@@ -27,6 +27,9 @@ class InvoicePage:
     total_pages: int | None = None
     next_page: int | None = None
     received: int = 0  # records in the raw page, before local window filtering and de-duplication
+    # Ids of the raw page's records in order (same scope as `received`; records without a readable id are
+    # missing), so a caller can reconcile *distinct* ids with `total_count` (a repeated record is not progress).
+    raw_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class AttachmentFailure:
     attachment_id: str
     reason: str
     status: int | None = None
+    deadline_hit: bool = False  # the last attempt ran out of `qonto_request_deadline_s` (Qonto answers too slowly)
 
 
 class ClientStats:
@@ -75,6 +79,7 @@ class ClientStats:
         "url_refreshes",
         "rejected_records",
         "duplicates_skipped",
+        "deadline_hits",
     )
 
     def __init__(self) -> None:
@@ -88,6 +93,7 @@ class ClientStats:
         self.url_refreshes = 0
         self.rejected_records = 0
         self.duplicates_skipped = 0
+        self.deadline_hits = 0  # calls cut short by `request_deadline_s` (API requests and downloads)
         self.limiter_wait_s = 0.0
 
     def add(self, **deltas: float) -> None:

@@ -3,21 +3,25 @@
 Why content addressing: a re-import, a second Qonto record pointing at the same scan, or a re-run of a backfill
 never writes a second copy, and the digest recorded in DuckDB proves the bytes later e-mailed to Melio are
 the bytes Qonto served.
+
+Documents are private (folders 0700, files 0600, see `adapters/filesystem.py`); a store written before that
+rule is tightened the first time a process opens it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
+
+from well_pipeline.adapters.filesystem import private_dir, tighten_tree_once, write_private
 
 
 class AttachmentStore:
-    """Files under `root/sha256/ab/cd/<digest>`; writes are atomic (temp file + rename)."""
+    """Files under `root/sha256/ab/cd/<digest>`; writes are atomic (temp file + rename) and private."""
 
     def __init__(self, root: Path) -> None:
         self._root = Path(root)
+        tighten_tree_once(self._root)
 
     @property
     def root(self) -> Path:
@@ -37,17 +41,8 @@ class AttachmentStore:
         target = self.path_for(digest)
         if target.exists() and target.stat().st_size == len(content):
             return digest
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(content)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        private_dir(target.parent)
+        write_private(target, content)
         return digest
 
     def read(self, sha256: str) -> bytes:

@@ -3,6 +3,10 @@
 DuckDB allows one writing process at a time. Dagster guards every writer with the `duckdb` concurrency pool
 (limit 1, see dagster.yaml); this module adds a short, bounded retry for the rare overlap with a reader
 (the CLI, a notebook) and a clear error when the lock cannot be had.
+
+The file holds IBANs and amounts, so its folder is 0700 and the file and its write-ahead log 0600, tightened
+on every open and close (DuckDB creates both files itself, under the process umask: see
+`adapters/filesystem.py` for why Well does not change the umask instead).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from well_pipeline.adapters.filesystem import private_dir, tighten
 from well_pipeline.adapters.storage.schema import MIGRATIONS
 
 
@@ -32,12 +37,24 @@ class Database:
     def __repr__(self) -> str:
         return f"Database(path={str(self.path)!r})"
 
+    def _tighten_files(self, *, log: bool) -> None:
+        """The database file and its write-ahead log (if one exists right now) to 0600.
+
+        `log` for a database file found open before connecting (worth a line). Files DuckDB has just created
+        under the umask, and the WAL, which it re-creates after every checkpoint, are tightened quietly.
+        """
+        tighten(self.path, log=log)
+        tighten(self.path.with_name(self.path.name + ".wal"), log=False)
+
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
         elif not self.path.exists():
             raise FileNotFoundError(f"no Well database at {self.path}: materialise qonto_supplier_invoices first")
+        else:
+            tighten(self.path.parent)
+        self._tighten_files(log=True)
         deadline = time.monotonic() + self._lock_timeout_s
         delay = 0.05
         while True:
@@ -54,12 +71,15 @@ class Database:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
+        self._tighten_files(log=False)
         try:
             if not read_only:
                 migrate(con)
+                self._tighten_files(log=False)
             yield con
         finally:
             con.close()
+            self._tighten_files(log=False)
 
 
 

@@ -1,11 +1,17 @@
-"""The delivery outbox in DuckDB: each write is one short transaction around, never across, an SMTP exchange."""
+"""The delivery outbox in DuckDB: each write is one short transaction around, never across, an SMTP exchange.
+
+The delivery run opens a connection per step (claim, then complete or release) and closes it while the mail
+server talks, so `well` commands can read and write the file between two e-mails (DuckDB allows one writing
+process at a time).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import duckdb
 
@@ -31,6 +37,21 @@ class DeliveryRow:
     size_bytes: int | None
     sha256: str | None
     blob_path: str | None
+
+
+# Outcomes in `delivery_attempts` of an e-mail the relay took (or may have taken): what a sending quota counts.
+HANDED_OVER_OUTCOMES = ("sent", "unconfirmed")
+# Outcome of a claim given back without any hand-over (quota answer, configuration error): audit only.
+DEFERRED = "deferred"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What `mark_sending` replaced, so `release` can put it back: the previous outbox row (None: there was
+    none) and whether a re-send approval was used by this claim."""
+
+    previous: dict[str, Any] | None
+    approval_used_at: datetime | None
 
 
 class OutboxRepository:
@@ -92,10 +113,14 @@ class OutboxRepository:
         return len(rows)
 
     def mark_sending(self, con: duckdb.DuckDBPyConnection, row: DeliveryRow, *, message_id: str, to_address: str,
-                     dedup: tuple[str, str] | None, resend: bool) -> None:
-        """Committed before the e-mail leaves. A re-send uses up its approval here, whatever happens next."""
+                     dedup: tuple[str, str] | None, resend: bool) -> Claim:
+        """Committed before the e-mail leaves. A re-send uses up its approval here, whatever happens next (unless
+        the claim is released: nothing was handed over). Returns what `release` needs to undo the claim."""
         now = utc_now()
         with transaction(con):
+            cursor = con.execute("SELECT * FROM outbox WHERE qonto_id = ?", [row.qonto_id])
+            found = cursor.fetchone()
+            previous = dict(zip([c[0] for c in cursor.description], found, strict=True)) if found else None
             con.execute(
                 """
                 INSERT INTO outbox VALUES (?, ?, 'sending', ?, ?, ?, ?, ?, ?, 0, NULL, NULL, ?, ?, NULL)
@@ -107,9 +132,45 @@ class OutboxRepository:
                 [row.qonto_id, row.record_version, message_id, to_address, row.vendor_id,
                  dedup[0] if dedup else None, dedup[1] if dedup else None, row.sha256, now, now],
             )
+            used = False
             if resend:
-                con.execute("UPDATE resend_approvals SET used_at = ? WHERE qonto_id = ? AND record_version = ? "
-                            "AND used_at IS NULL", [now, row.qonto_id, row.record_version])
+                used = bool(con.execute(
+                    "UPDATE resend_approvals SET used_at = ? WHERE qonto_id = ? AND record_version = ? "
+                    "AND used_at IS NULL RETURNING qonto_id", [now, row.qonto_id, row.record_version]).fetchall())
+        return Claim(previous, now if used else None)
+
+    def release(self, con: duckdb.DuckDBPyConnection, row: DeliveryRow, claim: Claim, *, message_id: str,
+                reason: str) -> None:
+        """Undo a claim whose e-mail was never handed over (a quota answer, a configuration error).
+
+        The outbox row is put back as it was (deleted if there was none) and a used re-send approval is
+        usable again, so the next run sends the record exactly as if this one had not tried: pending, neither
+        failed nor unconfirmed. The audit keeps a `deferred` line with the reason.
+        """
+        now = utc_now()
+        with transaction(con):
+            if claim.previous is None:
+                con.execute("DELETE FROM outbox WHERE qonto_id = ? AND state = 'sending'", [row.qonto_id])
+            else:
+                columns = [name for name in claim.previous if name != "qonto_id"]
+                con.execute(f"UPDATE outbox SET {', '.join(f'{name} = ?' for name in columns)} "
+                            "WHERE qonto_id = ? AND state = 'sending'",
+                            [claim.previous[name] for name in columns] + [row.qonto_id])
+            if claim.approval_used_at is not None:
+                con.execute("UPDATE resend_approvals SET used_at = NULL WHERE qonto_id = ? AND record_version = ? "
+                            "AND used_at = ?", [row.qonto_id, row.record_version, claim.approval_used_at])
+            con.execute("INSERT INTO delivery_attempts VALUES (?, ?, ?, ?, NULL, ?, ?, ?)",
+                        [row.qonto_id, row.record_version, message_id, DEFERRED, reason[:2000],
+                         claim.approval_used_at is not None, now])
+
+    def handed_over_since(self, con: duckdb.DuckDBPyConnection, since: datetime) -> list[datetime]:
+        """When each e-mail the relay took (or may have taken) since `since` was recorded: a quota's history.
+
+        Stored times are whole seconds, rounded down; each counts as one second later (the safe side).
+        """
+        rows = con.execute("SELECT attempted_at FROM delivery_attempts WHERE outcome IN (SELECT unnest(?::VARCHAR[])) "
+                           "AND attempted_at >= ?", [list(HANDED_OVER_OUTCOMES), since]).fetchall()
+        return [moment + timedelta(seconds=1) for (moment,) in rows]
 
     def complete(self, con: duckdb.DuckDBPyConnection, row: DeliveryRow, *, message_id: str, state: OutboxState,
                  code: int | None, reply: str, attempts: int, resend: bool) -> None:

@@ -6,6 +6,23 @@ Amounts are `DECIMAL(38, 9)`: exact for any Qonto decimal string, never a float.
 
 from __future__ import annotations
 
+# Exactly the characters Python's `str.strip()` removes (str.isspace), as an RE2 class: the backfill below
+# must produce the values the parser would (adapters/qonto/optional_fields.py).
+_SPACE = r"[\s\x{0b}\x{1c}-\x{1f}\x{85}\pZ]"
+
+
+def _json_id(key: str) -> str:
+    """SQL for a string field of `raw_json` as the parser reads it: stripped, empty or non-string is NULL."""
+    return (f"CASE WHEN json_type(raw_json, '$.{key}') = 'VARCHAR' THEN nullif(regexp_replace("
+            f"raw_json->>'$.{key}', '^{_SPACE}+|{_SPACE}+$', '', 'g'), '') END")
+
+
+def _json_present(key: str) -> str:
+    """SQL true when `raw_json.key` is neither absent, null nor `[]` (malformed values count: conservative)."""
+    return (f"coalesce(json_type(raw_json, '$.{key}') <> 'NULL' AND NOT (json_type(raw_json, '$.{key}') = 'ARRAY' "
+            f"AND json_array_length(raw_json, '$.{key}') = 0), false)")
+
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (
         1,
@@ -241,5 +258,33 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             """,
         ],
     ),
+    (
+        4,
+        [
+            # Qonto's optional supplier fields that scoring reads (issue 7); the rest stay in raw_json.
+            "ALTER TABLE qonto_supplier_invoices ADD COLUMN supplier_id VARCHAR",
+            "ALTER TABLE qonto_supplier_invoices ADD COLUMN issuer_name VARCHAR",
+            # Names among request_transfer, transfer_ids, matched_transactions that are non-empty, in that order.
+            "ALTER TABLE qonto_supplier_invoices ADD COLUMN payment_links VARCHAR[]",
+            # Backfill from raw_json, so an upgraded database scores right without a re-sync (an unchanged record
+            # is never rewritten by the next sync). Same rules as the parser; a test compares the two.
+            f"""
+            UPDATE qonto_supplier_invoices SET
+                supplier_id = {_json_id("supplier_id")},
+                issuer_name = {_json_id("issuer_name")},
+                payment_links = list_concat(list_concat(
+                    CASE WHEN {_json_present("request_transfer")} THEN ['request_transfer'] ELSE []::VARCHAR[] END,
+                    CASE WHEN {_json_present("transfer_ids")} THEN ['transfer_ids'] ELSE []::VARCHAR[] END),
+                    CASE WHEN {_json_present("matched_transactions")} OR {_json_present("matched_transactions_ids")}
+                         THEN ['matched_transactions'] ELSE []::VARCHAR[] END)
+            """,
+        ],
+    ),
+    (
+        5,
+        [
+            # A vendor id the Melio export lists twice with different identifiers: its invoices are held.
+            "ALTER TABLE melio_vendors ADD COLUMN conflict VARCHAR",
+        ],
+    ),
 ]
-

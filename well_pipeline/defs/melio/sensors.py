@@ -7,9 +7,12 @@ from pathlib import Path
 import dagster as dg
 
 from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
+from well_pipeline.defs.runs.limits import max_runtime_tags
 from well_pipeline.settings import load_settings
 
-melio_exports_job = dg.define_asset_job("melio_exports_job", selection=[melio_vendor_directory, melio_ledger])
+# The max-runtime tag bounds a hung or orphaned reload (see defs/runs/limits.py).
+melio_exports_job = dg.define_asset_job("melio_exports_job", selection=[melio_vendor_directory, melio_ledger],
+                                        tags=max_runtime_tags())
 
 
 def _digest(path: Path) -> str | None:

@@ -56,6 +56,7 @@ def qonto_supplier_invoices(
             attachment_scope=None if incremental else (start.date(), end.date()),
             max_attachment_bytes=qonto.attachment_max_mb * 1024 * 1024,
             log=context.log.info,
+            warn=context.log.warning,  # paging shifts, re-listing and split windows belong in the event log
         )
         stats = client.stats.as_dict()
         offset = client.server_clock_offset_s

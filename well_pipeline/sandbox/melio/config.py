@@ -46,6 +46,12 @@ class InboxConfig:
     # Certificate and key; None = a self-signed pair kept in STORE/tls/ (reused while valid).
     tls_cert: Path | str | None = None
     tls_key: Path | str | None = None
+    # The one TLS version both listeners speak: "1.3" (Melio-like, what Well requires) or "1.2" (an old relay,
+    # so tests can check that Well refuses it instead of retrying for hours).
+    tls_version: str = "1.3"
+    # False: the STARTTLS listener never offers STARTTLS (a misconfigured relay, or a middlebox stripping it);
+    # mail is then refused in plain text and AUTH is never offered.
+    offer_starttls: bool = True
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -64,6 +70,8 @@ class InboxConfig:
             raise ValueError("require_auth needs a username and a password")
         if self.idle_timeout_s <= 0:
             raise ValueError("idle_timeout_s must be > 0")
+        if self.tls_version not in ("1.2", "1.3"):
+            raise ValueError("tls_version must be '1.2' or '1.3'")
 
     def __repr__(self) -> str:
         # The password never appears in reprs, logs or tracebacks.

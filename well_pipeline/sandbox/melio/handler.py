@@ -41,6 +41,8 @@ class InboxHandler:
         # Monotonic count of kept messages since start, for `after_messages` (unaffected by reset_stats).
         self._accepted_lock = threading.Lock()
         self._accepted_total = 0
+        # Set by `release_delays` to end the delay faults sleeping at that moment (created on the loop).
+        self._wake: asyncio.Event | None = None
 
     @property
     def accepted_total(self) -> int:
@@ -60,10 +62,24 @@ class InboxHandler:
             )
         return fault
 
-    @staticmethod
-    async def delay(fault: Fault) -> None:
-        """Sleep for a delay fault (without blocking other connections)."""
-        await asyncio.sleep(fault.delay_s or 0.0)
+    async def delay(self, fault: Fault) -> None:
+        """Sleep for a delay fault (without blocking other connections), or until `release_delays`."""
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        wake = self._wake
+        self.stats.add("delays_waiting")
+        try:
+            await asyncio.wait_for(wake.wait(), timeout=fault.delay_s or 0.0)
+        except TimeoutError:
+            pass
+        finally:
+            self.stats.add("delays_waiting", -1)
+
+    def release_delays(self) -> None:
+        """End the delays sleeping now (call on the server's loop); later ones wait afresh."""
+        wake, self._wake = self._wake, None
+        if wake is not None:
+            wake.set()
 
     def _fault_reply(self, fault: Fault, server: InboxSMTP) -> str:
         if fault.closes_connection:

@@ -2,7 +2,8 @@
 
 One asyncio loop in a background daemon thread runs two listeners over the same handler and store:
 STARTTLS on `port` (plain TCP; everything but EHLO/NOOP/QUIT/STARTTLS is refused until TLS is up) and
-implicit TLS on `tls_port`. Both only speak TLS 1.3 and only offer AUTH PLAIN/LOGIN once encrypted. aiosmtpd's
+implicit TLS on `tls_port`. Both only speak TLS 1.3 (`tls_version="1.2"` plays an old relay; `offer_starttls=False`
+one that never upgrades) and only offer AUTH PLAIN/LOGIN once encrypted. aiosmtpd's
 Controller is not used because it cannot bind port 0 (it probes the configured port to see the server come
 up) and that probe would count as a client connection.
 """
@@ -52,10 +53,16 @@ def ensure_certificate(directory: Path) -> tuple[Path, Path]:
     return generate_self_signed(directory)
 
 
-def server_ssl_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
-    """TLS 1.3-only server context (a TLS 1.2-max client fails the handshake)."""
+def server_ssl_context(cert_path: Path, key_path: Path, *, version: str = "1.3") -> ssl.SSLContext:
+    """A server context speaking exactly one TLS version.
+
+    "1.3" (default): a TLS 1.2-max client fails the handshake. "1.2": a TLS 1.3-only client (Well) fails it;
+    asyncio's TLS layer then closes the connection without an alert, as many relays do.
+    """
+    exact = ssl.TLSVersion.TLSv1_3 if version == "1.3" else ssl.TLSVersion.TLSv1_2
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.minimum_version = exact
+    context.maximum_version = exact
     context.load_cert_chain(str(cert_path), str(key_path))
     return context
 
@@ -89,7 +96,7 @@ class MelioInbox:
         else:
             cert_path, key_path = ensure_certificate(self.store_dir / TLS_DIR)
         self._cert_path = cert_path
-        self._ssl_context = server_ssl_context(cert_path, key_path)
+        self._ssl_context = server_ssl_context(cert_path, key_path, version=self.config.tls_version)
         self._handler = InboxHandler(self.config, self._store, self._faults, self._stats)
         loop = asyncio.new_event_loop()
         self._loop = loop
@@ -133,8 +140,8 @@ class MelioInbox:
             on_close=self._connections.discard,
             hostname=self.config.server_hostname,
             ident="Melio inbox sandbox",
-            tls_context=self._ssl_context if listener == "starttls" else None,
-            require_starttls=True,
+            tls_context=self._ssl_context if listener == "starttls" and self.config.offer_starttls else None,
+            require_starttls=True,  # aiosmtpd ignores it without a tls_context: mail is then refused (no AUTH)
             auth_required=self.config.require_auth,
             auth_require_tls=True,
             authenticator=self._handler.authenticate,
@@ -253,13 +260,23 @@ class MelioInbox:
         """Disarm every fault."""
         self._faults.clear()
 
+    def release_delays(self) -> None:
+        """End every `delay` fault waiting right now (each goes on as if its time were up).
+
+        Lets a test hold a client in the middle of a send for as long as it needs (a long `delay_s`), check
+        something, then let it finish, with no sleep in the test. Later delays wait normally.
+        """
+        if self._loop is not None and self._handler is not None:
+            self._loop.call_soon_threadsafe(self._handler.release_delays)
+
     def faults(self) -> list[dict[str, Any]]:
         """Faults still armed."""
         return self._faults.active()
 
     def stats(self) -> dict[str, Any]:
-        """Counters: connections, messages_accepted, messages_refused, faults_injected, auth_failures,
-        max_messages_per_connection, rcpt_refused, starttls_failures, drafts_created, attachments_rejected."""
+        """Counters: connections, messages_accepted, messages_refused, faults_injected, delays_waiting (delay
+        faults sleeping right now), auth_failures, max_messages_per_connection, rcpt_refused, starttls_failures,
+        drafts_created, attachments_rejected."""
         return self._stats.snapshot()
 
     def reset_stats(self) -> None:

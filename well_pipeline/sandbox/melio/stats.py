@@ -17,6 +17,7 @@ class InboxStats:
         "messages_accepted",
         "messages_refused",
         "faults_injected",
+        "delays_waiting",
         "drafts_created",
         "attachments_rejected",
         "max_messages_per_connection",

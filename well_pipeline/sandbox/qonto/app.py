@@ -185,7 +185,7 @@ class SandboxApp:
                     headers=headers,
                     trace_id=trace_id,
                 )
-        fault = ctx.faults.take(method, request.path)
+        fault = ctx.faults.take(method, request.path, _page_param(request))
         if fault is not None:
             outcome["fault"] = True
             if fault.kind == "status":
@@ -213,6 +213,9 @@ class SandboxApp:
         if fault is not None and fault.kind == "malformed_json":
             body = response.body or b'{"supplier_invoices":[{"id":"'
             return Response(200, body[: max(1, len(body) // 2)], JSON_CONTENT_TYPE, response.headers)
+        if fault is not None and fault.kind == "slow_body":  # the socket layer trickles it (server.py)
+            response.trickle_bps = fault.rate_bps
+            response.trickle_headers = fault.include_headers
         return response
 
     def _route(
@@ -265,6 +268,15 @@ class SandboxApp:
             status = "dropped" if response.disconnect else response.status
             elapsed_ms = (time.perf_counter() - started) * 1000
             logger.debug("%s %s -> %s in %.1f ms", request.method, request.path, status, elapsed_ms)
+
+
+def _page_param(request: Request) -> int | None:
+    """The request's `page` query value when it is an integer (faults that target list pages need it)."""
+    raw = dict(request.query).get("page")
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
 
 
 def _seconds(value: float | None) -> str:

@@ -9,7 +9,14 @@ wins; each request consumes at most one fault. Kinds (see docs/CONTRACTS.md):
 - malformed_json: 200 application/json whose body is the real answer cut in half;
 - timeout: sleep `delay_s` before answering normally (clients with a shorter timeout give up);
 - disconnect: close the socket without answering;
-- unknown_field: add an unexpected field (`field`, `value`) to every supplier invoice returned.
+- unknown_field: add an unexpected field (`field`, `value`) to every supplier invoice returned;
+- slow_body: answer normally but trickle the response at `rate_bps` bytes per second (slow-loris); with
+  `include_headers` the status line and headers are trickled too, else only the body. Works on any path
+  (list pages, attachment metadata, `/_files/` downloads, `/oauth2/token`);
+- shifted_page: on a list page k+1 >= 2 (only page `page` when given), repeat the last record of page k first
+  and drop the record that should have opened page k+1, `meta.total_count` unchanged. This is what tied sort
+  keys do to page-number paging when two records swap places between two requests (reference §12). Only list
+  requests for page 2 or later consume it.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-FAULT_KINDS = ("status", "html", "malformed_json", "timeout", "disconnect", "unknown_field")
+FAULT_KINDS = ("status", "html", "malformed_json", "timeout", "disconnect", "unknown_field", "slow_body",
+               "shifted_page")
 DEFAULT_UNKNOWN_FIELD = "sandbox_unannounced_field"
 
 
@@ -41,7 +49,18 @@ class Fault:
     delay_s: float = 30.0
     field: str = DEFAULT_UNKNOWN_FIELD
     value: Any = "unexpected"
+    rate_bps: float = 1.0
+    include_headers: bool = False
+    page: int | None = None
     fired: int = 0
+
+    def applies_to_page(self, page: int | None) -> bool:
+        """shifted_page only fires on list pages after the first (a given one when `page` is set)."""
+        if self.kind != "shifted_page":
+            return True
+        if page is None or page < 2:
+            return False
+        return self.page is None or self.page == page
 
     def describe(self) -> dict[str, Any]:
         """JSON-friendly description (returned by the control endpoint)."""
@@ -50,7 +69,8 @@ class Fault:
 
 def build_fault(fault_id: int, spec: dict[str, Any]) -> Fault:
     """Validate a fault description (keys as in the control endpoint's JSON body)."""
-    allowed = {"path_prefix", "kind", "times", "method", "status", "retry_after", "delay_s", "field", "value"}
+    allowed = {"path_prefix", "kind", "times", "method", "status", "retry_after", "delay_s", "field", "value",
+               "rate_bps", "include_headers", "page"}
     unknown = set(spec) - allowed
     if unknown:
         raise FaultSpecError(f"unknown fault parameters: {sorted(unknown)}")
@@ -93,6 +113,23 @@ def build_fault(fault_id: int, spec: dict[str, Any]) -> Fault:
             raise FaultSpecError("field must be a non-empty string")
         fault.field = field_name
         fault.value = spec.get("value", "unexpected")
+    if kind == "slow_body":
+        rate = spec.get("rate_bps", 1.0)
+        if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
+            raise FaultSpecError("rate_bps must be a positive number of bytes per second")
+        include_headers = spec.get("include_headers", False)
+        if not isinstance(include_headers, bool):
+            raise FaultSpecError("include_headers must be true or false")
+        fault.rate_bps, fault.include_headers = float(rate), include_headers
+    elif "rate_bps" in spec or "include_headers" in spec:
+        raise FaultSpecError("'rate_bps'/'include_headers' only apply to kind 'slow_body'")
+    if kind == "shifted_page":
+        page = spec.get("page")
+        if page is not None and (not isinstance(page, int) or isinstance(page, bool) or page < 2):
+            raise FaultSpecError("page must be an integer >= 2 (the page that repeats its predecessor's last record)")
+        fault.page = page
+    elif "page" in spec:
+        raise FaultSpecError("'page' only applies to kind 'shifted_page'")
     return fault
 
 
@@ -121,13 +158,15 @@ class FaultRegistry:
         with self._lock:
             return [fault.describe() for fault in self._faults]
 
-    def take(self, method: str, path: str) -> Fault | None:
-        """The fault to apply to this request (consuming one use), or None."""
+    def take(self, method: str, path: str, page: int | None = None) -> Fault | None:
+        """The fault to apply to this request (consuming one use), or None. `page`: the `page` query value."""
         with self._lock:
             for fault in self._faults:
                 if not path.startswith(fault.path_prefix):
                     continue
                 if fault.method is not None and fault.method != method:
+                    continue
+                if not fault.applies_to_page(page):
                     continue
                 fault.fired += 1
                 if fault.times is not None:

@@ -7,7 +7,8 @@ Semantics chosen where Qonto's docs are silent (all UNCONFIRMED, see reference Â
   refused with 422 (the classic client bug), as is a naive or date-only value;
 - sort: `sort_by=<field>:<asc|desc>`, default `created_at:desc` (Qonto's default for to-review
   invoices); nulls sort as the largest value (PostgreSQL's default) and ties are broken by id in the same
-  direction, so paging is stable; `updated_at` is accepted although Qonto does not list it;
+  direction, so paging is stable (the `shifted_page` fault serves what unstable ties do instead, see
+  `shift_page`); `updated_at` is accepted although Qonto does not list it;
 - pagination: `page` (default 1) / `per_page` (default 100, 1..100, else 422); `current_page` and other
   unknown parameters are ignored, like Qonto ignores `current_page`; a page past the last answers 422
   (vendor claim) except page 1 of an empty result, which answers 200 with `total_pages: 1` (the
@@ -320,6 +321,18 @@ class ListingEngine:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return result
+
+
+def shift_page(rows: list[InvoiceRow], page: PageRequest) -> list[InvoiceRow]:
+    """Page `page` as a listing whose tied sort keys swapped between two requests would serve it (shifted_page).
+
+    The record that ended page k opens page k+1 again and the one that should have opened page k+1 is never
+    served; the page keeps its size and `meta.total_count` is unchanged, so only distinct ids reveal the loss.
+    """
+    start = (page.page - 1) * page.per_page
+    if page.page < 2 or start >= len(rows):
+        return rows[start : start + page.per_page]
+    return [rows[start - 1], *rows[start + 1 : start + page.per_page]]
 
 
 def paginate(rows: list[InvoiceRow], page: PageRequest) -> tuple[list[InvoiceRow], dict[str, Any]]:

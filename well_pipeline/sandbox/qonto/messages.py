@@ -51,6 +51,9 @@ class Response:
     content_type: str | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
     disconnect: bool = False
+    # slow_body fault: send at this many bytes per second (the body, or everything with trickle_headers).
+    trickle_bps: float | None = None
+    trickle_headers: bool = False
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: list[tuple[str, str]] | None = None) -> Response:

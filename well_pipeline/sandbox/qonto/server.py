@@ -111,6 +111,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length)
 
     def _write(self, response: Response, *, head_only: bool) -> None:
+        if response.trickle_bps is not None:
+            self._write_slowly(response, head_only=head_only)
+            return
         self.send_response(response.status)
         if response.content_type:
             self.send_header("Content-Type", response.content_type)
@@ -123,6 +126,48 @@ class _Handler(BaseHTTPRequestHandler):
         if not head_only and response.body:
             self.wfile.write(response.body)
         self.wfile.flush()
+
+    def _write_slowly(self, response: Response, *, head_only: bool) -> None:
+        """The slow_body fault: send the response at `trickle_bps` bytes per second, a few bytes at a time.
+
+        Stops (and closes the connection) when the client hangs up or the sandbox stops; either way the
+        stats say whether the whole response went out, so a test can tell a client cut the trickle short.
+        """
+        assert response.trickle_bps is not None
+        ctx = self.server.app.ctx
+        self.send_response(response.status)
+        if response.content_type:
+            self.send_header("Content-Type", response.content_type)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        self._headers_buffer.append(b"\r\n")  # what end_headers() would add before flushing
+        head = b"".join(self._headers_buffer)
+        self._headers_buffer = []
+        body = b"" if head_only else response.body
+        if not response.trickle_headers:
+            self.wfile.write(head)
+            self.wfile.flush()
+            head = b""
+        data = head + body
+        step = max(1, int(response.trickle_bps / 20))  # ~20 writes a second, so a hang-up is noticed quickly
+        sent = 0
+        try:
+            while sent < len(data):
+                if ctx.stop_event.is_set():
+                    break
+                self.wfile.write(data[sent:sent + step])
+                self.wfile.flush()
+                sent += step
+                if sent < len(data):
+                    ctx.pause(step / response.trickle_bps)
+        except OSError:  # the client hung up: the usual ending when its deadline cut the trickle
+            pass
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+        self.server.app.ctx.stats.slow_body_ended(cut=sent < len(data))
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = _dispatch
 

@@ -26,6 +26,8 @@ class Stats:
             self._by_status: Counter[int] = Counter()
             self._in_flight = 0
             self._max_in_flight = 0
+            self._slow_bodies_cut = 0
+            self._slow_bodies_finished = 0
 
     def begin(self, route: str, *, is_api: bool) -> None:
         """A request (other than a control request) arrived."""
@@ -50,6 +52,14 @@ class Stats:
             if fault:
                 self._faults_injected += 1
 
+    def slow_body_ended(self, *, cut: bool) -> None:
+        """A slow_body response was sent to the end, or `cut` because the client hung up (its deadline) first."""
+        with self._lock:
+            if cut:
+                self._slow_bodies_cut += 1
+            else:
+                self._slow_bodies_finished += 1
+
     def snapshot(self) -> dict[str, Any]:
         """The counters as plain JSON values."""
         with self._lock:
@@ -60,6 +70,8 @@ class Stats:
                 "downloads": self._downloads,
                 "faults_injected": self._faults_injected,
                 "max_in_flight": self._max_in_flight,
+                "slow_bodies_cut": self._slow_bodies_cut,
+                "slow_bodies_finished": self._slow_bodies_finished,
                 "by_path": dict(self._by_path),
                 "by_status": {str(code): count for code, count in sorted(self._by_status.items())},
             }

@@ -508,3 +508,109 @@ def test_timeout_after_the_final_dot_is_unknown_and_not_retried(tmp_path: Path) 
     assert elapsed < 3 and sleep.calls == []
     assert stub.lines.count(b"<end of data>") == 1 and [line.upper() for line in stub.lines].count(b"DATA") == 1
     assert stub.connections == 1
+
+
+# -- issue 8: quotas, the overall deadline, relays that cannot do TLS 1.3 --------------------------------------------
+
+
+@pytest.mark.parametrize(("code", "text"), [
+    (421, "4.7.0 Too many messages, sending rate limit exceeded"),
+    (451, "4.7.500 Server busy: sending limit exceeded, try later"),
+    (550, "5.4.5 Daily user sending quota exceeded"),
+])
+def test_a_quota_answer_is_not_retried_and_says_so(inbox: MelioInbox, code: int, text: str) -> None:
+    inbox.add_fault("reply", stage="MAIL", code=code, text=text, times=None)
+    with make_mailer(inbox) as mailer:
+        result = mailer.send(message(1))
+    assert result.outcome == "temporary_failure" and result.quota_exceeded and result.retry_is_safe
+    assert (result.code, result.reply, result.attempts, result.stage) == (code, text, 1, "MAIL")
+    assert sleeps(mailer) == [] and mailer.stats.retries == 0
+    assert inbox.stats()["faults_injected"] == 1 and inbox.messages() == []
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_a_tls12_only_relay_raises_tls_error_naming_the_settings(tmp_path: Path, security: str) -> None:
+    with MelioInbox(tmp_path / "inbox", InboxConfig(port=0, tls_port=0, tls_version="1.2")) as relay:
+        mailer = make_mailer(relay, security)
+        with pytest.raises(MailerTlsError) as info:
+            with mailer:
+                pytest.fail("entering must fail")
+        with pytest.raises(MailerTlsError):  # send() the same way: a configuration error, not a temporary failure
+            mailer.send(message(1))
+        stats = relay.stats()
+    assert "offers TLS 1.2 at most" in str(info.value)
+    assert info.value.settings == ("smtp_host", "smtp_port", "smtp_security")
+    assert sleeps(mailer) == [] and mailer.stats.temporary_failures == 0
+    assert stats["auth_failures"] == 0 and stats["messages_accepted"] == 0  # no login, no mail, in any TLS
+
+
+def test_a_relay_without_starttls_names_the_setting(tmp_path: Path) -> None:
+    with MelioInbox(tmp_path / "inbox", InboxConfig(port=0, tls_port=0, offer_starttls=False)) as relay:
+        with pytest.raises(MailerTlsError, match="does not offer STARTTLS.*setting smtp_security") as info:
+            with make_mailer(relay):
+                pass
+    assert info.value.settings == ("smtp_security", "smtp_port")
+
+
+def test_a_wrong_password_names_the_setting_and_the_secret(inbox: MelioInbox) -> None:
+    with pytest.raises(MailerAuthError, match="smtp_username or the secret smtp_password") as info:
+        with make_mailer(inbox, password=Secret("not-it")):
+            pass
+    assert info.value.settings == ("smtp_username", "smtp_password")
+
+
+def _trickle(sock: socket.socket, lines: list[bytes], *, greeting: bytes) -> None:
+    """A server that sends its greeting one byte every 50 ms (each read waits far less than any timeout)."""
+    for byte in greeting:
+        sock.sendall(bytes([byte]))
+        lines.append(bytes([byte]))
+        time.sleep(0.05)
+
+
+def test_a_trickling_relay_is_cut_by_the_overall_deadline_and_retried(tmp_path: Path) -> None:
+    cert, _ = generate_self_signed(tmp_path)
+    greeting = b"220 " + b"x" * 200 + b"\r\n"  # 10 s at 50 ms a byte
+    stub = StubServer(lambda sock, lines: _trickle(sock, lines, greeting=greeting))
+    sleep = SleepRecorder()
+    try:
+        mailer = SmtpMailer("127.0.0.1", stub.port, username="well", password=Secret(PASSWORD), ca_file=str(cert),
+                            timeout_s=5, deadline_s=0.5, max_retries=2, backoff_s=0.1, sleep=sleep)
+        result = mailer.send(message(1))
+    finally:
+        stub.close()
+    assert result.outcome == "temporary_failure" and result.deadline_hit and not result.quota_exceeded
+    assert result.stage == "CONNECT" and result.attempts == 3 and sleep.calls == [0.1, 0.2]
+    assert "0.5 s deadline (setting smtp_deadline_s)" in result.reply
+    assert stub.connections == 3
+    assert len(stub.lines) < len(greeting)  # cut mid-greeting, every time (3 x 0.5 s of a 10 s trickle)
+
+
+def test_a_deadline_hit_after_the_final_dot_is_unknown(tmp_path: Path) -> None:
+    cert, key = generate_self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_cert_chain(cert, key)
+    release = threading.Event()
+
+    def script(sock: socket.socket, lines: list[bytes]) -> None:
+        with context.wrap_socket(sock, server_side=True) as tls:
+            _smtp_dialogue(tls, lines, ehlo=b"250-stub\r\n250 AUTH PLAIN\r\n", on_dot=lambda: release.wait(10))
+
+    stub = StubServer(script)
+    sleep = SleepRecorder()
+    try:
+        mailer = SmtpMailer("127.0.0.1", stub.port, security="tls", username="well", password=Secret(PASSWORD),
+                            ca_file=str(cert), timeout_s=30, deadline_s=1.0, sleep=sleep)
+        result = mailer.send(message(1))
+    finally:
+        release.set()
+        stub.close()
+    # The per-read timeout (30 s) never fired: the deadline did, after the message was handed over.
+    assert result.outcome == "unknown" and result.deadline_hit and result.attempts == 1 and sleep.calls == []
+    assert "deadline (setting smtp_deadline_s)" in result.reply
+    assert stub.lines.count(b"<end of data>") == 1
+
+
+def test_deadline_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="deadline_s"):
+        SmtpMailer("127.0.0.1", 25, deadline_s=0)

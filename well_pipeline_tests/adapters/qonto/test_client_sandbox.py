@@ -26,8 +26,6 @@ from well_pipeline.adapters.qonto import (
     QontoProtocolError,
     QontoScopeError,
     QontoTransportError,
-    RateLimiter,
-    RateWindow,
     RejectedRecord,
     SupplierInvoice,
 )
@@ -35,7 +33,7 @@ from well_pipeline.adapters.secrets import Secret
 from well_pipeline.sandbox.qonto import QontoSandbox
 from well_pipeline.sandbox.tls import generate_self_signed
 from well_pipeline_tests.support.qonto_records import make_invoice, write_dataset
-from well_pipeline_tests.support.qonto_sandbox import running_sandbox
+from well_pipeline_tests.support.qonto_sandbox import api_key_client, fast_limiter, running_sandbox
 
 LIST_PATH = "/v2/supplier_invoices"
 T0 = datetime(2026, 3, 14, 9, 0, tzinfo=UTC)
@@ -43,17 +41,6 @@ T0 = datetime(2026, 3, 14, 9, 0, tzinfo=UTC)
 
 def invoices(count: int, start: datetime = T0, step: timedelta = timedelta(minutes=7)) -> list[dict[str, Any]]:
     return [make_invoice(created_at=start + i * step) for i in range(count)]
-
-
-def fast_limiter() -> RateLimiter:
-    return RateLimiter([RateWindow(10_000, 1.0)])
-
-
-def api_key_client(sb: QontoSandbox, **kw: Any) -> QontoClient:
-    kw.setdefault("backoff_base_s", 0.01)
-    kw.setdefault("backoff_max_s", 0.2)
-    kw.setdefault("limiter", fast_limiter())
-    return QontoClient(sb.base_url, ApiKeyAuth(sb.config.api_login, Secret(sb.config.api_secret)), **kw)
 
 
 def oauth_client(sb: QontoSandbox, store: InMemoryTokenStore, **kw: Any) -> tuple[QontoClient, OAuthTokenAuth]:
@@ -98,6 +85,31 @@ def test_concurrent_pages_keep_order(dataset: Path) -> None:
         assert sb.stats()["by_path"][LIST_PATH] == 22
         assert sb.stats()["max_in_flight"] >= 2
     assert got == [r["id"] for r in records]
+
+
+def test_paging_shifts_and_changes_reach_the_callers_warn_not_the_logger(
+        dataset: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`raw_ids` expose a record served twice (for distinct-id reconciliation); "changed while paging" goes to the
+    caller's `warn` (the Dagster event log in a run), not to stderr."""
+    records = invoices(150)
+    write_dataset(dataset, records, with_default_attachments=False)
+    warnings: list[str] = []
+    with running_sandbox(dataset) as sb, api_key_client(sb, page_concurrency=1) as client:
+        sb.add_fault(LIST_PATH, kind="shifted_page", times=1)
+        pages = []
+        with caplog.at_level(logging.WARNING, logger="well.qonto"):
+            for page in client.iter_supplier_invoice_pages(warn=warnings.append):
+                pages.append(page)
+                if page.number == 1:  # Qonto gains a record while we page
+                    write_dataset(dataset, [*records, *invoices(1, start=T0 + timedelta(days=30))],
+                                  with_default_attachments=False)
+    first, second = pages
+    assert second.raw_ids[0] == first.raw_ids[-1]  # served on both pages
+    assert len(set(first.raw_ids) | set(second.raw_ids)) == 150 and second.total_count == 151
+    assert [r.id for r in second.results] == list(second.raw_ids[1:])  # the repeat itself is dropped
+    assert client.stats.duplicates_skipped == 1
+    assert warnings == ["Qonto supplier invoices changed while paging (total_count 150 -> 151)"]
+    assert not [r for r in caplog.records if "changed while paging" in r.getMessage()]
 
 
 # ---- faults ------------------------------------------------------------------------------------------------
@@ -214,6 +226,34 @@ def test_unknown_field_reported_not_fatal(dataset: Path) -> None:
         results = list(client.iter_supplier_invoices())
     assert len(results) == 4 and all(isinstance(r, SupplierInvoice) for r in results)
     assert all(r.unknown_fields == ("brand_new_field",) and r.raw["brand_new_field"] == {"x": 1} for r in results)
+
+
+def test_optional_supplier_fields_arrive_parsed(dataset: Path) -> None:
+    supplier, transfer, tx = (f"{n}f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b" for n in "123")
+    full = make_invoice(
+        created_at=T0, supplier_id=supplier, issuer_name="Papeterie Dupont SARL", transfer_ids=[transfer],
+        request_transfer={"id": transfer, "initiator_id": supplier},
+        matched_transactions=[{"subject_id": "s", "subject_type": "SupplierInvoice", "transaction_id": tx}],
+        einvoicing_lifecycle_events=[{"status_code": "received", "reason": None, "reason_message": None,
+                                      "timestamp": "2026-03-14T09:30:00Z"}],
+        available_actions={"delete": False, "archive": True, "unarchive": False, "pay": False,
+                           "reasons": {"pay": ["invalid_status"], "delete": [], "archive": [], "unarchive": []}})
+    odd = make_invoice(created_at=T0 + timedelta(hours=1), transfer_ids="pending", supplier_id=7)
+    write_dataset(dataset, [full, odd], with_default_attachments=False)
+    with running_sandbox(dataset) as sb, api_key_client(sb) as client:
+        first, second = list(client.iter_supplier_invoices())
+        single = client.get_supplier_invoice(full["id"])
+    for parsed in (first, single):
+        assert isinstance(parsed, SupplierInvoice) and parsed.unknown_fields == () and parsed.field_warnings == ()
+        assert (parsed.supplier_id, parsed.issuer_name) == (supplier, "Papeterie Dupont SARL")
+        assert parsed.payment_links == ("request_transfer", "transfer_ids", "matched_transactions")
+        assert (parsed.request_transfer_id, parsed.transfer_ids, parsed.matched_transaction_ids) == \
+            (transfer, (transfer,), (tx,))
+        assert parsed.einvoicing_events == ("received",)
+        assert parsed.available_actions is not None and parsed.available_actions.pay_reasons == ("invalid_status",)
+    # A malformed optional value over the wire: the bill arrives, the payment evidence counts, a warning says why.
+    assert isinstance(second, SupplierInvoice) and second.payment_links == ("transfer_ids",)
+    assert second.supplier_id is None and len(second.field_warnings) == 2
 
 
 def test_null_ocr_fields_and_rejected_records(dataset: Path) -> None:

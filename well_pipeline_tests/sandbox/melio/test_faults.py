@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import threading
 import time
 
 import pytest
@@ -177,3 +178,21 @@ def test_invalid_fault_specs_are_refused(inbox: MelioInbox) -> None:
         with pytest.raises(FaultSpecError):
             inbox.add_fault(**spec)
     assert inbox.faults() == []
+
+
+def test_release_delays_ends_a_waiting_delay_at_once(inbox: MelioInbox) -> None:
+    """A test can hold a client mid-send for as long as it needs, then let it go (no sleep in the test)."""
+    inbox.add_fault("delay", stage="MAIL", delay_s=120)
+    replies: list[int] = []
+    with connect(inbox) as client:
+        waiter = threading.Thread(target=lambda: replies.append(client.mail("bills@well.example")[0]))
+        waiter.start()
+        while inbox.stats()["delays_waiting"] == 0 and waiter.is_alive():
+            waiter.join(0.01)
+        assert inbox.stats()["delays_waiting"] == 1 and replies == []  # the MAIL is held by the delay
+        inbox.release_delays()
+        waiter.join(30)
+        assert replies == [250]  # answered normally, long before the 120 s
+        assert inbox.stats()["delays_waiting"] == 0
+        inbox.add_fault("delay", stage="RCPT", delay_s=0.2)  # later delays wait afresh
+        assert client.rcpt(RECIPIENT)[0] == 250

@@ -198,3 +198,45 @@ def test_port_in_use_fails_start_cleanly(inbox: MelioInbox, tmp_path) -> None:
         clash.start()
     clash.stop()  # nothing left running; harmless
     send(inbox, make_message())  # the first inbox is unaffected
+
+
+# -- relays Well must refuse (issue 8) ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["starttls", "implicit-tls"])
+def test_a_tls12_only_inbox_speaks_tls12_and_refuses_tls13_only_clients(tmp_path, implicit: bool) -> None:
+    with MelioInbox(tmp_path / "inbox", InboxConfig(port=0, tls_port=0, tls_version="1.2")) as old:
+        tls13_only = client_context(old)
+        tls13_only.minimum_version = ssl.TLSVersion.TLSv1_3
+        with pytest.raises(ssl.SSLError):
+            if implicit:
+                smtplib.SMTP_SSL("127.0.0.1", old.tls_port, context=tls13_only, timeout=10)
+            else:
+                with smtplib.SMTP("127.0.0.1", old.port, timeout=10) as client:
+                    client.starttls(context=tls13_only)
+        context = client_context(old, max_tls12=True)
+        if implicit:
+            client = smtplib.SMTP_SSL("127.0.0.1", old.tls_port, context=context, timeout=10)
+        else:
+            client = smtplib.SMTP("127.0.0.1", old.port, timeout=10)
+            client.starttls(context=context)
+        with client:
+            assert client.sock.version() == "TLSv1.2"
+            client.login(USERNAME, PASSWORD)
+            client.send_message(make_message())
+        assert len(old.messages()) == 1
+
+
+def test_an_inbox_without_starttls_never_offers_it_nor_auth(tmp_path) -> None:
+    with MelioInbox(tmp_path / "inbox", InboxConfig(port=0, tls_port=0, offer_starttls=False)) as plain:
+        with smtplib.SMTP("127.0.0.1", plain.port, timeout=10) as client:
+            client.ehlo()
+            assert not client.has_extn("starttls") and not client.has_extn("auth")
+            assert client.docmd("STARTTLS")[0] != 220  # aiosmtpd: 454 TLS not available
+            assert client.mail("bills@well.example")[0] == 530  # no mail in plain text either
+        assert plain.messages() == []
+
+
+def test_tls_version_is_validated() -> None:
+    with pytest.raises(ValueError, match="tls_version"):
+        InboxConfig(tls_version="1.1")

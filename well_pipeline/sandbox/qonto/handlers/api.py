@@ -14,7 +14,7 @@ from ..auth import Principal, require_any_scope, require_bearer
 from ..context import Call, SandboxContext
 from ..dataset import InvoiceRow, content_type_for
 from ..errors import TRACE_HEADER, not_found, unprocessable
-from ..listing import paginate, parse_list_query
+from ..listing import paginate, parse_list_query, shift_page
 from ..messages import JSON_CONTENT_TYPE, Response
 
 
@@ -61,6 +61,8 @@ def list_supplier_invoices(ctx: SandboxContext, call: Call, principal: Principal
     first_exposed = snapshot.first_exposed_index(ctx.cutoff(call.now))
     rows = ctx.listing.results(snapshot, query, first_exposed, ctx.today())
     page_rows, meta = paginate(rows, page)
+    if call.fault is not None and call.fault.kind == "shifted_page":
+        page_rows = shift_page(rows, page)
     extra = _unknown_field(call)
     body = b"".join(
         [

@@ -1,0 +1,1 @@
+"""Run health: a run whose worker process is gone must not hold the single DuckDB slot forever."""

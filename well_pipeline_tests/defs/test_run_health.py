@@ -1,0 +1,366 @@
+"""A killed run never blocks Well: real sync runs in subprocesses, a real instance with the project's pool and
+run-monitoring settings, `kill -9`, then the sweep, the freed DuckDB slot and the next sync.
+
+The sensors are evaluated by the test, tick by tick, where the daemon would evaluate them; everything they
+touch (runs, event log, pool slots, processes) is real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import dagster as dg
+import duckdb
+import pytest
+import yaml
+from dagster._core.events import EngineEventData
+
+from well_pipeline.adapters.storage import InvoiceRepository
+from well_pipeline.definitions import defs
+from well_pipeline.defs.qonto.partitions import qonto_daily_partitions
+from well_pipeline.defs.qonto.sensors import qonto_sync_job, qonto_sync_sensor
+from well_pipeline.defs.runs.health import (
+    check_workers,
+    claimed_slots,
+    claimed_slots_by_run,
+    fail_dead_run,
+    sweep_started_runs,
+)
+from well_pipeline.defs.runs.limits import MAX_RUNTIME_TAG, max_runtime_tags
+from well_pipeline.defs.runs.processes import process_alive
+from well_pipeline.defs.runs.sensors import run_health_sensor
+from well_pipeline.services.qonto_ingest import SYNC_MARKER
+from well_pipeline.settings import Settings, SettingsError, load_settings
+from well_pipeline_tests.defs.conftest import WellEnv
+
+ROOT = Path(__file__).resolve().parents[2]
+POOL = "duckdb"
+LIST_ROUTE = "/v2/supplier_invoices"
+T = TypeVar("T")
+
+
+def wait_until(probe: Callable[[], T], what: str, timeout_s: float = 45.0) -> T:
+    """Poll `probe` until it returns something truthy; fail naming `what` after `timeout_s` (a deadline, not a
+    measurement: the conditions normally hold within a few seconds)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path) -> Path:
+    """A DAGSTER_HOME with the project's dagster.yaml settings that matter (pools, run monitoring) on sqlite."""
+    project = yaml.safe_load((ROOT / "dagster.yaml").read_text(encoding="utf-8"))
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    config = {key: project[key] for key in ("telemetry", "concurrency", "run_monitoring")}
+    config["storage"] = {"sqlite": {"base_dir": str(home / "storage")}}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return home
+
+
+@pytest.fixture
+def dagster_instance(dagster_home: Path) -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        yield instance
+
+
+@dataclass
+class SyncRunner:
+    """Runs `qonto_sync_job` the way a worker does, in its own process group, against the test's instance."""
+
+    env: WellEnv
+    home: Path
+    instance: dg.DagsterInstance
+    workers: list[subprocess.Popen] = field(default_factory=list)
+
+    def environ(self) -> dict[str, str]:
+        settings = self.env.settings
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("WELL_") and k != "DAGSTER_HOME"}
+        return {**inherited, "DAGSTER_HOME": str(self.home), "WELL_SETTINGS_FILE": str(self.home / "absent.toml"),
+                "WELL_DATA_DIR": str(settings.data_dir), "WELL_QONTO_API_URL": settings.qonto_api_url,
+                "WELL_QONTO_OAUTH_URL": settings.qonto_oauth_url, "WELL_QONTO_CLIENT_ID": settings.qonto_client_id}
+
+    def command(self, tags: dict[str, str], only_ingest: bool) -> list[str]:
+        command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "well_pipeline.definitions",
+                   "-j", qonto_sync_job.name, "--tags", json.dumps(tags)]
+        # Delivery is not configured here: a run meant to succeed stops after the (pooled) ingest step.
+        return command + (["-o", "qonto_supplier_invoices"] if only_ingest else [])
+
+    def start(self, tags: dict[str, str], *, only_ingest: bool = False) -> subprocess.Popen:
+        """A worker in its own session (so `killpg` reaches it and its step processes); output goes to a file,
+        never to a pipe nobody reads."""
+        with (self.home / f"worker-{len(self.workers) + 1}.log").open("w") as log:
+            worker = subprocess.Popen(self.command(tags, only_ingest), env=self.environ(), cwd=ROOT,
+                                      start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+        self.workers.append(worker)
+        return worker
+
+    def finish(self, worker: subprocess.Popen) -> None:
+        """Wait for a worker that should succeed; fail with the end of its output otherwise."""
+        code = worker.wait(timeout=120)
+        log = self.home / f"worker-{self.workers.index(worker) + 1}.log"
+        assert code == 0, log.read_text()[-3000:]
+
+    def stop_all(self) -> None:
+        """Teardown: a test that failed half-way leaves no worker behind."""
+        for worker in self.workers:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+
+    def holding_the_slot_while_listing(self) -> dg.DagsterRun:
+        """Wait until a sync run holds the DuckDB slot and its Qonto listing request has reached the sandbox."""
+        def probe() -> dg.DagsterRun | None:
+            runs = self.instance.get_runs(filters=dg.RunsFilter(job_name=qonto_sync_job.name,
+                                                                statuses=[dg.DagsterRunStatus.STARTED]))
+            listing = self.env.sandbox.stats()["by_path"].get(LIST_ROUTE, 0)
+            if runs and listing and claimed_slots_by_run(self.instance, POOL).get(runs[0].run_id):
+                return runs[0]
+            return None
+        return wait_until(probe, "a sync run holding the DuckDB slot while it lists Qonto")
+
+    def status(self, run_id: str) -> dg.DagsterRunStatus:
+        run = self.instance.get_run_by_id(run_id)
+        assert run is not None
+        return run.status
+
+
+@pytest.fixture
+def runner(well_env: WellEnv, dagster_home: Path, dagster_instance: dg.DagsterInstance) -> Iterator[SyncRunner]:
+    sync_runner = SyncRunner(well_env, dagster_home, dagster_instance)
+    yield sync_runner
+    sync_runner.stop_all()
+
+
+def today_tags() -> dict[str, str]:
+    return {"dagster/partition": qonto_daily_partitions.get_last_partition_key()}
+
+
+def sensor_tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance):
+    return sensor(dg.build_sensor_context(instance=instance))
+
+
+def stored_rows(env: WellEnv) -> tuple[int, int, str | None]:
+    """(rows, distinct Qonto ids, sync marker) in the run's DuckDB file."""
+    with duckdb.connect(str(env.settings.duckdb_path), read_only=True) as con:
+        rows, distinct = con.execute("SELECT count(*), count(DISTINCT id) FROM qonto_supplier_invoices").fetchone()
+        return rows, distinct, InvoiceRepository().get_marker(con, SYNC_MARKER)
+
+
+# ---- the fault scenarios -----------------------------------------------------------------------------------
+
+
+@pytest.mark.fault(
+    scenario="Sync run killed with kill -9 (worker and step process) while it holds the DuckDB slot",
+    expected="run marked failed on the next health tick, slot freed, explained in the event log; the sync sensor "
+             "requests a new sync, which runs and moves the marker",
+)
+def test_killed_sync_run_is_failed_its_slot_freed_and_syncing_resumes(runner: SyncRunner,
+                                                                      fault_outcome) -> None:
+    instance, env = runner.instance, runner.env
+    env.sandbox.add_fault(LIST_ROUTE, kind="timeout", times=1, delay_s=300)  # the listing stalls until killed
+    worker = runner.start(today_tags())
+    run = runner.holding_the_slot_while_listing()
+    alive = check_workers(instance, run.run_id)
+    assert len(alive.workers) == 2 and set(alive.alive) == {w.pid for w in alive.workers}  # run + step process
+    assert sweep_started_runs(instance).failed == []  # alive, so left alone
+
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+    assert runner.status(run.run_id) == dg.DagsterRunStatus.STARTED  # Dagster alone leaves it "running"
+    assert claimed_slots(instance, run.run_id) == {POOL: 1}
+
+    ticks = []
+    wait_until(lambda: ticks.append(sensor_tick(run_health_sensor, instance))
+               or runner.status(run.run_id) != dg.DagsterRunStatus.STARTED, "the health sensor to fail the run")
+    assert runner.status(run.run_id) == dg.DagsterRunStatus.FAILURE
+    assert f"Failed dead runs: run {run.run_id} ({qonto_sync_job.name})" in ticks[-1].skip_message
+    assert "freed 1 'duckdb' pool slot" in ticks[-1].skip_message
+    assert claimed_slots_by_run(instance, POOL) == {}
+    assert instance.event_log_storage.get_concurrency_info(POOL).pending_steps == []
+
+    logs = instance.all_logs(run.run_id)
+    (alert,) = [e for e in logs if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.ENGINE_EVENT
+                and e.dagster_event.message.startswith("Well run health")]
+    pids = {str(w.pid) for w in alive.workers}
+    assert set(alert.dagster_event.event_specific_data.metadata["worker_pids"].value.split(", ")) == pids
+    assert alert.dagster_event.event_specific_data.metadata["freed_pool_slots"].value == {POOL: 1}
+    (failure,) = [e for e in logs if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE]
+    assert "Run worker gone" in failure.dagster_event.message
+    assert stored_rows(env)[2] is None  # the killed sync never moved the marker
+
+    tick = sensor_tick(qonto_sync_sensor, instance)  # syncing resumes on its own
+    (request,) = tick.run_requests
+    resumed = runner.start({**request.tags, "dagster/partition": request.partition_key}, only_ingest=True)
+    runner.finish(resumed)
+    (latest,) = instance.get_runs(filters=dg.RunsFilter(job_name=qonto_sync_job.name), limit=1)
+    assert latest.run_id != run.run_id and latest.status == dg.DagsterRunStatus.SUCCESS
+    rows, distinct, marker = stored_rows(env)
+    expected = len({r["id"] for r in env.invoices}) - 1  # one record is unparseable and kept as a reject
+    assert marker is not None and rows == distinct == expected
+    fault_outcome.record(
+        observed=f"run FAILURE after {len(ticks)} health tick(s) with both pids gone; 1 'duckdb' slot freed; "
+                 "engine event + run failure explain it; next sync requested, SUCCESS, marker moved",
+        lost=expected - distinct, duplicated=rows - distinct)
+
+
+@pytest.mark.fault(
+    scenario="Sync run alive but slow (Qonto listing stalled) while the health sweeps run",
+    expected="never failed by a sweep; the sync sensor says which worker is alive; the run finishes SUCCESS",
+)
+def test_live_slow_sync_run_is_never_swept(runner: SyncRunner, fault_outcome) -> None:
+    instance, env = runner.instance, runner.env
+    # A stall shorter than the client's timeout: slow, not broken.
+    env.sandbox.add_fault(LIST_ROUTE, kind="timeout", times=1, delay_s=6)
+    worker = runner.start(today_tags(), only_ingest=True)
+    run = runner.holding_the_slot_while_listing()
+
+    judged_alive = named_alive = 0
+    for _ in range(3):
+        if runner.status(run.run_id) != dg.DagsterRunStatus.STARTED:
+            break
+        health = sensor_tick(run_health_sensor, instance)
+        judged_alive += f"{run.run_id} worker pid" in health.skip_message and "alive" in health.skip_message
+        sync = sensor_tick(qonto_sync_sensor, instance)  # a SensorResult instead once the run has finished
+        named_alive += isinstance(sync, dg.SkipReason) and sync.skip_message.startswith(
+            f"previous sync run {run.run_id} is still started (worker pid") and "alive)" in sync.skip_message
+        assert runner.status(run.run_id) in {dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.SUCCESS}
+    assert judged_alive >= 1 and named_alive >= 1  # the sweeps did look at the live run, and left it
+
+    runner.finish(worker)
+    assert runner.status(run.run_id) == dg.DagsterRunStatus.SUCCESS
+    rows, distinct, marker = stored_rows(env)
+    expected = len({r["id"] for r in env.invoices}) - 1  # one record is unparseable and kept as a reject
+    assert marker is not None and rows == distinct == expected
+    fault_outcome.record(observed=f"{judged_alive} health sweep(s) and {named_alive} sync sensor tick(s) judged the "
+                                  "stalled run alive and left it; run SUCCESS, marker moved",
+                         lost=expected - distinct, duplicated=rows - distinct)
+
+
+# ---- the sweep's judgement, on real processes and a real instance -------------------------------------------
+
+
+def dead_pid() -> int:
+    """The pid of a process that ran and was reaped."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def started_sync_run(instance: dg.DagsterInstance, pid: int | None, *, hold_slot: bool = True) -> dg.DagsterRun:
+    """A started qonto_sync_job run whose worker reported `pid`, holding the DuckDB slot."""
+    run = instance.create_run_for_job(defs.resolve_job_def(qonto_sync_job.name), status=dg.DagsterRunStatus.STARTED,
+                                      tags=today_tags())
+    if pid is not None:
+        instance.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
+    if hold_slot:
+        instance.event_log_storage.set_concurrency_slots(POOL, 1)
+        assert instance.event_log_storage.claim_concurrency_slot(POOL, run.run_id, "qonto_supplier_invoices")
+    return run
+
+
+def test_process_probe_knows_live_dead_zombie_and_reused_pids() -> None:
+    assert process_alive(os.getpid(), time.time())
+    assert not process_alive(dead_pid(), time.time())
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    wait_until(lambda: Path(f"/proc/{zombie.pid}/stat").read_text().split(")")[-1].split()[0] == "Z",
+               "the child to exit unreaped")
+    assert not process_alive(zombie.pid, time.time())  # exited, not yet reaped: runs no code
+    zombie.wait()
+    # This process reported an hour before it started: the pid now belongs to another process.
+    assert not process_alive(os.getpid(), time.time() - 3600)
+
+
+def test_sync_sensor_fails_its_own_dead_run_says_so_then_resumes(dagster_instance: dg.DagsterInstance) -> None:
+    run = started_sync_run(dagster_instance, dead_pid())
+    tick = sensor_tick(qonto_sync_sensor, dagster_instance)
+    assert tick.skip_message.startswith(f"previous sync run {run.run_id} had lost its worker: run {run.run_id}")
+    assert "marked failed, freed 1 'duckdb' pool slot" in tick.skip_message
+    assert tick.skip_message.endswith("Syncing resumes on the next tick.")
+    assert dagster_instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert claimed_slots_by_run(dagster_instance, POOL) == {}
+    assert len(sensor_tick(qonto_sync_sensor, dagster_instance).run_requests) == 1
+
+
+def test_sync_sensor_names_the_run_holding_the_pool(dagster_instance: dg.DagsterInstance) -> None:
+    holder = started_sync_run(dagster_instance, dead_pid())
+    dagster_instance.report_run_failed(holder)  # it ended, its slot is still claimed (freed 30 s later)
+    waiting = started_sync_run(dagster_instance, os.getpid(), hold_slot=False)  # alive: this process
+    tick = sensor_tick(qonto_sync_sensor, dagster_instance)
+    assert tick.skip_message == (f"previous sync run {waiting.run_id} is still started (worker pid {os.getpid()} "
+                                 f"alive); waiting for pool 'duckdb', held by run {holder.run_id}")
+
+
+def test_a_run_without_a_reported_worker_is_left_to_the_max_runtime(dagster_instance: dg.DagsterInstance) -> None:
+    run = started_sync_run(dagster_instance, None)
+    report = sweep_started_runs(dagster_instance)
+    assert report.failed == [] and report.checked[0].workers == ()
+    assert "no worker process reported yet" in report.describe()
+    assert dagster_instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+
+
+def test_a_run_that_finished_meanwhile_is_not_failed(dagster_instance: dg.DagsterInstance) -> None:
+    run = started_sync_run(dagster_instance, dead_pid(), hold_slot=False)
+    check = check_workers(dagster_instance, run.run_id)
+    assert check.gone
+    dagster_instance.report_run_canceled(run)  # its worker wrote the end just before exiting
+    assert fail_dead_run(dagster_instance, run.run_id, check) is None
+    assert dagster_instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.CANCELED
+
+
+def test_runs_of_other_launchers_are_not_judged() -> None:
+    overrides = {"run_launcher": {"module": "dagster._core.launcher.sync_in_memory_run_launcher",
+                                  "class": "SyncInMemoryRunLauncher"}}
+    with dg.instance_for_test(overrides=overrides) as instance:
+        run = started_sync_run(instance, dead_pid())
+        report = sweep_started_runs(instance)
+        assert report.failed == [] and "SyncInMemoryRunLauncher" in report.describe()
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+
+
+def test_runs_in_storage_other_machines_may_share_are_not_judged(tmp_path: Path) -> None:
+    # Postgres cannot run here; in-memory run storage stands in for "not a file on this machine".
+    from dagster._core.instance import InstanceType
+    from dagster._core.run_coordinator import DefaultRunCoordinator
+    from dagster._core.storage.event_log import InMemoryEventLogStorage
+    from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
+    from dagster._core.storage.root import LocalArtifactStorage
+    from dagster._core.storage.runs import InMemoryRunStorage
+
+    instance = dg.DagsterInstance(
+        instance_type=InstanceType.EPHEMERAL, local_artifact_storage=LocalArtifactStorage(str(tmp_path)),
+        run_storage=InMemoryRunStorage(), event_storage=InMemoryEventLogStorage(),
+        compute_log_manager=NoOpComputeLogManager(), run_coordinator=DefaultRunCoordinator(),
+        run_launcher=dg.DefaultRunLauncher())
+    run = started_sync_run(instance, dead_pid(), hold_slot=False)
+    report = sweep_started_runs(instance)
+    assert report.failed == [] and "run storage InMemoryRunStorage may be shared" in report.describe()
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+
+
+def test_bounds_are_settings(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path / "absent.toml", environ={})
+    assert run_health_sensor.minimum_interval_seconds == settings.dead_run_check_seconds <= 600
+    assert qonto_sync_job.tags[MAX_RUNTIME_TAG] == str(settings.max_run_minutes * 60)
+    from well_pipeline.defs.melio.sensors import melio_exports_job
+
+    assert melio_exports_job.tags[MAX_RUNTIME_TAG] == str(settings.max_run_minutes * 60)
+    assert max_runtime_tags(Settings(max_run_minutes=0)) == {}
+    with pytest.raises(SettingsError, match="dead_run_check_seconds must be positive"):
+        load_settings(tmp_path / "absent.toml", environ={"WELL_DEAD_RUN_CHECK_SECONDS": "0"})
+    with pytest.raises(SettingsError, match="max_run_minutes must be zero or positive"):
+        load_settings(tmp_path / "absent.toml", environ={"WELL_MAX_RUN_MINUTES": "-5"})
