@@ -81,6 +81,15 @@ def collect(item: pytest.Item, report: pytest.TestReport) -> None:
         fh.write(json.dumps(asdict(outcome)) + "\n")
 
 
+def excerpt(text: str, limit: int = 200) -> str:
+    """The end of a long error message for the matrix, cut at a word boundary and marked with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    tail = text[-limit:]
+    return "…" + tail[tail.find(" ") + 1:] if " " in tail else "…" + tail
+
+
 def _cell(value: object) -> str:
     if value is None:
         return "not measured"

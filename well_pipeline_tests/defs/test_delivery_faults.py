@@ -38,7 +38,7 @@ from well_pipeline_tests.defs.test_delivery import (
     run,
     use_inbox,
 )
-from well_pipeline_tests.fault_matrix import FaultOutcome
+from well_pipeline_tests.fault_matrix import FaultOutcome, excerpt
 from well_pipeline_tests.support.qonto_records import make_invoice, write_dataset
 
 WINDOWS_EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 48 + b"This program"
@@ -161,7 +161,7 @@ def test_tls12_only_relay_fails_the_run_at_once_naming_the_settings(
     connections = relay.stats()["connections"]
     assert connections <= 2 and relay.stats()["starttls_failures"] == 1
     fault_outcome.record(observed=f"MailerTlsError after {connections} connections, 0 messages tried: "
-                         f"{cause.message[:70]}…", lost=len(outbox(well_env)), duplicated=0)
+                         f"{excerpt(cause.message, 160)}", lost=len(outbox(well_env)), duplicated=0)
 
 
 @pytest.mark.fault(scenario="SMTP relay does not offer STARTTLS",
@@ -177,7 +177,7 @@ def test_relay_without_starttls_fails_the_run_naming_the_setting(
     assert "setting smtp_security" in cause.message and "smtp_port" in cause.message
     assert_nothing_touched(well_env, relay)
     assert relay.stats()["connections"] == 1 and relay.stats()["auth_failures"] == 0
-    fault_outcome.record(observed=f"MailerTlsError on the first connection: {cause.message[:60]}…", lost=0,
+    fault_outcome.record(observed=f"MailerTlsError on the first connection: {excerpt(cause.message, 160)}", lost=0,
                          duplicated=0, leaked=0)
 
 

@@ -17,7 +17,7 @@ from well_pipeline.defs.qonto.checks import qonto_checks
 from well_pipeline.defs.resources import build_resources
 from well_pipeline.services.qonto_ingest import SYNC_MARKER
 from well_pipeline_tests.defs.conftest import DAY0, WellEnv, day_key
-from well_pipeline_tests.fault_matrix import FaultOutcome
+from well_pipeline_tests.fault_matrix import FaultOutcome, excerpt
 from well_pipeline_tests.support.qonto_records import make_invoice
 from well_pipeline_tests.support.qonto_sandbox import wait_for_stats
 
@@ -218,7 +218,7 @@ def test_a_trickled_list_page_fails_the_sync_at_the_deadline_and_keeps_the_marke
     assert stats["slow_bodies_finished"] == 0
     leaked = leaked_secrets(well_env, instance, result)
     assert leaked == 0
-    fault_outcome.record(observed=f"run failed after 2 cut attempts: {message[-160:]}; marker unchanged",
+    fault_outcome.record(observed=f"run failed after 2 cut attempts: {excerpt(message, 160)}; marker unchanged",
                          lost=0, leaked=leaked)
 
 
@@ -247,7 +247,7 @@ def test_a_trickled_attachment_fails_the_sync_and_keeps_the_marker(
         reason = con.execute("SELECT reason FROM qonto_attachment_failures WHERE attachment_id = 'att-late'").fetchone()
     assert reason and "deadline" in reason[0]
     leaked = leaked_secrets(well_env, instance, result) + all_logs.count("signature=")
-    fault_outcome.record(observed=f"run failed: {message[-200:]}; record stored, download failure recorded, marker "
+    fault_outcome.record(observed=f"run failed: {excerpt(message)}; record stored, download failure recorded, marker "
                                   "unchanged", lost=0, leaked=leaked)
 
 
@@ -293,5 +293,5 @@ def test_a_listing_that_never_reconciles_fails_the_sync_and_keeps_the_marker(
     assert marker(well_env) == before
     warnings = warnings_of(instance, result)
     assert any("re-listing" in w for w in warnings) and any("cannot be narrowed further" in w for w in warnings)
-    fault_outcome.record(observed=f"run failed: {failure_text(result)[-200:]}; marker unchanged; "
+    fault_outcome.record(observed=f"run failed: {excerpt(failure_text(result))}; marker unchanged; "
                                   f"{len(warnings)} warnings in the event log")

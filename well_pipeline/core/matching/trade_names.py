@@ -48,9 +48,11 @@ def vendors_containing(index: VendorIndex, name: NameKey) -> list[Container]:
     size = len(name.tokens)
     containers = []
     for position in found:
-        vendor_tokens = index.vendors[position].name.tokens
-        if len(vendor_tokens) <= size:
+        vendor_name = index.vendors[position].name
+        if len(vendor_name.tokens) <= size:
             continue  # the same name (found by the exact and fuzzy passes), not a longer one containing it
-        containers.append(Container(position, vendor_tokens[:size] == name.tokens))
+        if name.legal_form and vendor_name.legal_form and name.legal_form != vendor_name.legal_form:
+            continue  # "Terraica GmbH" names its own entity, not a trade name of "Terraica Imprimerie EURL"
+        containers.append(Container(position, vendor_name.tokens[:size] == name.tokens))
     containers.sort(key=lambda c: (not c.prefix, len(index.vendors[c.position].name.key), c.position))
     return containers[:MAX_CONTAINERS]
