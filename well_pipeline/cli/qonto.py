@@ -24,6 +24,7 @@ from well_pipeline.adapters.secrets import (
     StoredRefreshToken,
 )
 from well_pipeline.adapters.storage import Database, InvoiceRepository
+from well_pipeline.cli.common import printable
 from well_pipeline.cli.secrets import SecretErrorsGroup, open_store
 from well_pipeline.defs.resources import build_resources
 from well_pipeline.services.qonto_ingest import SYNC_MARKER
@@ -113,7 +114,7 @@ def connect(no_browser: bool, sandbox_approve: bool, timeout: int) -> None:
                            staging_token=store.get(QONTO_STAGING_TOKEN), deadline_s=settings.qonto_request_deadline_s)
     if tokens.refresh_token is None:
         raise click.ClickException("Qonto returned no refresh token: add offline_access to qonto_scopes")
-    click.echo(f"Connected to Qonto. Granted scopes: {' '.join(tokens.scope)}")
+    click.echo(f"Connected to Qonto. Granted scopes: {printable(' '.join(tokens.scope))}")
 
 
 @qonto.command()

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from well_pipeline.cli.common import printable
+
 
 def _wait_for_stop() -> None:
     """Block until Ctrl-C or SIGTERM (so a supervisor can stop a sandbox cleanly too)."""
@@ -244,19 +246,20 @@ def melio_inbox_command(store_dir: Path, as_json: bool) -> None:
     for message in messages:
         stamp = message.received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
         dropped = "  [reply dropped by fault]" if not message.delivered_reply_sent else ""
-        click.echo(f"#{message.ordinal:06d}  {stamp}  {message.message_id or '(no Message-ID)'}  "
-                   f"{message.subject or '(no subject)'}{dropped}")
+        click.echo(f"#{message.ordinal:06d}  {stamp}  {printable(message.message_id or '(no Message-ID)')}  "
+                   f"{printable(message.subject or '(no subject)')}{dropped}")
         if not message.attachments:
             click.echo("    (no attachment: no draft)")
         rejected = {rejection.attachment_index: rejection for rejection in message.rejections}
         for index, attachment in enumerate(message.attachments):
             outcome = f"REJECTED: {rejected[index].reason}" if index in rejected else "draft"
-            click.echo(f"    {attachment.filename or '(unnamed)'}  {attachment.content_type}  "
-                       f"{attachment.size:,} B  -> {outcome}")
+            click.echo(f"    {printable(attachment.filename or '(unnamed)')}  {printable(attachment.content_type)}  "
+                       f"{attachment.size:,} B  -> {printable(outcome)}")
     drafts = store.drafts()
     click.echo(f"{len(drafts)} draft bill(s)")
     for draft in drafts:
         amount = f"{draft.amount} {draft.currency}" if draft.amount is not None else "-"
         defaulted = "yes" if draft.due_date_defaulted else "no"
-        click.echo(f"  {draft.id}  vendor: {draft.vendor or '-'}  invoice: {draft.invoice_number or '-'}  "
-                   f"amount: {amount}  due: {draft.due_date}  defaulted: {defaulted}")
+        click.echo(f"  {draft.id}  vendor: {printable(draft.vendor or '-')}  "
+                   f"invoice: {printable(draft.invoice_number or '-')}  amount: {printable(amount)}  "
+                   f"due: {draft.due_date}  defaulted: {defaulted}")
