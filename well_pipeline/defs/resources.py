@@ -23,7 +23,7 @@ from well_pipeline.adapters.secrets import (
     SecretStore,
     StoredRefreshToken,
 )
-from well_pipeline.adapters.storage import AttachmentStore, Database
+from well_pipeline.adapters.storage import AttachmentStore, Database, DuckDBStorage, Storage
 from well_pipeline.core.delivery.quota import SendQuota
 from well_pipeline.core.scoring.policy import ScoringPolicy
 from well_pipeline.services.scoring import policy_from_settings
@@ -36,6 +36,10 @@ class WellStorageResource(dg.ConfigurableResource):
     data_dir: str = Field(description="Data directory (DuckDB file, attachments, encrypted secrets).")
     duckdb_path: str = Field(description="The DuckDB file every Well asset writes (one writer at a time).")
     storage_region: str = Field(description="Storage region configured for this workspace.")
+
+    def storage(self, *, read_only: bool = False) -> Storage:
+        """The workspace's storage (DuckDB today; the implementation is chosen here, nowhere else)."""
+        return DuckDBStorage(Path(self.duckdb_path), Path(self.data_dir) / "attachments", read_only=read_only)
 
     def database(self) -> Database:
         return Database(Path(self.duckdb_path))

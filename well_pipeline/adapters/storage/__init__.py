@@ -1,8 +1,11 @@
-"""DuckDB storage and the content-addressed attachment store."""
+"""Well's storage: the protocols every implementation follows (`ports.py`), the DuckDB implementation
+(`duckdb/`), and the content-addressed document files (`attachment_store.py`)."""
 
 from well_pipeline.adapters.storage.attachment_store import AttachmentStore
-from well_pipeline.adapters.storage.database import Database, DatabaseLockedError, migrate
+from well_pipeline.adapters.storage.duckdb import DuckDBStorage
+from well_pipeline.adapters.storage.duckdb.database import Database, DatabaseLockedError, migrate
 from well_pipeline.adapters.storage.invoice_repository import AttachmentNeed, InvoiceRepository, UpsertCounts
+from well_pipeline.adapters.storage.ports import InvoiceStore, MatchStore, MelioStore, OutboxStore, Storage
 
-__all__ = ["AttachmentNeed", "AttachmentStore", "Database", "DatabaseLockedError", "InvoiceRepository",
-           "UpsertCounts", "migrate"]
+__all__ = ["AttachmentNeed", "AttachmentStore", "Database", "DatabaseLockedError", "DuckDBStorage", "InvoiceRepository",
+           "InvoiceStore", "MatchStore", "MelioStore", "OutboxStore", "Storage", "UpsertCounts", "migrate"]

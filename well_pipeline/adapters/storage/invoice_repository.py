@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from well_pipeline.adapters.storage.database import transaction, utc_now
+from well_pipeline.adapters.storage.duckdb.database import transaction, utc_now
 from well_pipeline.core.record_versions import ChangeSet, Incoming, StoredVersion, classify, fingerprint
 
 if TYPE_CHECKING:

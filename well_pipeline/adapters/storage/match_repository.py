@@ -15,7 +15,7 @@ from datetime import date
 import duckdb
 import pandas as pd
 
-from well_pipeline.adapters.storage.database import transaction, utc_now
+from well_pipeline.adapters.storage.duckdb.database import transaction, utc_now
 from well_pipeline.core.matching.vendor_index import LearnedLink
 from well_pipeline.core.scoring.display import (
     QueueEntry,

@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 
 from well_pipeline.adapters.melio import CsvLoad, MelioBill, MelioVendor
-from well_pipeline.adapters.storage.database import transaction, utc_now
+from well_pipeline.adapters.storage.duckdb.database import transaction, utc_now
 
 
 class MelioRepository:

@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from well_pipeline.adapters.storage.database import transaction, utc_now
+from well_pipeline.adapters.storage.duckdb.database import transaction, utc_now
 from well_pipeline.core.delivery.plan import OutboxEntry, OutboxState, Planned
 
 

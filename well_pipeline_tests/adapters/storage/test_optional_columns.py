@@ -11,9 +11,9 @@ import pytest
 
 from well_pipeline.adapters.qonto.records import SupplierInvoice, parse_supplier_invoice
 from well_pipeline.adapters.storage import Database, InvoiceRepository
-from well_pipeline.adapters.storage.database import utc_now
+from well_pipeline.adapters.storage.duckdb.database import utc_now
+from well_pipeline.adapters.storage.duckdb.schema import MIGRATIONS
 from well_pipeline.adapters.storage.invoice_repository import INVOICE_COLUMNS
-from well_pipeline.adapters.storage.schema import MIGRATIONS
 from well_pipeline.core.record_versions import fingerprint
 from well_pipeline_tests.support.qonto_records import make_invoice
 
@@ -94,7 +94,7 @@ def test_repository_writes_the_new_columns_and_updates_them(tmp_path: Path) -> N
 def _database_at_version_3(path: Path, monkeypatch: pytest.MonkeyPatch, invoices: list[SupplierInvoice]) -> None:
     """A database as Well before migration 4 left it: schema v3 and rows written in the v3 column set."""
     with monkeypatch.context() as patch:
-        patch.setattr("well_pipeline.adapters.storage.database.MIGRATIONS", [m for m in MIGRATIONS if m[0] <= 3])
+        patch.setattr("well_pipeline.adapters.storage.duckdb.database.MIGRATIONS", [m for m in MIGRATIONS if m[0] <= 3])
         with Database(path).connect() as con:
             assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 3
             now = utc_now()

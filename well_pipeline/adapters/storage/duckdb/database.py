@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from well_pipeline.adapters.filesystem import private_dir, tighten
-from well_pipeline.adapters.storage.schema import MIGRATIONS
+from well_pipeline.adapters.storage.duckdb.schema import MIGRATIONS
 
 
 class DatabaseLockedError(RuntimeError):
@@ -30,9 +30,10 @@ class DatabaseLockedError(RuntimeError):
 class Database:
     """A DuckDB file with Well's schema. Use `connect()` for a connection, `transaction()` for a short write."""
 
-    def __init__(self, path: Path, *, lock_timeout_s: float = 30.0) -> None:
+    def __init__(self, path: Path, *, lock_timeout_s: float = 30.0, read_only: bool = False) -> None:
         self.path = Path(path)
         self._lock_timeout_s = lock_timeout_s
+        self.read_only = read_only  # the default of `connect()`: a CLI read opens the file without locking writers out
 
     def __repr__(self) -> str:
         return f"Database(path={str(self.path)!r})"
@@ -47,7 +48,8 @@ class Database:
         tighten(self.path.with_name(self.path.name + ".wal"), log=False)
 
     @contextmanager
-    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self, *, read_only: bool | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        read_only = self.read_only if read_only is None else read_only
         if not read_only:
             private_dir(self.path.parent)
         elif not self.path.exists():

@@ -1,0 +1,10 @@
+"""DuckDB implementation of `MatchStore` (`adapters/storage/ports.py`)."""
+
+from __future__ import annotations
+
+from well_pipeline.adapters.storage.duckdb.database import Database
+
+
+class DuckDBMatchStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
