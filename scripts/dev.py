@@ -2,16 +2,18 @@
 """Well's two entry points for a fresh machine with only Python 3.11+ (standard library only).
 
     python3 scripts/dev.py demo    # Dagster UI on http://127.0.0.1:3000 against the embedded sandboxes
-    python3 scripts/dev.py test    # the whole test suite (what CI runs)
+    python3 scripts/dev.py test    # layer rules, `dg check defs` and the whole test suite (what CI runs)
 
 Each creates or refreshes `.venv` from `pyproject.toml` + `constraints.txt` (pinned, so installs are
-reproducible) and reinstalls only when either file changed.
+reproducible) with the `test` extra (sandboxes, `dg`, import-linter, pytest), and reinstalls only when either
+file changed. Neither is needed to run Dagster: `dg dev` or `dagster dev` from the project root work too (README).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -63,26 +65,47 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+def dagster_home(data_dir: Path) -> Path:
+    """`<data_dir>/dagster` as the Dagster instance, holding a fresh copy of the project's `dagster.yaml`.
+
+    Dagster keeps its storage beside the `dagster.yaml` of `DAGSTER_HOME`, so the copy puts run history under
+    the data directory; it is rewritten on every start, so edits to the project's file always apply.
+    """
+    home = data_dir / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
 def dagster_env(data_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
-        "DAGSTER_HOME": str(ROOT),
+        "DAGSTER_HOME": str(dagster_home(data_dir)),
         "WELL_DATA_DIR": str(data_dir),
-        "WELL_DAGSTER_STORAGE": str(data_dir / "dagster"),
-        "WELL_DAGSTER_COMPUTE_LOGS": str(data_dir / "dagster" / "compute_logs"),
+        # `dg` compares the active virtual environment with the project's `.venv` and warns when they differ.
+        "VIRTUAL_ENV": str(VENV),
     })
     return env
 
 
+def run_checks(env: dict[str, str]) -> int:
+    """The static checks before the suite: the layer rules and the code location loading. All run; 0 if all pass."""
+    failed = 0
+    for title, command in (
+        ("lint-imports (the layer rules in pyproject.toml)", [str(bin_path("lint-imports")), "--no-logo"]),
+        ("dg check defs", [str(bin_path("dg")), "check", "defs"]),
+    ):
+        log(title)
+        failed = subprocess.run(command, cwd=ROOT, env=env).returncode or failed
+    return failed
+
+
 def run_tests(extra: list[str]) -> int:
     ensure_venv()
-    scratch = ROOT / ".well_data" / "ci"
-    env = dagster_env(scratch)
-    log("dagster definitions validate -w workspace.yaml")
-    validate = subprocess.run([str(bin_path("dagster")), "definitions", "validate", "-w", "workspace.yaml"],
-                              cwd=ROOT, env=env)
-    if validate.returncode != 0:
-        return validate.returncode
+    env = dagster_env(ROOT / ".well_data" / "ci")
+    checks = run_checks(env)
+    if checks != 0:
+        return checks
     log("pytest")
     workers = ["-n", "2"] if not any(a.startswith("-n") for a in extra) else []
     return subprocess.run([str(bin_path("pytest")), *workers, *extra], cwd=ROOT, env=env).returncode
@@ -142,9 +165,12 @@ def run_demo(extra: list[str]) -> int:
                            check=True, env={**env, "WELL_DEMO_SECRET": value})
         subprocess.run([well, "qonto", "connect", "--sandbox-approve"], check=True, env=env)
         log(f"starting Dagster on http://127.0.0.1:{UI_PORT} (Ctrl-C stops everything)")
+        # Started from DAGSTER_HOME: from the project root, Dagster would warn that the root's dagster.yaml is not
+        # the instance's (it is, through the copy `dagster_home` made).
         dagster = subprocess.Popen(
-            [str(bin_path("dagster")), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(UI_PORT), *extra],
-            cwd=ROOT, env=env, start_new_session=True,
+            [str(bin_path("dagster")), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1",
+             "-p", str(UI_PORT), *extra],
+            cwd=env["DAGSTER_HOME"], env=env, start_new_session=True,
         )
         try:
             return dagster.wait()

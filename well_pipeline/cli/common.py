@@ -9,23 +9,32 @@ from typing import Any
 
 import click
 
-from well_pipeline.adapters.storage import Database, DatabaseLockedError
+from well_pipeline.adapters.storage import DatabaseLockedError, DuckDBStorage, Storage
 from well_pipeline.core.scoring.display import text
 from well_pipeline.settings import load_settings
 
 DATABASE_BUSY = "Well's database is busy (a run is writing); retry in a moment"
 
 
-def existing_database() -> Database:
-    """The configured DuckDB file, or a clear error when nothing was materialised yet.
+def open_storage(*, read_only: bool = False) -> Storage:
+    """The configured storage, or a clear error when nothing was materialised yet.
 
-    Opening it waits up to `database_busy_wait_s` for a run that is writing (runs hold the file only for short
-    steps); past that, `WellGroup` turns the lock error into one line.
+    `read_only` for commands that only look (see `Database.read_only`). Opening the file waits up to
+    `database_busy_wait_s` for a run that is writing (runs hold it only for short steps); past that, `WellGroup`
+    turns the lock error into one line.
     """
     settings = load_settings()
     if not settings.duckdb_path.exists():
         raise click.ClickException(f"no Well database at {settings.duckdb_path}; materialise the assets first")
-    return Database(settings.duckdb_path, lock_timeout_s=settings.database_busy_wait_s)
+    return DuckDBStorage(settings.duckdb_path, settings.attachments_dir, read_only=read_only,
+                         lock_timeout_s=settings.database_busy_wait_s)
+
+
+def storage_if_any(*, read_only: bool = True) -> Storage | None:
+    """The configured storage, or None when nothing was materialised yet (for commands that then say "no data")."""
+    if not load_settings().duckdb_path.exists():
+        return None
+    return open_storage(read_only=read_only)
 
 
 class WellGroup(click.Group):

@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
-from well_pipeline.adapters.storage.outbox_repository import OutboxRepository
-from well_pipeline.cli.common import author_option, existing_database, printable
+from well_pipeline.cli.common import author_option, open_storage, printable
+from well_pipeline.services import delivery as service
 
 
 @click.group()
@@ -27,11 +27,9 @@ def delivery() -> None:
 @delivery.command()
 def status() -> None:
     """Outbox counts by state, and holds by reason."""
-    with existing_database().connect(read_only=True) as con:
-        states = con.execute("SELECT state, count(*) FROM outbox GROUP BY 1 ORDER BY 1").fetchall()
-        holds = con.execute("SELECT code, count(*) FROM delivery_holds GROUP BY 1 ORDER BY 2 DESC").fetchall()
-    click.echo("outbox: " + (", ".join(f"{printable(s)} {n}" for s, n in states) or "empty"))
-    click.echo("held:   " + (", ".join(f"{printable(c)} {n}" for c, n in holds) or "nothing"))
+    counts = service.status(open_storage(read_only=True))
+    click.echo("outbox: " + (", ".join(f"{printable(s)} {n}" for s, n in counts.states) or "empty"))
+    click.echo("held:   " + (", ".join(f"{printable(c)} {n}" for c, n in counts.holds) or "nothing"))
 
 
 def _shown(value: Any) -> str:
@@ -45,17 +43,14 @@ def _shown(value: Any) -> str:
 @click.option("--limit", default=50, show_default=True)
 def held(limit: int) -> None:
     """Records delivery holds back for a person, with the reason."""
-    with existing_database().connect(read_only=True) as con:
-        rows = con.execute("SELECT qonto_id, code, reason, related_qonto_id, changed_fields FROM delivery_holds "
-                           "ORDER BY updated_at DESC, qonto_id LIMIT ?", [limit]).fetchall()
-    if not rows:
+    records = service.held(open_storage(read_only=True), limit=limit)
+    if not records:
         click.echo("nothing is held")
-    for qonto_id, code, reason, related, changed in rows:
-        click.echo(f"{printable(qonto_id)}  {printable(code)}: {printable(reason)}"
-                   + (f" (see {printable(related)})" if related else ""))
-        if changed:
-            for name, values in json.loads(changed).get("fields", {}).items():
-                click.echo(f"    {printable(name)}: {_shown(values['before'])} -> {_shown(values['after'])}")
+    for record in records:
+        click.echo(f"{printable(record.qonto_id)}  {printable(record.code)}: {printable(record.reason)}"
+                   + (f" (see {printable(record.related_qonto_id)})" if record.related_qonto_id else ""))
+        for change in record.changes:
+            click.echo(f"    {printable(change.name)}: {_shown(change.before)} -> {_shown(change.after)}")
 
 
 @delivery.command()
@@ -63,10 +58,10 @@ def held(limit: int) -> None:
 @author_option
 def confirm(qonto_id: str, author: str) -> None:
     """The unconfirmed e-mail of QONTO_ID is in Melio: record it as sent (no e-mail is sent)."""
-    with existing_database().connect() as con:
-        done = OutboxRepository().confirm_delivered(con, qonto_id, author)
-    if not done:
-        raise click.ClickException(f"{printable(qonto_id)} has no unconfirmed delivery to confirm")
+    try:
+        service.confirm_delivered(open_storage(), qonto_id, author=author)
+    except service.DeliveryAdminError as exc:
+        raise click.ClickException(printable(str(exc))) from None
     click.echo(f"{printable(qonto_id)}: recorded as delivered, confirmed by {printable(author)}")
 
 
@@ -75,10 +70,9 @@ def confirm(qonto_id: str, author: str) -> None:
 @author_option
 def resend(qonto_id: str, author: str) -> None:
     """Approve one (re-)send of QONTO_ID's current version; the next delivery run sends it."""
-    with existing_database().connect() as con:
-        try:
-            version = OutboxRepository().approve_resend(con, qonto_id, author)
-        except KeyError:
-            raise click.ClickException(f"no Qonto record {printable(qonto_id)}") from None
+    try:
+        version = service.approve_resend(open_storage(), qonto_id, author=author)
+    except service.DeliveryAdminError as exc:
+        raise click.ClickException(printable(str(exc))) from None
     click.echo(f"{printable(qonto_id)}: re-send of version {version} approved by {printable(author)}; it goes out "
                "on the next run")

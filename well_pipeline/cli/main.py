@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import click
 
@@ -14,8 +15,31 @@ from well_pipeline.cli.sandbox import sandbox
 from well_pipeline.cli.secrets import secrets
 from well_pipeline.cli.settings import settings
 
+# The modules of the `sandbox` extra's packages (pyproject.toml; a test keeps the two equal): production never
+# imports them, an import-linter contract sees to it.
+SANDBOX_ONLY_MODULES = frozenset({"aiosmtpd", "PIL"})
+SANDBOX_EXTRA_HINT = "install the sandbox extra: pip install 'well-pipeline[sandbox]'"
 
-@click.group(cls=WellGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+class WellCli(WellGroup):
+    """`well`: a command that needs the sandbox extra says how to install it instead of printing an ImportError.
+
+    `pip install well-pipeline` leaves out what only the sandboxes use (aiosmtpd, Pillow); the `well sandbox`
+    commands import them when they run, so the group stays listed and explains itself.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            package = (exc.name or "").partition(".")[0]
+            if package not in SANDBOX_ONLY_MODULES:
+                raise
+            raise click.ClickException(f"this command needs {package}, which only the sandboxes use: "
+                                       f"{SANDBOX_EXTRA_HINT}") from None
+
+
+@click.group(cls=WellCli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 def cli(log_level: str) -> None:

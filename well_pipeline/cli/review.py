@@ -1,10 +1,11 @@
 """`well review`: settle the review queue from the command line (list, show, approve, pin, refuse).
 
-Each decision is stored with its author and time in `review_decisions` and applied to the scored row at once;
-scoring reads it back on every later materialisation, so it survives re-runs, backfills and disconnects. An
-approved or pinned record becomes a manual link and flows on to delivery; a pin also teaches Well the supplier
-name and IBAN for next time. A decision made on an older version of a record (Qonto changed it since) no
-longer applies: the record returns to the queue.
+The use cases and their rules live in `services/review.py`; these commands parse, call and render. Each
+decision is stored with its author and time and applied to the scored row at once; scoring reads it back on
+every later materialisation, so it survives re-runs, backfills and disconnects. An approved or pinned record
+becomes a manual link and flows on to delivery; a pin also teaches Well the supplier name and IBAN for next
+time. A decision made on an older version of a record (Qonto changed it since) no longer applies: the record
+returns to the queue.
 
 What it prints is meant for a finance person: possible payment frauds first, invoices Qonto already paid after
 the other review records, refused ones apart; capped scores say so; money as `22.80 EUR`; empty fields empty.
@@ -14,22 +15,23 @@ terminal. The formatting itself lives in `core/scoring/display.py`, shared with 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
-from well_pipeline.adapters.storage.match_repository import MatchRepository, StaleRecordError
-from well_pipeline.cli.common import author_option, existing_database, printable
+from well_pipeline.cli.common import author_option, open_storage, printable
 from well_pipeline.core.scoring.display import (
     WAITING_SECTIONS,
     QueueEntry,
     Section,
     day_text,
-    parse_candidates,
-    parse_reasons,
     percent_text,
     showing,
     time_text,
     vendor_label,
 )
+from well_pipeline.services import review as service
+from well_pipeline.services.review import DecisionOutcome, ReviewError
 
 
 @click.group()
@@ -79,10 +81,8 @@ def list_queue(show_all: bool, refused_only: bool, limit: int | None) -> None:
     """Records waiting for a decision: possible frauds first, paid-in-Qonto ones last, best scores first."""
     if show_all and (refused_only or limit is not None):
         raise click.UsageError("--all shows every record of every section; drop --refused and --limit")
-    decisions = ("refused",) if refused_only else ("review", "refused")
-    with existing_database().connect(read_only=True) as con:
-        page = MatchRepository().queue(con, limit=None if show_all else (limit or DEFAULT_LIMIT),
-                                       decisions=decisions)
+    page = service.list_queue(open_storage(read_only=True), limit=None if show_all else (limit or DEFAULT_LIMIT),
+                              refused_only=refused_only)
     sections = [Section.REFUSED] if refused_only else [*WAITING_SECTIONS] + ([Section.REFUSED] if show_all else [])
     printed = False
     truncated = False
@@ -112,34 +112,24 @@ def list_queue(show_all: bool, refused_only: bool, limit: int | None) -> None:
 @click.argument("qonto_id")
 def show(qonto_id: str) -> None:
     """One record: its score parts, reasons, ranked alternatives and the decisions made on it."""
-    with existing_database().connect(read_only=True) as con:
-        row = con.execute(
-            "SELECT s.decision, s.score, s.raw_score, s.completeness, s.strength, s.policy_fit, s.vendor_id, "
-            "s.vendor_name, s.hard_rules, s.reasons, s.candidates, i.created_at, i.supplier_name, i.invoice_number, "
-            "i.total_amount, i.currency, i.due_date, i.iban, i.status FROM scored_matches s "
-            "JOIN qonto_supplier_invoices i ON i.id = s.qonto_id WHERE s.qonto_id = ?", [qonto_id]).fetchone()
-        history = con.execute("SELECT action, vendor_id, reason, author, decided_at FROM review_decisions "
-                              "WHERE qonto_id = ? ORDER BY decision_id", [qonto_id]).fetchall()
-    if row is None:
-        raise click.ClickException(f"no scored record {printable(qonto_id)}")
-    (decision, score, raw_score, completeness, strength, fit, vendor_id, vendor_name, hard_rules, reasons,
-     candidates, created_at, supplier, number, amount, currency, due, iban, status) = row
-    entry = QueueEntry(qonto_id=qonto_id, decision=decision, score=score, raw_score=raw_score,
-                       hard_rules=tuple(hard_rules or ()), reasons=parse_reasons(reasons),
-                       candidates=parse_candidates(candidates), vendor_id=vendor_id, vendor_name=vendor_name,
-                       created_at=created_at, supplier_name=supplier, invoice_number=number, total_amount=amount,
-                       currency=currency, status=status, iban=iban)
-    heading = f"{printable(qonto_id)}: {printable(decision)} at {entry.score_label}"
+    try:
+        record = service.show(open_storage(read_only=True), qonto_id)
+    except ReviewError as exc:
+        raise click.ClickException(printable(str(exc))) from None
+    details, entry = record.details, record.details.entry
+    heading = f"{printable(qonto_id)}: {printable(entry.decision)} at {entry.score_label}"
     if entry.capped_by:
-        heading += f" (before caps {percent_text(raw_score, 1)})"
+        heading += f" (before caps {percent_text(entry.raw_score, 1)})"
     click.echo(heading + (f"  [{entry.flag}]" if entry.flag else ""))
-    click.echo(f"  created in Qonto: {time_text(created_at)}")
+    click.echo(f"  created in Qonto: {time_text(entry.created_at)}")
+    number, due, iban, status = entry.invoice_number, details.due_date, entry.iban, entry.status
     click.echo("  invoice: " + _joined(
-        printable(supplier), f"#{printable(number)}" if printable(number) else "", printable(entry.amount),
-        f"due {day_text(due)}" if day_text(due) else "", f"IBAN {printable(iban)}" if printable(iban) else "",
+        printable(entry.supplier_name), f"#{printable(number)}" if printable(number) else "",
+        printable(entry.amount), f"due {day_text(due)}" if day_text(due) else "",
+        f"IBAN {printable(iban)}" if printable(iban) else "",
         f"(Qonto status {printable(status)})" if printable(status) else "", sep=" "))
-    click.echo(f"  parts: counterparty strength {percent_text(strength)} × field completeness "
-               f"{percent_text(completeness)} × policy fit {percent_text(fit)}")
+    click.echo(f"  parts: counterparty strength {percent_text(details.strength)} × field completeness "
+               f"{percent_text(details.completeness)} × policy fit {percent_text(details.policy_fit)}")
     if entry.best_vendor:
         click.echo(f"  chosen vendor: {printable(entry.best_vendor)}")
     if entry.hard_rules:
@@ -157,33 +147,23 @@ def show(qonto_id: str) -> None:
         click.echo(f"    {rank}. " + printable(_joined(
             vendor_label(candidate.company_name, candidate.vendor_id, candidate.probability), similarity, evidence,
             sep=" ")))
-    for action, vid, reason, author, at in history:
-        click.echo("  decided: " + _joined(printable(action), printable(vid), f"by {printable(author)}",
-                                           f"at {time_text(at)}" if time_text(at) else "", printable(reason),
-                                           sep=" "))
+    for decided in record.history:
+        click.echo("  decided: " + _joined(
+            printable(decided.action), printable(decided.vendor_id), f"by {printable(decided.author)}",
+            f"at {time_text(decided.decided_at)}" if time_text(decided.decided_at) else "", printable(decided.reason),
+            sep=" "))
 
 
-def _decide(qonto_id: str, action: str, author: str, vendor_id: str | None = None, reason: str | None = None) -> None:
-    database = existing_database()
-    repo = MatchRepository()
-    with database.connect() as con:
-        scored = con.execute("SELECT decision, vendor_id FROM scored_matches WHERE qonto_id = ?", [qonto_id]).fetchone()
-        if scored is None:
-            raise click.ClickException(f"no scored record {printable(qonto_id)}: materialise scored_matches "
-                                       "for its day first")
-        if action == "approve" and scored[1] is None:
-            raise click.ClickException(f"{printable(qonto_id)} has no candidate vendor to approve; use "
-                                       f"`well review pin {printable(qonto_id)} --vendor VENDOR_ID`")
-        if vendor_id is not None and con.execute("SELECT 1 FROM melio_vendors WHERE vendor_id = ?",
-                                                  [vendor_id]).fetchone() is None:
-            raise click.ClickException(f"unknown Melio vendor '{printable(vendor_id)}' (see melio_vendors)")
-        try:
-            override = repo.record_decision(con, qonto_id=qonto_id, action=action, author=author,
-                                            vendor_id=vendor_id, reason=reason)
-        except StaleRecordError as exc:
-            raise click.ClickException(printable(str(exc))) from None
-    target = f" → {printable(override.vendor_id)}" if override.vendor_id and action != "refuse" else ""
-    click.echo(f"{printable(qonto_id)}: {action}{target} recorded by {printable(author)} (was {scored[0]})")
+def _report(decide: Callable[[], DecisionOutcome], qonto_id: str, action: str, author: str) -> None:
+    """Run one decision and print it, or print why it was refused (escaped: ids come from the user and Qonto)."""
+    try:
+        outcome = decide()
+    except ReviewError as exc:
+        raise click.ClickException(printable(str(exc))) from None
+    vendor_id = outcome.override.vendor_id
+    target = f" → {printable(vendor_id)}" if vendor_id and action != "refuse" else ""
+    click.echo(f"{printable(qonto_id)}: {action}{target} recorded by {printable(author)} "
+               f"(was {outcome.previous_decision})")
 
 
 @review.command()
@@ -191,7 +171,7 @@ def _decide(qonto_id: str, action: str, author: str, vendor_id: str | None = Non
 @author_option
 def approve(qonto_id: str, author: str) -> None:
     """Accept the best-ranked vendor: the record becomes a manual link and flows on to delivery."""
-    _decide(qonto_id, "approve", author)
+    _report(lambda: service.approve(open_storage(), qonto_id, author=author), qonto_id, "approve", author)
 
 
 @review.command()
@@ -200,7 +180,7 @@ def approve(qonto_id: str, author: str) -> None:
 @author_option
 def pin(qonto_id: str, vendor_id: str, author: str) -> None:
     """Link the record to VENDOR by hand; Well learns the supplier name and IBAN for next time."""
-    _decide(qonto_id, "pin", author, vendor_id=vendor_id)
+    _report(lambda: service.pin(open_storage(), qonto_id, vendor_id, author=author), qonto_id, "pin", author)
 
 
 @review.command()
@@ -209,4 +189,4 @@ def pin(qonto_id: str, vendor_id: str, author: str) -> None:
 @author_option
 def refuse(qonto_id: str, reason: str, author: str) -> None:
     """Keep the record out of Melio, with a reason."""
-    _decide(qonto_id, "refuse", author, reason=reason)
+    _report(lambda: service.refuse(open_storage(), qonto_id, reason, author=author), qonto_id, "refuse", author)

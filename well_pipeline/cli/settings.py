@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from well_pipeline.settings import ENV_PREFIX, Settings, SettingsError, load_settings
+from well_pipeline.settings import SettingsError, load_settings
+from well_pipeline.settings_doc import cli_text
 
 
 @click.command()
@@ -14,6 +15,4 @@ def settings() -> None:
         current = load_settings()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
-    for name, default, doc in Settings.describe():
-        click.echo(f"{name} = {getattr(current, name)}    [{ENV_PREFIX}{name.upper()}; default {default}]")
-        click.echo(f"    {doc}")
+    click.echo(cli_text(current))

@@ -1,1 +1,11 @@
 """The thin Dagster layer: resources, assets, checks, partitions and sensors that wire Well together."""
+
+import warnings
+
+from dagster import BetaWarning
+
+# Well knowingly uses `backfill_policy`, beta in Dagster 1.13: a single-run backfill keeps one DuckDB writer for a
+# whole date range. Dagster warns at every import of the asset modules, in every code server, run worker and
+# step process (the demo printed ~144 such lines). Silence exactly that notice, here, before any module
+# below `defs/` is imported; any other beta or preview API still warns (a test in test_defs.py sees to it).
+warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy` of function `asset`", category=BetaWarning)

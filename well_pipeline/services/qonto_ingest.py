@@ -1,4 +1,4 @@
-"""Pull Qonto supplier invoices and their attachments into DuckDB: the use case behind the ingest asset.
+"""Pull Qonto supplier invoices and their attachments into storage: the use case behind the ingest asset.
 
 It wires adapters together and holds no Dagster objects, so the same code runs from an asset, the CLI or a
 benchmark. The order of work is chosen for safety:
@@ -29,10 +29,10 @@ from well_pipeline.adapters.qonto import (
     RejectedRecord,
     SupplierInvoice,
 )
-from well_pipeline.adapters.storage import AttachmentNeed, AttachmentStore, Database, InvoiceRepository, UpsertCounts
+from well_pipeline.adapters.storage import AttachmentNeed, AttachmentStore, InvoiceStore, UpsertCounts
+from well_pipeline.adapters.storage.records import FailedAttachment, StoredAttachment
 from well_pipeline.services.qonto_listing import ListingIncompleteError, ListingTally, list_until_reconciled
 
-SYNC_MARKER = "qonto.supplier_invoices.updated_at"
 ATTACHMENT_COMMIT_BATCH = 50
 
 Log = Callable[[str], None]
@@ -84,7 +84,7 @@ def _iso(moment: datetime | None) -> str:
 
 def ingest_supplier_invoices(
     client: QontoClient,
-    database: Database,
+    invoices: InvoiceStore,
     attachments: AttachmentStore,
     window: IngestWindow,
     *,
@@ -92,9 +92,8 @@ def ingest_supplier_invoices(
     max_attachment_bytes: int | None = None,
     log: Log = lambda message: None,
     warn: Log | None = None,
-    repository: InvoiceRepository | None = None,
 ) -> IngestReport:
-    """List `window` from Qonto into DuckDB, then fetch missing attachments.
+    """List `window` from Qonto into `invoices`, then fetch missing attachments into `attachments`.
 
     `attachment_scope` is the [start, end) range of created dates whose missing attachments are fetched;
     by default (a sync) every missing attachment. `log` gets progress, `warn` (default: `log`) what an
@@ -104,14 +103,13 @@ def ingest_supplier_invoices(
     arrived, so the caller's sync marker stays and the next sync reads the window again.
     """
     warn = warn or log
-    repo = repository or InvoiceRepository()
     report = IngestReport(window=window)
     started = time.monotonic()
     log(f"Listing Qonto supplier invoices: {window.describe()}")
-    # Each page and each batch of attachments is written through its own short connection, so the DuckDB
-    # write lock is free between them (the CLI and the review queue can write while a long backfill runs).
+    # Each page and each batch of attachments is one short write of the store (its own connection), so the
+    # database is free between them (the CLI and the review queue can write while a long backfill runs).
     outcome = list_until_reconciled(
-        window, lambda part: _list_once(client, database, repo, part, report, log, warn), warn=warn)
+        window, lambda part: _list_once(client, invoices, part, report, log, warn), warn=warn)
     report.listing_complete = outcome.complete
     report.listing_passes, report.windows_split = outcome.passes, outcome.windows_split
     if report.unknown_fields:
@@ -121,12 +119,11 @@ def ingest_supplier_invoices(
         log(f"Malformed optional fields on {len(report.field_warnings)} record(s), kept as sent in raw_json "
             f"(the records are stored and scored): {examples}")
 
-    with database.connect() as con:
-        needs = _attachment_needs(con, repo, attachment_scope)
+    needs = _attachment_needs(invoices, attachment_scope)
     report.attachments_needed = len(needs)
     if needs:
         log(f"Fetching {len(needs)} attachments not stored yet")
-        _fetch_attachments(client, database, repo, attachments, needs, report, max_attachment_bytes, log)
+        _fetch_attachments(client, invoices, attachments, needs, report, max_attachment_bytes, log)
     report.seconds = time.monotonic() - started
     log(f"Done in {report.seconds:.1f} s: {report.counts.new} new, {report.counts.changed} changed, "
         f"{report.counts.unchanged} unchanged, {report.rejected} rejected; attachments "
@@ -139,8 +136,8 @@ def ingest_supplier_invoices(
     return report
 
 
-def _list_once(client: QontoClient, database: Database, repo: InvoiceRepository, window: IngestWindow,
-               report: IngestReport, log: Log, warn: Log) -> ListingTally:
+def _list_once(client: QontoClient, store: InvoiceStore, window: IngestWindow, report: IngestReport, log: Log,
+               warn: Log) -> ListingTally:
     """One pass over the window, each page stored as it arrives; returns what arrived, to reconcile."""
     tally = ListingTally.for_window(window)
     for page in client.iter_supplier_invoice_pages(
@@ -153,11 +150,7 @@ def _list_once(client: QontoClient, database: Database, repo: InvoiceRepository,
         tally.add(page)
         invoices = [r for r in page.results if isinstance(r, SupplierInvoice)]
         rejects = [r for r in page.results if isinstance(r, RejectedRecord)]
-        with database.connect() as con:
-            report.counts.add(repo.upsert_invoices(con, invoices))
-            if rejects:
-                repo.record_rejects(con, rejects)
-            repo.clear_rejects(con, [i.id for i in invoices])
+        report.counts.add(store.upsert_invoices(invoices, rejects))
         if rejects:
             report.rejected += len(rejects)
             for reject in rejects[:20 - len(report.rejected_reasons)]:
@@ -174,17 +167,16 @@ def _list_once(client: QontoClient, database: Database, repo: InvoiceRepository,
     return tally
 
 
-def _attachment_needs(con, repo: InvoiceRepository, scope: tuple[date, date] | None) -> list[AttachmentNeed]:
+def _attachment_needs(store: InvoiceStore, scope: tuple[date, date] | None) -> list[AttachmentNeed]:
     """Missing attachments of the scope's days; without a scope (a sync), every missing one, so a failed
     download is retried on the next sync whatever day its invoice belongs to."""
     start, end = scope if scope is not None else (date.min, date.max)
-    return repo.attachments_needed(con, start, end)
+    return store.attachments_needed(start, end)
 
 
 def _fetch_attachments(
     client: QontoClient,
-    database: Database,
-    repo: InvoiceRepository,
+    invoices: InvoiceStore,
     store: AttachmentStore,
     needs: list[AttachmentNeed],
     report: IngestReport,
@@ -192,15 +184,13 @@ def _fetch_attachments(
     log: Log,
 ) -> None:
     invoice_of = {n.attachment_id: n.invoice_id for n in needs}
-    stored: list[tuple[str, str, int, str | None, str | None, str]] = []
-    failed: list[tuple[str, str | None, str]] = []
+    stored: list[StoredAttachment] = []
+    failed: list[FailedAttachment] = []
     done = 0
     step = max(len(needs) // 10, ATTACHMENT_COMMIT_BATCH)
 
     def flush() -> None:
-        with database.connect() as con:
-            repo.record_attachments(con, stored)
-            repo.record_attachment_failures(con, failed)
+        invoices.record_attachments(stored, failed)
         stored.clear()
         failed.clear()
 
@@ -226,17 +216,18 @@ def _fetch_attachments(
                                 + f"; {len(needs) - done} downloads not started")
 
 
-def _take_attachment(result: AttachmentDownload | AttachmentFailure, store: AttachmentStore, stored: list,
-                     failed: list, invoice_of: dict[str, str], report: IngestReport) -> None:
+def _take_attachment(result: AttachmentDownload | AttachmentFailure, store: AttachmentStore,
+                     stored: list[StoredAttachment], failed: list[FailedAttachment], invoice_of: dict[str, str],
+                     report: IngestReport) -> None:
     """Store one download (or note one failure) for the next batch commit."""
     if isinstance(result, AttachmentDownload):
         digest = store.put(result.content, expected_sha256=result.sha256)
-        stored.append((result.attachment_id, digest, result.size, result.content_type, result.file_name,
-                       str(store.relative_path(digest))))
+        stored.append(StoredAttachment(result.attachment_id, digest, result.size, result.content_type,
+                                       result.file_name, str(store.relative_path(digest))))
         report.attachments_fetched += 1
         report.attachment_bytes += result.size
     else:
-        failed.append((result.attachment_id, invoice_of.get(result.attachment_id), result.reason))
+        failed.append(FailedAttachment(result.attachment_id, invoice_of.get(result.attachment_id), result.reason))
         report.attachments_failed += 1
         if len(report.attachment_failures) < 20:
             report.attachment_failures.append(f"{result.attachment_id}: {result.reason}")

@@ -43,6 +43,7 @@ from well_pipeline.adapters.qonto import (
     InMemoryTokenStore,
     OAuthTokenAuth,
     QontoClient,
+    QontoClientConfig,
     RateLimiter,
     RateWindow,
     SupplierInvoice,
@@ -95,8 +96,9 @@ def _concurrent_run(sb: QontoSandbox, args: argparse.Namespace) -> dict[str, Any
     failures: list[str] = []
     counts = {"invoices": 0, "rejected": 0}
 
-    with QontoClient(sb.base_url, auth, limiter=limiter, download_concurrency=args.download_concurrency,
-                     page_concurrency=args.page_concurrency) as client:
+    config = QontoClientConfig(sb.base_url, download_concurrency=args.download_concurrency,
+                               page_concurrency=args.page_concurrency)
+    with QontoClient(config, auth, limiter=limiter) as client:
 
         def attachment_ids():
             for record in client.iter_supplier_invoices():

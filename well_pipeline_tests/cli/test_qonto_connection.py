@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import httpx
@@ -11,13 +10,7 @@ from click.testing import CliRunner
 from well_pipeline.adapters.secrets import SecretStore
 from well_pipeline.cli.main import cli
 from well_pipeline_tests.support.qonto_records import make_invoice, write_dataset
-from well_pipeline_tests.support.qonto_sandbox import running_sandbox
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from well_pipeline_tests.support.qonto_sandbox import free_port, running_sandbox
 
 
 def test_connect_status_disconnect_and_reconnect(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from well_pipeline_tests.support.permissions import make_open, open_to_others, p
                             "0600 (DuckDB file, secret store, key, attachments), old ones tightened")
 def test_ingest_run_leaves_every_file_private(well_env: WellEnv, instance: dg.DagsterInstance,
                                               fault_outcome) -> None:
-    data = well_env.settings.data_dir
+    data = well_env.settings.data_path
     with permissive_umask():
         # What an older Well left: a DuckDB file and a stored document made under umask 022, all world-readable.
         duckdb.connect(str(well_env.settings.duckdb_path)).close()

@@ -9,10 +9,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import dagster as dg
 import duckdb
 import pytest
 from click.testing import CliRunner
+from pydantic import ValidationError
 
 from well_pipeline.adapters.secrets import SMTP_PASSWORD, SecretStore
 from well_pipeline.cli.main import cli
@@ -33,6 +32,7 @@ from well_pipeline.services.delivery import deliver_days
 from well_pipeline.settings import Settings, SettingsError
 from well_pipeline_tests.defs.conftest import DAY0, WellEnv, day_key
 from well_pipeline_tests.support.qonto_records import make_invoice
+from well_pipeline_tests.support.waiting import wait_until
 
 IBAN = "FR7630006000011234567890189"
 VENDORS = f"company_name,vendor_id,email,iban,vat_number\nPapeterie Dupont SARL,V-1,,{IBAN},\n"
@@ -58,12 +58,12 @@ def inbox(tmp_path: Path) -> Iterator[MelioInbox]:
 def use_inbox(well_env: WellEnv, inbox: MelioInbox, *, password: str = "well-sandbox-smtp-secret",
               **settings: object) -> WellEnv:
     """Point `well_env` at `inbox` (STARTTLS, the sandbox's login) with the Melio CSVs; `settings` override."""
-    configured = replace(well_env.settings, **({
+    configured = well_env.settings.replace(**({
         "melio_inbox_address": INBOX_ADDRESS, "smtp_host": "127.0.0.1", "smtp_port": inbox.port,
         "smtp_security": "starttls", "smtp_username": InboxConfig().username,
         "smtp_from_address": "well@papeterie-client.example", "smtp_ca_file": str(inbox.cert_path)} | settings))
     SecretStore(configured.secrets_path, environ={}).set(SMTP_PASSWORD, password)
-    melio = configured.data_dir / "melio"
+    melio = configured.data_path / "melio"
     melio.mkdir(parents=True, exist_ok=True)
     (melio / "vendors.csv").write_text(VENDORS)
     (melio / "bills.csv").write_text(BILLS)
@@ -78,13 +78,13 @@ def delivery_env(well_env: WellEnv, inbox: MelioInbox) -> WellEnv:
 
 
 def run(env: WellEnv, instance: dg.DagsterInstance, *, first: int = 0, last: int = 2,
-        assets: tuple = ("ingest", "score", "deliver")) -> dg.ExecuteInProcessResult:
+        assets: tuple = ("ingest", "score", "deliver"), run_config: dict | None = None) -> dg.ExecuteInProcessResult:
     steps = {"ingest": [qonto_supplier_invoices], "score": [scored_matches],
              "deliver": [delivered_bills, *delivery_checks]}
     chosen = [step for name in assets for step in steps[name]]
     result = dg.materialize(
         [qonto_supplier_invoices, scored_matches, delivered_bills, *delivery_checks],
-        resources=env.resources, instance=instance, selection=chosen,
+        resources=env.resources, instance=instance, selection=chosen, run_config=run_config,
         tags={"dagster/asset_partition_range_start": day_key(first),
               "dagster/asset_partition_range_end": day_key(last)},
         raise_on_error=False,
@@ -231,9 +231,8 @@ def test_sigkill_mid_batch_then_restart(delivery_env: WellEnv, inbox: MelioInbox
                "--select", "delivered_bills", "--partition-range", f"{day_key(0)}...{day_key(0)}"]
     process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while inbox.stats()["messages_accepted"] < 5 and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.02)
+    wait_until(lambda: inbox.stats()["messages_accepted"] >= 5 or process.poll() is not None, 180,
+               "the run to deliver 5 e-mails")
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     before_restart = inbox_ids(inbox)
@@ -274,13 +273,6 @@ def test_one_resend_approval_allows_one_send_whatever_its_outcome(delivery_env: 
 # -- the inbox address must be exactly @invoicesmelio.com (issue 7) ----------------------------------------
 
 
-def delivery_resource(env: WellEnv, **overrides: object) -> MelioDeliveryResource:
-    """The configured delivery resource with some fields changed, as a launchpad override would change them."""
-    current = env.resources["melio_delivery"]
-    values = {name: getattr(current, name) for name in type(current).model_fields}
-    return MelioDeliveryResource(**(values | overrides))
-
-
 def test_resources_refuse_a_mistyped_inbox_when_built(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as caught:
         build_resources(Settings(data_dir=tmp_path, melio_inbox_address=TYPO_ADDRESS))
@@ -289,7 +281,9 @@ def test_resources_refuse_a_mistyped_inbox_when_built(tmp_path: Path) -> None:
     assert "domain 'invoicemelio.com' found, 'invoicesmelio.com' expected" in message
     assert "did you mean invoicesmelio.com?" in message
     upper = build_resources(Settings(data_dir=tmp_path, melio_inbox_address="Papeterie_1234@InvoicesMelio.COM"))
-    assert upper["melio_delivery"].inbox_address == "Papeterie_1234@InvoicesMelio.COM"
+    assert upper["melio_delivery"].melio_inbox_address == "Papeterie_1234@InvoicesMelio.COM"
+    with pytest.raises(ValidationError, match=r"melio_inbox_address .*did you mean invoicesmelio\.com\?"):
+        MelioDeliveryResource(melio_inbox_address=TYPO_ADDRESS)  # the resource holds the same rule as the settings
 
 
 def test_a_mistyped_inbox_fails_the_delivery_run_before_anything_is_sent(delivery_env: WellEnv, inbox: MelioInbox,
@@ -297,14 +291,14 @@ def test_a_mistyped_inbox_fails_the_delivery_run_before_anything_is_sent(deliver
     delivery_env.write(clean_invoices(3))
     load_melio(delivery_env, instance)
     assert run(delivery_env, instance, assets=("ingest", "score")).success
-    delivery_env.resources = {**delivery_env.resources,
-                              "melio_delivery": delivery_resource(delivery_env, inbox_address=TYPO_ADDRESS)}
-    result = run(delivery_env, instance, assets=("deliver",))
+    # A launchpad override of the resource's configuration: validated by the settings' rule when the run starts.
+    override = {"resources": {"melio_delivery": {"config": {"melio_inbox_address": TYPO_ADDRESS}}}}
+    result = run(delivery_env, instance, assets=("deliver",), run_config=override)
     assert not result.success  # red, not a green run that sent nothing
-    (failure,) = result.get_step_failure_events()
-    error = failure.step_failure_data.error
-    assert error is not None and error.cause is not None and error.cause.cls_name == "SettingsError"
-    assert "melio_inbox_address" in error.cause.message and "did you mean invoicesmelio.com?" in error.cause.message
+    (failure,) = [event for event in result.all_events if event.event_type_value == "RESOURCE_INIT_FAILURE"]
+    error = failure.event_specific_data.error
+    assert error is not None and error.cls_name == "ValidationError"
+    assert "melio_inbox_address" in error.message and "did you mean invoicesmelio.com?" in error.message
     assert inbox.stats()["connections"] == 0 and inbox.messages() == []  # nothing handed to SMTP
     assert outbox(delivery_env) == {}  # no `sending` or `sent` row
 
@@ -317,12 +311,12 @@ def test_the_delivery_use_case_rechecks_the_inbox_itself(delivery_env: WellEnv, 
     assert run(delivery_env, instance, assets=("ingest", "score")).success
     storage, delivery = delivery_env.resources["storage"], delivery_env.resources["melio_delivery"]
     with pytest.raises(SettingsError, match=r"domain 'invoicemelio\.com' found.*did you mean invoicesmelio\.com\?"):
-        deliver_days(storage.database(), storage.attachment_store(), [DAY0.date()], delivery.mailer,
-                     to_address=TYPO_ADDRESS, from_address=delivery.from_address)
+        deliver_days(storage.storage(), [DAY0.date()], delivery.mailer,
+                     to_address=TYPO_ADDRESS, from_address=delivery.smtp_from_address)
     assert inbox.stats()["connections"] == 0 and inbox.messages() == []
     assert outbox(delivery_env) == {}
-    report = deliver_days(storage.database(), storage.attachment_store(), [DAY0.date()], delivery.mailer,
-                          to_address=INBOX_ADDRESS, from_address=delivery.from_address)
+    report = deliver_days(storage.storage(), [DAY0.date()], delivery.mailer,
+                          to_address=INBOX_ADDRESS, from_address=delivery.smtp_from_address)
     assert report.sent == 3 and sum(inbox_ids(inbox).values()) == 3  # the same path with the right address
 
 
@@ -330,7 +324,7 @@ def test_allowing_any_domain_hands_the_mail_to_the_server_with_a_warning(deliver
                                                                          instance: dg.DagsterInstance) -> None:
     """The override (tests and sandboxes only) lets another domain through Well; the inbox sandbox, like Melio,
     only takes @invoicesmelio.com, so the refusal now comes from the server: 550 at RCPT, held for a person."""
-    settings = replace(delivery_env.settings, melio_inbox_address=TYPO_ADDRESS, melio_inbox_allow_any_domain=True)
+    settings = delivery_env.settings.replace(melio_inbox_address=TYPO_ADDRESS, melio_inbox_allow_any_domain=True)
     delivery_env.settings, delivery_env.resources = settings, build_resources(settings)
     delivery_env.write(clean_invoices(2))
     load_melio(delivery_env, instance)

@@ -19,8 +19,7 @@ import pytest
 
 from well_pipeline.adapters.melio import SmtpMailer
 from well_pipeline.adapters.secrets import SMTP_PASSWORD, SecretStore
-from well_pipeline.adapters.storage import Database
-from well_pipeline.adapters.storage.outbox_repository import OutboxRepository
+from well_pipeline.adapters.storage import Database, DuckDBStorage
 from well_pipeline.core.delivery.plan import Action, HoldCode, Planned
 from well_pipeline.core.delivery.quota import SendQuota
 from well_pipeline.sandbox.melio import InboxConfig, MelioInbox
@@ -40,6 +39,7 @@ from well_pipeline_tests.defs.test_delivery import (
 )
 from well_pipeline_tests.fault_matrix import FaultOutcome, excerpt
 from well_pipeline_tests.support.qonto_records import make_invoice, write_dataset
+from well_pipeline_tests.support.waiting import wait_until
 
 WINDOWS_EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 48 + b"This program"
 HTML_PAGE = b"<!DOCTYPE html>\n<html><head><title>Qonto - session expired</title></head><body>Log in</body></html>\n"
@@ -301,8 +301,8 @@ def test_per_minute_quota_is_respected(delivery_env: WellEnv, inbox: MelioInbox,
     assert run(delivery_env, instance, assets=("ingest", "score"), last=0).success
     storage, delivery = delivery_env.resources["storage"], delivery_env.resources["melio_delivery"]
     fake = FakeTime(utc_clock(), inbox, [])
-    report = deliver_days(storage.database(), storage.attachment_store(), [DAY0.date()], delivery.mailer,
-                          to_address=INBOX_ADDRESS, from_address=delivery.from_address,
+    report = deliver_days(storage.storage(), [DAY0.date()], delivery.mailer,
+                          to_address=INBOX_ADDRESS, from_address=delivery.smtp_from_address,
                           quota=SendQuota(per_minute=2), clock=fake.clock, sleep=fake.sleep)
     assert report.sent == 5 and report.remaining == 0
     assert fake.accepted_at_each_wait == [2, 4]  # a wait after every second e-mail, none before
@@ -331,12 +331,12 @@ def test_a_stalling_relay_hits_the_deadline_and_stops_the_batch(
 
     def mailer() -> SmtpMailer:  # the configured relay, with a short deadline and backoff for the test
         return SmtpMailer("127.0.0.1", inbox.port, username=delivery.smtp_username, password=password,
-                          ca_file=delivery.ca_file, deadline_s=1.5, max_retries=3, backoff_s=0.01)
+                          ca_file=delivery.smtp_ca_file, deadline_s=1.5, max_retries=3, backoff_s=0.01)
 
     inbox.add_fault("delay", stage="RCPT", delay_s=8, times=None)
     with pytest.raises(DeliveryStoppedError) as stopped:
-        deliver_days(storage.database(), storage.attachment_store(), [DAY0.date()], mailer,
-                     to_address=INBOX_ADDRESS, from_address=delivery.from_address)
+        deliver_days(storage.storage(), [DAY0.date()], mailer,
+                     to_address=INBOX_ADDRESS, from_address=delivery.smtp_from_address)
     message = str(stopped.value)
     assert "smtp_deadline_s" in message and "1.5 s" in message and "4 attempts" in message
     assert "4 records wait for the next run" in message
@@ -345,8 +345,8 @@ def test_a_stalling_relay_hits_the_deadline_and_stops_the_batch(
     assert {q: s for q, (s, *_) in outbox(delivery_env).items()} == {"d0-000": "temporary_failure"}
     inbox.release_delays()
     inbox.clear_faults()
-    report = deliver_days(storage.database(), storage.attachment_store(), [DAY0.date()], delivery.mailer,
-                          to_address=INBOX_ADDRESS, from_address=delivery.from_address)
+    report = deliver_days(storage.storage(), [DAY0.date()], delivery.mailer,
+                          to_address=INBOX_ADDRESS, from_address=delivery.smtp_from_address)
     delivered = inbox_ids(inbox)
     assert report.sent == 4 and delivered == Counter({f"d0-{n:03d}": 1 for n in range(4)})
     fault_outcome.record(observed="DeliveryStoppedError after 4 attempts cut at 1.5 s each, 1 bill tried; next "
@@ -392,9 +392,8 @@ def test_the_cli_works_during_a_delivery_run(delivery_env: WellEnv, inbox: Melio
                                stdout=subprocess.DEVNULL, stderr=log_file)
     try:
         # Condition, not time: the run has sent two e-mails and is waiting on the third.
-        deadline = datetime.now() + timedelta(seconds=180)
-        while inbox.stats()["delays_waiting"] < 1 and process.poll() is None and datetime.now() < deadline:
-            process_wait(process, 0.05)
+        wait_until(lambda: inbox.stats()["delays_waiting"] >= 1 or process.poll() is not None, 180,
+                   "the delivery run to reach the stalled e-mail")
         assert inbox.stats()["delays_waiting"] == 1, "the delivery run never reached the stalled e-mail"
 
         status = well(delivery_env, "delivery", "status")
@@ -417,14 +416,6 @@ def test_the_cli_works_during_a_delivery_run(delivery_env: WellEnv, inbox: Melio
     fault_outcome.record(observed="`well delivery status`, `well review list` and `well delivery resend` answered "
                          "(exit 0) with the run mid-batch; the run then sent the rest", lost=count - len(delivered),
                          duplicated=max(delivered.values()) - 1)
-
-
-def process_wait(process: subprocess.Popen, seconds: float) -> None:
-    """Wait for the process to end, at most `seconds` (a poll interval, not a timing assumption)."""
-    try:
-        process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 @pytest.mark.fault(scenario="`well` commands while another process keeps the DuckDB file locked",
@@ -469,17 +460,15 @@ def test_a_locked_database_is_one_line_not_a_traceback(tmp_path: Path, fault_out
 
 def test_delivery_output_escapes_control_characters(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    database = Database(data_dir / "well.duckdb")
+    outbox_store = DuckDBStorage(data_dir / "well.duckdb", data_dir / "attachments").outbox
     forged = "F-1\x1b[2J\r\u202eFDP.exe"
-    with database.connect() as con:
-        OutboxRepository().replace_holds(con, ["q-1"], [Planned(
-            "q-1", Action.HOLD, HoldCode.DUPLICATE_OF_DELIVERED, f"invoice {forged} was already sent",
-            related_qonto_id="q-0\x1b[31m")], {})
-        OutboxRepository().replace_holds(con, ["q-2"], [Planned("q-2", Action.HOLD, HoldCode.CHANGED_AFTER_DELIVERY,
-                                                                "changed")],
-                                         {"q-2": {"fields": {"invoice_number": {"before": "F-2", "after": forged},
-                                                             "total_amount": {"before": {"value": "1"},
-                                                                              "after": {"value": "2\x1b"}}}}})
+    outbox_store.replace_holds(["q-1"], [Planned(
+        "q-1", Action.HOLD, HoldCode.DUPLICATE_OF_DELIVERED, f"invoice {forged} was already sent",
+        related_qonto_id="q-0\x1b[31m")], {})
+    outbox_store.replace_holds(["q-2"], [Planned("q-2", Action.HOLD, HoldCode.CHANGED_AFTER_DELIVERY, "changed")],
+                               {"q-2": {"fields": {"invoice_number": {"before": "F-2", "after": forged},
+                                                   "total_amount": {"before": {"value": "1"},
+                                                                    "after": {"value": "2\x1b"}}}}})
     env = {**os.environ, "WELL_DATA_DIR": str(data_dir)}
     shown = subprocess.run([sys.executable, "-m", "well_pipeline.cli.main", "delivery", "held"], env=env,
                            capture_output=True, text=True, timeout=120)

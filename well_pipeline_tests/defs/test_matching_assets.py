@@ -43,7 +43,7 @@ def extra_invoices() -> list[dict]:
 
 def prepare(env: WellEnv, instance: dg.DagsterInstance) -> None:
     env.write(sample_invoices() + extra_invoices())
-    melio = env.settings.data_dir / "melio"
+    melio = env.settings.data_path / "melio"
     melio.mkdir(parents=True, exist_ok=True)
     (melio / "vendors.csv").write_text(VENDORS_CSV, encoding="utf-8")
     (melio / "bills.csv").write_text(BILLS_CSV, encoding="utf-8")
@@ -163,18 +163,20 @@ def test_a_changed_record_returns_to_the_queue(well_env: WellEnv, instance: dg.D
     assert decisions(well_env)["inv-fraud"][0] != "manual_link"  # approved version 1, Qonto now has version 2
 
 
-def test_melio_exports_sensor_fires_on_content_change(well_env: WellEnv, monkeypatch) -> None:
-    monkeypatch.setenv("WELL_DATA_DIR", str(well_env.settings.data_dir))
-    melio = well_env.settings.data_dir / "melio"
+def test_melio_exports_sensor_fires_on_content_change(well_env: WellEnv) -> None:
+    melio = well_env.settings.data_path / "melio"
     melio.mkdir(parents=True, exist_ok=True)
     (melio / "vendors.csv").write_text(VENDORS_CSV, encoding="utf-8")
+    resources = {"melio_exports": well_env.resources["melio_exports"]}  # the sensor watches what it configures
     with dg.instance_for_test() as instance:
-        first = melio_exports_sensor(dg.build_sensor_context(instance=instance))
+        first = melio_exports_sensor(dg.build_sensor_context(instance=instance, resources=resources))
         assert len(first.run_requests) == 1
-        unchanged = melio_exports_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+        unchanged = melio_exports_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor,
+                                                                 resources=resources))
         assert isinstance(unchanged, dg.SkipReason)
         (melio / "vendors.csv").write_text(VENDORS_CSV + "Acme Inc.;V-9;;;\n", encoding="utf-8")
-        changed = melio_exports_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+        changed = melio_exports_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor,
+                                                               resources=resources))
         assert changed.run_requests[0].tags["well/changed"] == "vendors"
 
 
@@ -186,7 +188,7 @@ def test_a_vendor_listed_twice_with_other_bank_details_holds_its_invoices(
 ) -> None:
     prepare(well_env, instance)
     conflicting = VENDORS_CSV + "Papeterie Dupont SARL;V-1;compta@dupont.fr;DE89370400440532013000;FR40303265045\n"
-    (well_env.settings.data_dir / "melio" / "vendors.csv").write_text(conflicting, encoding="utf-8")
+    (well_env.settings.data_path / "melio" / "vendors.csv").write_text(conflicting, encoding="utf-8")
     assert dg.materialize([melio_vendor_directory], resources=well_env.resources, instance=instance).success
     issues = instance.get_latest_materialization_event(
         dg.AssetKey("melio_vendor_directory")).asset_materialization.metadata["issues"].value
@@ -197,7 +199,7 @@ def test_a_vendor_listed_twice_with_other_bank_details_holds_its_invoices(
     assert dupont and all(held[q][0] != "auto_link" and "VENDOR_DIRECTORY_CONFLICT" in held[q][2] for q in dupont)
 
     # The export is fixed: the reload makes the held days stale, and the next scoring releases them.
-    (well_env.settings.data_dir / "melio" / "vendors.csv").write_text(VENDORS_CSV, encoding="utf-8")
+    (well_env.settings.data_path / "melio" / "vendors.csv").write_text(VENDORS_CSV, encoding="utf-8")
     assert dg.materialize([melio_vendor_directory], resources=well_env.resources, instance=instance).success
     score(well_env, instance, ingest=False)
     released = decisions(well_env)

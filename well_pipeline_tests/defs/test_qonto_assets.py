@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
+from well_pipeline.adapters.qonto.records import parse_supplier_invoice
 from well_pipeline.adapters.secrets import SecretStore
-from well_pipeline.defs.qonto.assets import INCREMENTAL, SYNC_TAG, qonto_supplier_invoices
+from well_pipeline.adapters.storage import DuckDBStorage
+from well_pipeline.defs.qonto.assets import INCREMENTAL, SYNC_TAG, preview_table, qonto_supplier_invoices
 from well_pipeline.defs.qonto.checks import qonto_checks
 from well_pipeline.defs.resources import build_resources
-from well_pipeline.services.qonto_ingest import SYNC_MARKER
+from well_pipeline.services.sync_marker import SYNC_MARKER
 from well_pipeline_tests.defs.conftest import DAY0, WellEnv, day_key
 from well_pipeline_tests.fault_matrix import FaultOutcome, excerpt
 from well_pipeline_tests.support.qonto_records import make_invoice
@@ -173,7 +175,7 @@ def marker(env: WellEnv) -> str | None:
 
 
 def short_deadline(env: WellEnv, seconds: float = 0.5, retries: int = 1) -> dict:
-    return build_resources(replace(env.settings, qonto_request_deadline_s=seconds, qonto_max_retries=retries))
+    return build_resources(env.settings.replace(qonto_request_deadline_s=seconds, qonto_max_retries=retries))
 
 
 def failure_text(result: dg.ExecuteInProcessResult) -> str:
@@ -295,3 +297,24 @@ def test_a_listing_that_never_reconciles_fails_the_sync_and_keeps_the_marker(
     assert any("re-listing" in w for w in warnings) and any("cannot be narrowed further" in w for w in warnings)
     fault_outcome.record(observed=f"run failed: {excerpt(failure_text(result))}; marker unchanged; "
                                   f"{len(warnings)} warnings in the event log")
+
+
+def test_the_preview_table_renders_as_the_duckdb_frame_did(tmp_path: Path) -> None:
+    """The asset's `preview` metadata is built from plain store rows now; it must read exactly as before, when it
+    was DuckDB's own DataFrame (floats for amounts, dates as dates, missing values as before)."""
+    storage = DuckDBStorage(tmp_path / "well.duckdb", tmp_path / "attachments")
+    storage.invoices.upsert_invoices([
+        parse_supplier_invoice(make_invoice(invoice_id="full", created_at=DAY0 + timedelta(hours=3))),
+        parse_supplier_invoice(make_invoice(invoice_id="null-ocr", created_at=DAY0 + timedelta(hours=1),
+                                            supplier_name=None, total_amount=None, due_date=None)),
+        parse_supplier_invoice(make_invoice(invoice_id="null-only", created_at=DAY0 + timedelta(days=1),
+                                            supplier_name=None, total_amount=None, due_date=None)),
+    ])
+    for first in (DAY0.date(), DAY0.date() + timedelta(days=1)):  # a mixed day, then a day of empty columns
+        day = (first, first + timedelta(days=1))
+        with duckdb.connect(str(tmp_path / "well.duckdb"), read_only=True) as con:
+            before = con.execute(
+                "SELECT id, created_at, status, supplier_name, invoice_number, total_amount, currency, due_date, "
+                "version FROM qonto_supplier_invoices WHERE created_date >= ? AND created_date < ? "
+                "ORDER BY created_at DESC, id LIMIT 10", list(day)).df().astype(str).to_markdown(index=False)
+        assert preview_table(storage.invoices.preview(*day)) == before

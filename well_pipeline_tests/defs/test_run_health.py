@@ -13,10 +13,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import dagster as dg
 import duckdb
@@ -24,7 +23,6 @@ import pytest
 import yaml
 from dagster._core.events import EngineEventData
 
-from well_pipeline.adapters.storage import InvoiceRepository
 from well_pipeline.definitions import defs
 from well_pipeline.defs.qonto.partitions import qonto_daily_partitions
 from well_pipeline.defs.qonto.sensors import qonto_sync_job, qonto_sync_sensor
@@ -38,26 +36,14 @@ from well_pipeline.defs.runs.health import (
 from well_pipeline.defs.runs.limits import MAX_RUNTIME_TAG, max_runtime_tags
 from well_pipeline.defs.runs.processes import process_alive
 from well_pipeline.defs.runs.sensors import run_health_sensor
-from well_pipeline.services.qonto_ingest import SYNC_MARKER
+from well_pipeline.services.sync_marker import SYNC_MARKER
 from well_pipeline.settings import Settings, SettingsError, load_settings
 from well_pipeline_tests.defs.conftest import WellEnv
+from well_pipeline_tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 POOL = "duckdb"
 LIST_ROUTE = "/v2/supplier_invoices"
-T = TypeVar("T")
-
-
-def wait_until(probe: Callable[[], T], what: str, timeout_s: float = 45.0) -> T:
-    """Poll `probe` until it returns something truthy; fail naming `what` after `timeout_s` (a deadline, not a
-    measurement: the conditions normally hold within a few seconds)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -131,7 +117,7 @@ class SyncRunner:
             if runs and listing and claimed_slots_by_run(self.instance, POOL).get(runs[0].run_id):
                 return runs[0]
             return None
-        return wait_until(probe, "a sync run holding the DuckDB slot while it lists Qonto")
+        return wait_until(probe, message="a sync run holding the DuckDB slot while it lists Qonto")
 
     def status(self, run_id: str) -> dg.DagsterRunStatus:
         run = self.instance.get_run_by_id(run_id)
@@ -158,7 +144,8 @@ def stored_rows(env: WellEnv) -> tuple[int, int, str | None]:
     """(rows, distinct Qonto ids, sync marker) in the run's DuckDB file."""
     with duckdb.connect(str(env.settings.duckdb_path), read_only=True) as con:
         rows, distinct = con.execute("SELECT count(*), count(DISTINCT id) FROM qonto_supplier_invoices").fetchone()
-        return rows, distinct, InvoiceRepository().get_marker(con, SYNC_MARKER)
+        marker = con.execute("SELECT value FROM sync_state WHERE name = ?", [SYNC_MARKER]).fetchone()
+        return rows, distinct, marker[0] if marker else None
 
 
 # ---- the fault scenarios -----------------------------------------------------------------------------------
@@ -186,7 +173,8 @@ def test_killed_sync_run_is_failed_its_slot_freed_and_syncing_resumes(runner: Sy
 
     ticks = []
     wait_until(lambda: ticks.append(sensor_tick(run_health_sensor, instance))
-               or runner.status(run.run_id) != dg.DagsterRunStatus.STARTED, "the health sensor to fail the run")
+               or runner.status(run.run_id) != dg.DagsterRunStatus.STARTED,
+               message="the health sensor to fail the run")
     assert runner.status(run.run_id) == dg.DagsterRunStatus.FAILURE
     assert f"Failed dead runs: run {run.run_id} ({qonto_sync_job.name})" in ticks[-1].skip_message
     assert "freed 1 'duckdb' pool slot" in ticks[-1].skip_message
@@ -263,7 +251,7 @@ def dead_pid() -> int:
 
 def started_sync_run(instance: dg.DagsterInstance, pid: int | None, *, hold_slot: bool = True) -> dg.DagsterRun:
     """A started qonto_sync_job run whose worker reported `pid`, holding the DuckDB slot."""
-    run = instance.create_run_for_job(defs.resolve_job_def(qonto_sync_job.name), status=dg.DagsterRunStatus.STARTED,
+    run = instance.create_run_for_job(defs().resolve_job_def(qonto_sync_job.name), status=dg.DagsterRunStatus.STARTED,
                                       tags=today_tags())
     if pid is not None:
         instance.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
@@ -278,7 +266,7 @@ def test_process_probe_knows_live_dead_zombie_and_reused_pids() -> None:
     assert not process_alive(dead_pid(), time.time())
     zombie = subprocess.Popen([sys.executable, "-c", "pass"])
     wait_until(lambda: Path(f"/proc/{zombie.pid}/stat").read_text().split(")")[-1].split()[0] == "Z",
-               "the child to exit unreaped")
+               message="the child to exit unreaped")
     assert not process_alive(zombie.pid, time.time())  # exited, not yet reaped: runs no code
     zombie.wait()
     # This process reported an hour before it started: the pid now belongs to another process.
@@ -352,15 +340,20 @@ def test_runs_in_storage_other_machines_may_share_are_not_judged(tmp_path: Path)
     assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
 
 
-def test_bounds_are_settings(tmp_path: Path) -> None:
-    settings = load_settings(tmp_path / "absent.toml", environ={})
+def test_bounds_are_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(tmp_path / "absent.toml")
     assert run_health_sensor.minimum_interval_seconds == settings.dead_run_check_seconds <= 600
     assert qonto_sync_job.tags[MAX_RUNTIME_TAG] == str(settings.max_run_minutes * 60)
     from well_pipeline.defs.melio.sensors import melio_exports_job
 
     assert melio_exports_job.tags[MAX_RUNTIME_TAG] == str(settings.max_run_minutes * 60)
     assert max_runtime_tags(Settings(max_run_minutes=0)) == {}
-    with pytest.raises(SettingsError, match="dead_run_check_seconds must be positive"):
-        load_settings(tmp_path / "absent.toml", environ={"WELL_DEAD_RUN_CHECK_SECONDS": "0"})
-    with pytest.raises(SettingsError, match="max_run_minutes must be zero or positive"):
-        load_settings(tmp_path / "absent.toml", environ={"WELL_MAX_RUN_MINUTES": "-5"})
+    monkeypatch.setenv("WELL_DEAD_RUN_CHECK_SECONDS", "0")
+    with pytest.raises(SettingsError, match=r"dead_run_check_seconds \(\$WELL_DEAD_RUN_CHECK_SECONDS\): must be "
+                                            "positive"):
+        load_settings(tmp_path / "absent.toml")
+    monkeypatch.setenv("WELL_DEAD_RUN_CHECK_SECONDS", "60")
+    monkeypatch.setenv("WELL_MAX_RUN_MINUTES", "-5")
+    with pytest.raises(SettingsError, match=r"max_run_minutes \(\$WELL_MAX_RUN_MINUTES\): must be zero or "
+                                            "positive"):
+        load_settings(tmp_path / "absent.toml")

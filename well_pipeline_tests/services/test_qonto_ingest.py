@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from well_pipeline.adapters.qonto import QontoTimeoutError
-from well_pipeline.adapters.storage import AttachmentStore, Database
+from well_pipeline.adapters.storage import DuckDBStorage
 from well_pipeline.services.qonto_ingest import IngestWindow, ingest_supplier_invoices
 from well_pipeline.services.qonto_listing import ListingIncompleteError
 from well_pipeline_tests.fault_matrix import FaultOutcome
@@ -38,8 +38,9 @@ def ingest(sb, tmp_path: Path, window: IngestWindow = WINDOW, **client_kw):
     info: list[str] = []
     warnings: list[str] = []
     with api_key_client(sb, page_concurrency=1, **client_kw) as client:
-        report = ingest_supplier_invoices(client, Database(tmp_path / "db.duckdb"), AttachmentStore(tmp_path / "a"),
-                                          window, log=info.append, warn=warnings.append)
+        storage = DuckDBStorage(tmp_path / "db.duckdb", tmp_path / "a")
+        report = ingest_supplier_invoices(client, storage.invoices, storage.documents, window, log=info.append,
+                                          warn=warnings.append)
     return report, info, warnings
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from well_pipeline.adapters.qonto.records import parse_supplier_invoice
-from well_pipeline.adapters.storage import Database, InvoiceRepository
+from well_pipeline.adapters.storage import DuckDBStorage
 from well_pipeline.core.scoring.model import InvoiceFacts
 from well_pipeline.services.scoring_inputs import invoice_facts_from_record, invoice_facts_from_row
 from well_pipeline_tests.support.qonto_records import make_invoice
@@ -30,12 +30,9 @@ RECORDS: dict[str, dict[str, Any]] = {
 def _facts_both_ways(tmp_path: Path) -> tuple[dict[str, InvoiceFacts], dict[str, InvoiceFacts]]:
     invoices = [parse_supplier_invoice(dict(raw, id=name, created_at=(T0 + timedelta(minutes=n)).isoformat()))
                 for n, (name, raw) in enumerate(RECORDS.items())]
-    with Database(tmp_path / "well.duckdb").connect() as con:
-        InvoiceRepository().upsert_invoices(con, invoices)
-        # The same shape of row services/scoring.py reads (i.* of the table).
-        cursor = con.execute("SELECT i.* FROM qonto_supplier_invoices i ORDER BY id")
-        columns = [c[0] for c in cursor.description]
-        rows = [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
+    storage = DuckDBStorage(tmp_path / "well.duckdb", tmp_path / "attachments")
+    storage.invoices.upsert_invoices(invoices)
+    rows = storage.matches.scoring_inputs([T0.date()]).invoices  # the rows services/scoring.py reads
     from_rows = {row["id"]: invoice_facts_from_row(row, None) for row in rows}
     from_records = {i.id: invoice_facts_from_record(i, None) for i in invoices}
     return from_rows, from_records

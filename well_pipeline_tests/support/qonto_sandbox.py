@@ -9,7 +9,7 @@ test states the exact limits and lifetimes it relies on.
 
 from __future__ import annotations
 
-import time
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,10 +17,11 @@ from typing import Any
 
 import httpx
 
-from well_pipeline.adapters.qonto import ApiKeyAuth, QontoClient, RateLimiter, RateWindow
+from well_pipeline.adapters.qonto import ApiKeyAuth, QontoClient, QontoClientConfig, RateLimiter, RateWindow
 from well_pipeline.adapters.secrets import Secret
 from well_pipeline.sandbox.qonto import QontoSandbox, SandboxConfig
 from well_pipeline.sandbox.qonto.clock import Clock, system_clock
+from well_pipeline_tests.support.waiting import wait_until
 
 DEFAULT_SCOPE = "offline_access openid supplier_invoice.read attachment.read organization.read"
 REDIRECT_URI = "http://127.0.0.1:8765/oauth/callback"
@@ -37,34 +38,39 @@ def running_sandbox(
         yield sandbox
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on right now (for a redirect URI Well's OAuth callback will bind)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def fast_limiter() -> RateLimiter:
     """A client-side limiter that never makes a test wait."""
     return RateLimiter([RateWindow(10_000, 1.0)])
 
 
-def api_key_client(sb: QontoSandbox, **kw: Any) -> QontoClient:
-    """A real QontoClient on the sandbox's demo API key, with retry backoff shrunk so fault tests stay fast."""
-    kw.setdefault("backoff_base_s", 0.01)
-    kw.setdefault("backoff_max_s", 0.2)
-    kw.setdefault("limiter", fast_limiter())
-    return QontoClient(sb.base_url, ApiKeyAuth(sb.config.api_login, Secret(sb.config.api_secret)), **kw)
+def api_key_client(sb: QontoSandbox, *, limiter: RateLimiter | None = None, **config: Any) -> QontoClient:
+    """A real QontoClient on the sandbox's demo API key, with retry backoff shrunk so fault tests stay fast;
+    `config` overrides `QontoClientConfig` fields."""
+    config.setdefault("backoff_base_s", 0.01)
+    config.setdefault("backoff_max_s", 0.2)
+    return QontoClient(QontoClientConfig(sb.base_url, **config),
+                       ApiKeyAuth(sb.config.api_login, Secret(sb.config.api_secret)), limiter=limiter or fast_limiter())
 
 
 def wait_for_stats(sandbox: QontoSandbox, holds: Callable[[dict[str, Any]], bool], what: str,
-                   timeout_s: float = 15.0) -> dict[str, Any]:
-    """Poll `sandbox.stats()` until `holds(stats)`; fail naming `what` after `timeout_s`.
+                   timeout_s: float = 30.0) -> dict[str, Any]:
+    """Poll `sandbox.stats()` until `holds(stats)` and return those stats; fail naming `what` after `timeout_s`.
 
     For counters the server updates after the client has moved on (e.g. a trickled response noticed to be cut
-    once the server's next write fails). `timeout_s` is a limit, not a measurement.
+    once the server's next write fails). `timeout_s` is a limit, not a measurement (see support/waiting.py).
     """
-    limit = time.monotonic() + timeout_s
-    while True:
+    def holding() -> dict[str, Any] | None:
         stats = sandbox.stats()
-        if holds(stats):
-            return stats
-        if time.monotonic() > limit:
-            raise AssertionError(f"timed out waiting for {what}; sandbox stats: {stats}")
-        time.sleep(0.02)
+        return stats if holds(stats) else None
+
+    return wait_until(holding, timeout_s, lambda: f"{what}; sandbox stats: {sandbox.stats()}")
 
 
 def api_key_headers(sandbox: QontoSandbox) -> dict[str, str]:

@@ -1,18 +1,19 @@
-"""A real Well DuckDB file holding exactly the review-queue records a test states.
+"""A real Well storage holding exactly the review-queue records a test states.
 
-Invoices go in through `InvoiceRepository` (parsed from Qonto-shaped records) and decisions through
-`MatchRepository.replace_days`, the same paths the pipeline uses, so the file has the real schema and values.
+Invoices go in through the `InvoiceStore` (parsed from Qonto-shaped records) and scored rows through
+`MatchStore.replace_days`, the same paths the pipeline uses, so the data has the real schema and values.
+`fill_queue` works on any `Storage` (the contract tests use it); `write_queue` makes a DuckDB file at a path.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from well_pipeline.adapters.qonto.records import parse_supplier_invoice
-from well_pipeline.adapters.storage import Database, InvoiceRepository
-from well_pipeline.adapters.storage.match_repository import MatchRepository, ScoredRow
+from well_pipeline.adapters.storage import DuckDBStorage, Storage
+from well_pipeline.adapters.storage.records import ScoredRow
 from well_pipeline.core.scoring.model import Candidate, Decision, ScoredMatch
 from well_pipeline.core.scoring.reasons import Part, Reason
 from well_pipeline_tests.support.qonto_records import make_invoice
@@ -41,14 +42,26 @@ def record(qonto_id: str, *, decision: str = "review", score: float = 0.7, raw_s
     return raw, match
 
 
-def write_queue(path: Path, records: list[tuple[dict, ScoredMatch]]) -> Database:
+def store_invoices(storage: Storage, raws: list[dict]) -> None:
+    """Qonto-shaped records into the storage, as ingest stores them (each new id is version 1)."""
+    storage.invoices.upsert_invoices([parse_supplier_invoice(raw) for raw in raws])
+
+
+def created_day(raw: dict) -> date:
+    """The Qonto day an invoice belongs to (its partition): the UTC date of its creation."""
+    return parse_supplier_invoice(raw).created_at.astimezone(UTC).date()
+
+
+def fill_queue(storage: Storage, records: list[tuple[dict, ScoredMatch]]) -> None:
+    """Store the invoices and their scored rows (version 1 each) in `storage`."""
+    store_invoices(storage, [raw for raw, _ in records])
+    created = {raw["id"]: created_day(raw) for raw, _ in records}
+    rows = [ScoredRow(match, created[match.qonto_id], 1) for _, match in records]
+    storage.matches.replace_days(sorted(set(created.values())), rows)
+
+
+def write_queue(path: Path, records: list[tuple[dict, ScoredMatch]]) -> Storage:
     """Store the invoices and their scored rows in a fresh (migrated) DuckDB file at `path`."""
-    database = Database(path)
-    invoices = [parse_supplier_invoice(raw) for raw, _ in records]
-    with database.connect() as con:
-        InvoiceRepository().upsert_invoices(con, invoices)
-        created = {row[0]: row[1] for row in con.execute(
-            "SELECT id, created_date FROM qonto_supplier_invoices").fetchall()}
-        rows = [ScoredRow(match, created[match.qonto_id], 1) for _, match in records]
-        MatchRepository().replace_days(con, sorted(set(created.values())), rows)
-    return database
+    storage = DuckDBStorage(path, path.parent / "attachments")
+    fill_queue(storage, records)
+    return storage

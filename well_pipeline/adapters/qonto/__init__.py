@@ -1,7 +1,7 @@
 """Qonto Business API client: supplier invoices and their attachments (see client.py for the design).
 
-Public surface used by the Dagster layer: `QontoClient`, the two auth classes, the record types and the
-error hierarchy.
+Public surface used by services and the Dagster layer: `QontoClient` and its `QontoClientConfig`, the two auth
+classes and the OAuth connect helpers, the record types and the error hierarchy.
 """
 
 from well_pipeline.adapters.qonto.auth import (
@@ -14,6 +14,7 @@ from well_pipeline.adapters.qonto.auth import (
     build_authorize_url,
     exchange_code,
 )
+from well_pipeline.adapters.qonto.callback import OAuthCallback
 from well_pipeline.adapters.qonto.client import (
     AttachmentDownload,
     AttachmentFailure,
@@ -22,6 +23,7 @@ from well_pipeline.adapters.qonto.client import (
     InvoicePage,
     QontoClient,
 )
+from well_pipeline.adapters.qonto.config import QontoClientConfig
 from well_pipeline.adapters.qonto.errors import (
     QontoAPIError,
     QontoAuthError,
@@ -58,10 +60,12 @@ __all__ = [
     "InMemoryTokenStore",
     "InvoicePage",
     "Money",
+    "OAuthCallback",
     "OAuthTokenAuth",
     "QontoAPIError",
     "QontoAuthError",
     "QontoClient",
+    "QontoClientConfig",
     "QontoConfigError",
     "QontoError",
     "QontoNotFoundError",

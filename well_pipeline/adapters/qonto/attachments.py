@@ -1,7 +1,9 @@
 """Attachment downloads for `QontoClient`: metadata, pre-signed URL fetches on a thread pool, expired-URL refresh.
 
-`AttachmentsMixin` holds the attachment methods; `QontoClient` (client.py) inherits them and provides the
-request core they use (`_get_json`, `_backoff`), the auth-less download client and the settings.
+`AttachmentDownloader` is the attachment half of the client: it asks the API for metadata through the client's
+`ApiSession` (api.py) and downloads pre-signed URLs with a client of its own. Pre-signed URLs are credentials
+themselves: they must not receive our bearer token or staging token, and are not counted against the API limit;
+the same TLS policy applies (TLS 1.3 minimum).
 
 Each download attempt (headers and body) runs under the client's request deadline; an attachment whose every
 attempt hits it comes back as an `AttachmentFailure` with `deadline_hit=True`, so the caller can stop the batch
@@ -14,12 +16,13 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
-from well_pipeline.adapters.qonto.deadline import Deadline, deadline_scope
+from well_pipeline.adapters.qonto.api import ApiSession, backoff_delay
+from well_pipeline.adapters.qonto.config import QontoClientConfig
+from well_pipeline.adapters.qonto.deadline import Deadline, deadline_scope, enforce_deadlines
 from well_pipeline.adapters.qonto.errors import (
     QontoAPIError,
     QontoAuthError,
@@ -31,8 +34,16 @@ from well_pipeline.adapters.qonto.errors import (
 )
 from well_pipeline.adapters.qonto.records import RecordParseError, parse_datetime_utc
 from well_pipeline.adapters.qonto.responses import RETRY_STATUSES
-from well_pipeline.adapters.qonto.transport import is_loopback_host, safe_url, tls_failure
-from well_pipeline.adapters.qonto.values import AttachmentDownload, AttachmentFailure, AttachmentInfo, ClientStats
+from well_pipeline.adapters.qonto.transport import (
+    build_ssl_context,
+    is_loopback_host,
+    safe_url,
+    tls_failure,
+    user_agent,
+)
+from well_pipeline.adapters.qonto.values import AttachmentDownload, AttachmentFailure, AttachmentInfo
+
+__all__ = ["AttachmentDownloader"]
 
 logger = logging.getLogger("well.qonto")
 
@@ -41,27 +52,40 @@ class _UrlExpired(Exception):
     """The pre-signed URL was refused (403): fetch fresh metadata once."""
 
 
-class AttachmentsMixin:
-    """The attachment half of `QontoClient`; relies on the attributes and request core `QontoClient` provides."""
+class AttachmentDownloader:
+    """Attachment metadata (through `api`) and downloads of their pre-signed URLs. Thread-safe; `close()` when done.
 
-    # Provided by QontoClient.__init__ / QontoClient.
-    stats: ClientStats
-    _downloads: httpx.Client
-    _verify: Any
-    _max_retries: int
-    _deadline_s: float | None
-    _download_concurrency: int
-    _sleep: Callable[[float], None]
+    `transport` replaces the network (tests), as for the API.
+    """
 
-    if TYPE_CHECKING:
-        def _get_json(self, path: str, params: list[tuple[str, str]] | None = None, *, what: str = "") -> Any: ...
+    def __init__(self, config: QontoClientConfig, api: ApiSession, *, transport: httpx.BaseTransport | None,
+                 sleep: Callable[[float], None]) -> None:
+        self.config = config
+        self._api = api
+        self._stats = api.stats
+        self._sleep = sleep
+        # verify=False (loopback only) yields an unverified context; _download_allowed() then refuses any
+        # non-loopback download host.
+        ssl_context = build_ssl_context("https://localhost" if config.verify is False else "https://downloads",
+                                        config.verify)
+        pool = config.download_concurrency + 2
+        self._http = httpx.Client(
+            headers={"User-Agent": user_agent()},
+            timeout=httpx.Timeout(config.timeout_s),
+            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+            verify=ssl_context,
+            transport=transport,
+            follow_redirects=False,
+        )
+        enforce_deadlines(self._http)
 
-        def _backoff(self, attempt: int) -> float: ...
+    def close(self) -> None:
+        self._http.close()
 
     def get_attachment(self, attachment_id: str) -> AttachmentInfo:
         """`GET /v2/attachments/{id}`: metadata and a fresh pre-signed URL (valid ~30 min)."""
         path = f"/v2/attachments/{quote(attachment_id, safe='')}"
-        body = self._get_json(path)
+        body = self._api.get_json(path)
         attachment = body.get("attachment") if isinstance(body, dict) else None
         if not isinstance(attachment, dict) or not isinstance(attachment.get("url"), str) or not attachment["url"]:
             shape = sorted(attachment or body) if isinstance(attachment or body, dict) else type(body).__name__
@@ -92,7 +116,7 @@ class AttachmentsMixin:
         parts = urlsplit(url)
         host = parts.hostname or ""
         if parts.scheme == "https":
-            if self._verify is False and not is_loopback_host(host):
+            if self.config.verify is False and not is_loopback_host(host):
                 return f"refusing unverified TLS download from {host}"
             return None
         if parts.scheme == "http" and is_loopback_host(host):
@@ -104,15 +128,15 @@ class AttachmentsMixin:
         refusal = self._download_allowed(info.url)
         if refusal:
             return AttachmentFailure(info.id, refusal)
-        attempts = self._max_retries + 1
+        attempts = self.config.max_retries + 1
+        deadline_s = self.config.request_deadline_s
         where = safe_url(info.url, keep_query=False)
         for attempt in range(1, attempts + 1):
             problem: str
             deadline_hit = False
             deadline: Deadline | None = None
             try:
-                with deadline_scope(self._deadline_s) as deadline, \
-                        self._downloads.stream("GET", info.url) as response:
+                with deadline_scope(deadline_s) as deadline, self._http.stream("GET", info.url) as response:
                     status = response.status_code
                     if status == 200:
                         declared = response.headers.get("content-length")
@@ -131,7 +155,7 @@ class AttachmentsMixin:
                         if info.file_size is not None and info.file_size != size:
                             logger.warning("Qonto attachment %s: metadata says %d bytes, downloaded %d",
                                            info.id, info.file_size, size)
-                        self.stats.add(downloads=1, bytes=size)
+                        self._stats.add(downloads=1, bytes=size)
                         media = response.headers.get("content-type")
                         return AttachmentDownload(
                             attachment_id=info.id,
@@ -157,17 +181,17 @@ class AttachmentsMixin:
                 if deadline is not None and deadline.hit:
                     deadline_hit = True
                     problem = f"deadline of {deadline.seconds:g} s passed"
-                    self.stats.add(deadline_hits=1)
+                    self._stats.add(deadline_hits=1)
             if attempt >= attempts:
                 if deadline_hit:
                     return AttachmentFailure(
-                        info.id, f"download of {where} did not complete within its {self._deadline_s:g} s deadline "
+                        info.id, f"download of {where} did not complete within its {deadline_s:g} s deadline "
                         f"(setting qonto_request_deadline_s); gave up after {attempts} attempts", deadline_hit=True)
                 return AttachmentFailure(info.id, f"download failed after {attempts} attempts ({problem})")
-            delay = self._backoff(attempt)
+            delay = backoff_delay(attempt, self.config)
             logger.warning("Qonto attachment download %s failed (%s); retry %d/%d in %.2f s",
                            where, problem, attempt, attempts - 1, delay)
-            self.stats.add(download_retries=1)
+            self._stats.add(download_retries=1)
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -197,7 +221,7 @@ class AttachmentsMixin:
                     return AttachmentFailure(
                         attachment_id, "download URL refused (403) even after fetching a fresh one", 403)
                 refreshed = True
-                self.stats.add(url_refreshes=1)
+                self._stats.add(url_refreshes=1)
                 logger.info("Qonto attachment %s: download URL refused (expired?), fetching a fresh one",
                             attachment_id)
 
@@ -213,11 +237,12 @@ class AttachmentsMixin:
         source = iter(ids)
         seen: set[str] = set()
         in_flight: set[Future[AttachmentDownload | AttachmentFailure]] = set()
-        pool = ThreadPoolExecutor(self._download_concurrency, thread_name_prefix="qonto-dl")
+        concurrency = self.config.download_concurrency
+        pool = ThreadPoolExecutor(concurrency, thread_name_prefix="qonto-dl")
         exhausted = False
         try:
             while True:
-                while not exhausted and len(in_flight) < self._download_concurrency * 2:
+                while not exhausted and len(in_flight) < concurrency * 2:
                     try:
                         attachment_id = next(source)
                     except StopIteration:

@@ -40,12 +40,14 @@ from well_pipeline.adapters.qonto.deadline import (
     enforce_deadlines,
 )
 from well_pipeline.adapters.qonto.errors import (
+    TRACE_HEADER,
     QontoAPIError,
     QontoAuthError,
     QontoError,
     QontoProtocolError,
     QontoTimeoutError,
     QontoTransportError,
+    error_envelope,
     safe_excerpt,
 )
 from well_pipeline.adapters.qonto.transport import (
@@ -189,32 +191,13 @@ def build_authorize_url(
 def _token_error(response: httpx.Response, path: str) -> QontoError:
     """Turn a failed token/revoke call into the right exception (body format UNCONFIRMED: be lenient)."""
     status = response.status_code
-    trace_id = response.headers.get("X-Tyk-Trace-Id")
-    code: str | None = None
-    detail: str | None = None
     if is_html(response):
         return QontoProtocolError.html(path=path, status=status)
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-        body = None
-    if isinstance(body, dict):
-        if isinstance(body.get("error"), str):
-            code = body["error"]
-            described = body.get("error_description") or body.get("error_hint") or body.get("message")
-            detail = str(described) if described is not None else None
-        elif isinstance(body.get("errors"), list) and body["errors"] and isinstance(body["errors"][0], dict):
-            code = body["errors"][0].get("code")
-            detail = body["errors"][0].get("detail")
-        elif isinstance(body.get("message"), str):
-            detail = body["message"]
-        trace_id = body.get("trace_id") or trace_id
-    if detail is None and code is None:
-        detail = safe_excerpt(response.content) or None
-    detail = safe_excerpt(str(detail), 300) if detail is not None else None
-    if status in (400, 401, 403) or (code in _FATAL_TOKEN_ERRORS):
-        return QontoAuthError(status, code, detail, trace_id, path=path)
-    return QontoAPIError(status, code, detail, trace_id, path=path)
+    envelope = error_envelope(response)
+    detail = safe_excerpt(envelope.detail, 300) if envelope.detail is not None else None
+    if status in (400, 401, 403) or (envelope.code in _FATAL_TOKEN_ERRORS):
+        return QontoAuthError(status, envelope.code, detail, envelope.trace_id, path=path)
+    return QontoAPIError(status, envelope.code, detail, envelope.trace_id, path=path)
 
 
 def _parse_token_response(response: httpx.Response, path: str, clock: Callable[[], float]) -> TokenSet:
@@ -334,7 +317,7 @@ class _OAuthEndpoint:
                 logger.warning(
                     "Qonto OAuth call answered %d, attempt %d/%d, path=%s, trace_id=%s",
                     response.status_code, attempt, self._max_attempts, path,
-                    response.headers.get("X-Tyk-Trace-Id"),
+                    response.headers.get(TRACE_HEADER),
                 )
             if attempt < self._max_attempts:
                 delay = self._backoff_base_s * (2 ** (attempt - 1))

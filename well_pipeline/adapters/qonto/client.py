@@ -22,67 +22,34 @@ Design notes:
 - Records are parsed by `records.parse_record`: a malformed record becomes a `RejectedRecord`, never an
   exception, and duplicates across pages (data shifting while paging) are dropped by id.
 
-Layout: this module holds `QontoClient`'s core (construction, the request core with retries, listing and
-pagination); `attachments.py` the attachment downloads (mixed into `QontoClient`); `values.py` the public
-value types (re-exported here); `responses.py` the pure response readers; `timestamps.py` the time-filter helpers.
+Layout: `QontoClient` (this module) composes its parts and holds the listing and pagination; `config.py` the
+typed configuration; `api.py` the request core (rate limit, retries, deadlines, error mapping); `attachments.py`
+the attachment downloads; `values.py` the public value types (re-exported here); `responses.py` the pure
+response readers; `timestamps.py` the time-filter helpers.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
-from well_pipeline.adapters.qonto.attachments import AttachmentsMixin
+from well_pipeline.adapters.qonto.api import ApiSession
+from well_pipeline.adapters.qonto.attachments import AttachmentDownloader
 from well_pipeline.adapters.qonto.auth import OAuthTokenAuth
-from well_pipeline.adapters.qonto.deadline import DEFAULT_DEADLINE_S, deadline_scope, enforce_deadlines
-from well_pipeline.adapters.qonto.errors import (
-    QontoAPIError,
-    QontoAuthError,
-    QontoConfigError,
-    QontoNotFoundError,
-    QontoProtocolError,
-    QontoRateLimited,
-    QontoScopeError,
-    QontoTimeoutError,
-    QontoTransportError,
-    safe_excerpt,
-)
+from well_pipeline.adapters.qonto.config import QontoClientConfig
+from well_pipeline.adapters.qonto.errors import QontoProtocolError
 from well_pipeline.adapters.qonto.rate_limiter import RateLimiter
-from well_pipeline.adapters.qonto.records import (
-    RecordResult,
-    RejectedRecord,
-    SupplierInvoice,
-    parse_record,
-)
-from well_pipeline.adapters.qonto.responses import RETRY_AFTER_CAP_S as RETRY_AFTER_CAP_S  # re-exported
-from well_pipeline.adapters.qonto.responses import (
-    RETRY_STATUSES,
-    _error_fields,
-    _missing_scope,
-    _parse_retry_after,
-)
-from well_pipeline.adapters.qonto.timestamps import _ceil_second, _floor_second, _rfc3339_z, _utc
-from well_pipeline.adapters.qonto.transport import (
-    STAGING_HEADER,
-    TRACE_HEADER,
-    build_ssl_context,
-    install_httpx_log_redaction,
-    is_html,
-    is_json_content_type,
-    tls_failure,
-    user_agent,
-)
+from well_pipeline.adapters.qonto.records import RecordResult, RejectedRecord, SupplierInvoice, parse_record
+from well_pipeline.adapters.qonto.timestamps import as_utc, ceil_second, floor_second, rfc3339_z
+from well_pipeline.adapters.qonto.transport import install_httpx_log_redaction, is_html
 from well_pipeline.adapters.qonto.values import (
     AttachmentDownload,
     AttachmentFailure,
@@ -90,7 +57,6 @@ from well_pipeline.adapters.qonto.values import (
     ClientStats,
     InvoicePage,
 )
-from well_pipeline.adapters.secrets.secret import Secret
 
 __all__ = [
     "AttachmentDownload",
@@ -122,96 +88,27 @@ def _log_warning(message: str) -> None:
 # ---- the client ------------------------------------------------------------------------------------------
 
 
-class QontoClient(AttachmentsMixin):
+class QontoClient:
     """Qonto Business API client. Thread-safe; use as a context manager or call `close()`.
 
-    `api_url` is the API base without `/v2` (https://thirdparty.qonto.com, or the sandbox URL).
-    `auth` is an `ApiKeyAuth` or `OAuthTokenAuth`. `staging_token` is sent on every API request (and given to
-    an `OAuthTokenAuth` that has none, since Qonto's sandbox token endpoint needs it too).
-    `verify`: True, a CA bundle path, an SSLContext, or False (loopback only); TLS 1.3 is the minimum.
-    `transport` replaces the network (tests); it is used for downloads too.
-    `request_deadline_s` bounds each network call as a whole (connect, headers, body); None disables it.
+    `config` says where Qonto is and how hard to push (see `QontoClientConfig`); `auth` is an `ApiKeyAuth` or
+    `OAuthTokenAuth` (an OAuth auth without a staging token gets the config's: Qonto's sandbox token endpoint needs
+    it too). `limiter` replaces the config's rate limiter (to share one budget between clients); `transport`
+    replaces the network (tests), downloads included; `sleep` is how retries wait.
     """
 
-    def __init__(
-        self,
-        api_url: str,
-        auth: httpx.Auth,
-        *,
-        staging_token: Secret | str | None = None,
-        limiter: RateLimiter | None = None,
-        timeout_s: float = 30,
-        request_deadline_s: float | None = DEFAULT_DEADLINE_S,
-        max_retries: int = 5,
-        backoff_base_s: float = 0.5,
-        backoff_max_s: float = 30,
-        download_concurrency: int = 8,
-        page_concurrency: int = 4,
-        verify: Any = True,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if download_concurrency < 1 or page_concurrency < 1:
-            raise QontoConfigError("download_concurrency and page_concurrency must be >= 1")
-        if max_retries < 0:
-            raise QontoConfigError("max_retries must be >= 0")
-        if request_deadline_s is not None and request_deadline_s <= 0:
-            raise QontoConfigError("request_deadline_s must be > 0 (or None to disable)")
-        base = api_url.strip().rstrip("/")
-        if base.endswith("/v2"):
-            base = base[: -len("/v2")]
-        self._api_ssl = build_ssl_context(base, verify)  # raises QontoConfigError for http to non-loopback
-        self.api_url = base
-        self._verify = verify
-        self._staging = Secret(staging_token) if isinstance(staging_token, str) else staging_token
-        if isinstance(auth, OAuthTokenAuth) and auth.staging_token is None and self._staging is not None:
-            auth.staging_token = self._staging
-        self._auth = auth
-        self._limiter = limiter if limiter is not None else RateLimiter()
-        self._timeout_s = timeout_s
-        self._deadline_s = request_deadline_s
-        self._max_retries = max_retries
-        self._backoff_base_s = backoff_base_s
-        self._backoff_max_s = backoff_max_s
-        self._download_concurrency = download_concurrency
-        self._page_concurrency = page_concurrency
-        self._sleep = sleep
-        self.stats = ClientStats()
-        # Qonto's clock minus ours, from the first response's `Date` header (1-second resolution); None until known.
-        self.server_clock_offset_s: float | None = None
+    def __init__(self, config: QontoClientConfig, auth: httpx.Auth, *, limiter: RateLimiter | None = None,
+                 transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+        if isinstance(auth, OAuthTokenAuth) and auth.staging_token is None and config.staging_token is not None:
+            auth.staging_token = config.staging_token
         install_httpx_log_redaction()
-
-        pool = download_concurrency + page_concurrency + 2
-        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-        headers = {"User-Agent": user_agent(), "Accept": "application/json"}
-        if self._staging is not None:
-            headers[STAGING_HEADER] = self._staging.reveal()
-        self._http = httpx.Client(
-            base_url=self.api_url,
-            auth=auth,
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s),
-            limits=limits,
-            verify=self._api_ssl,
-            transport=transport,
-            follow_redirects=False,
-        )
-        enforce_deadlines(self._http)
-        # Pre-signed URLs: no auth, no staging token, no rate limit; same TLS policy (TLS 1.3 minimum).
-        # verify=False (loopback only) yields an unverified context; _download_allowed() then refuses any
-        # non-loopback download host.
-        self._download_ssl = build_ssl_context("https://localhost" if verify is False else "https://downloads",
-                                               verify)
-        self._downloads = httpx.Client(
-            headers={"User-Agent": user_agent()},
-            timeout=httpx.Timeout(timeout_s),
-            limits=httpx.Limits(max_connections=download_concurrency + 2,
-                                max_keepalive_connections=download_concurrency + 2),
-            verify=self._download_ssl,
-            transport=transport,
-            follow_redirects=False,
-        )
-        enforce_deadlines(self._downloads)
+        self.config = config
+        self.api_url = config.api_url
+        self.stats = ClientStats()
+        self._auth = auth
+        self._api = ApiSession(config, auth, limiter=limiter or config.rate_limiter(), stats=self.stats,
+                               transport=transport, sleep=sleep)  # first: refuses plain http to a remote host
+        self._attachments = AttachmentDownloader(config, self._api, transport=transport, sleep=sleep)
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def __enter__(self) -> QontoClient:
@@ -221,165 +118,40 @@ class QontoClient(AttachmentsMixin):
         self.close()
 
     def close(self) -> None:
-        self._http.close()
-        self._downloads.close()
+        self._api.close()
+        self._attachments.close()
         close = getattr(self._auth, "close", None)
         if callable(close):
             close()
 
     def __repr__(self) -> str:
-        return f"QontoClient(api_url={self.api_url!r}, auth={self._auth!r}, limiter={self._limiter!r})"
+        return f"QontoClient(api_url={self.api_url!r}, auth={self._auth!r}, limiter={self.limiter!r})"
 
     @property
     def limiter(self) -> RateLimiter:
-        return self._limiter
+        return self._api.limiter
 
-    # -- request core -----------------------------------------------------------------------------------
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with 'equal jitter': half fixed, half random, capped."""
-        ceiling = min(self._backoff_max_s, self._backoff_base_s * (2 ** (attempt - 1)))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+    @property
+    def server_clock_offset_s(self) -> float | None:
+        """Qonto's clock minus ours, from the first response's `Date` header (1-second resolution); None until
+        known. Callers that keep a sync marker use it (see services/sync_marker.py)."""
+        return self._api.server_clock_offset_s
 
-    def _send(self, method: str, path: str, params: list[tuple[str, str]] | None = None) -> httpx.Response:
-        """Send one API request with rate limiting and retries; returns the final non-retryable response."""
-        target = path if not params else f"{path} page={dict(params).get('page', '1')}"
-        attempts = self._max_retries + 1
-        for attempt in range(1, attempts + 1):
-            waited = self._limiter.acquire()  # waiting for a slot is not network time: outside the deadline
-            self.stats.add(requests=1, limiter_wait_s=waited)
-            response, problem, deadline_hit = self._attempt(method, path, params, target, attempt)
-            if response is None:  # timeouts, refused/dropped connections, protocol breaks, deadline hits
-                if attempt >= attempts:
-                    if deadline_hit:
-                        raise QontoTimeoutError(
-                            f"Qonto request {method} {target} did not complete within its {self._deadline_s:g} s "
-                            f"deadline (setting qonto_request_deadline_s); gave up after {attempts} attempts "
-                            f"(last: {problem}): Qonto or the network answers too slowly",
-                            path=path, attempts=attempts, deadline_s=self._deadline_s or 0.0,
-                        ) from None
-                    raise QontoTransportError(
-                        f"Qonto request {method} {target} failed after {attempts} attempts: {problem}",
-                        path=path,
-                        attempts=attempts,
-                    ) from None
-                delay = self._backoff(attempt)
-                self._log_retry(attempt, attempts, method, target, problem, None, delay)
-                self.stats.add(retries=1)
-                self._sleep(delay)
-                continue
-            self._note_server_clock(response)
-            status = response.status_code
-            if status == 429:
-                self.stats.add(rate_limited=1)
-                retry_after = _parse_retry_after(response.headers.get("Retry-After"))
-                if attempt >= attempts:
-                    code, detail, trace_id = _error_fields(response)
-                    raise QontoRateLimited(status, code, detail, trace_id, path=path, retry_after_s=retry_after)
-                delay = retry_after if retry_after else self._backoff(attempt)
-                self._log_retry(attempt, attempts, method, target, "429", response.headers.get(TRACE_HEADER), delay)
-                self.stats.add(retries=1)
-                self._limiter.penalize(delay)  # everyone waits, the next acquire() sleeps it off
-                continue
-            if status in RETRY_STATUSES and attempt < attempts:
-                delay = self._backoff(attempt)
-                self._log_retry(attempt, attempts, method, target, str(status),
-                                response.headers.get(TRACE_HEADER), delay)
-                self.stats.add(retries=1)
-                self._sleep(delay)
-                continue
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
+    # -- attachments ----------------------------------------------------------------------------------------
+    def get_attachment(self, attachment_id: str) -> AttachmentInfo:
+        """`GET /v2/attachments/{id}`: metadata and a fresh pre-signed URL (valid ~30 min)."""
+        return self._attachments.get_attachment(attachment_id)
 
-    def _attempt(self, method: str, path: str, params: list[tuple[str, str]] | None, target: str,
-                 attempt: int) -> tuple[httpx.Response | None, str, bool]:
-        """One try under the request deadline: (response, "", False) or (None, what failed, deadline hit?).
+    def fetch_attachments(
+        self, ids: Iterable[str], *, max_bytes: int | None = None
+    ) -> Iterator[AttachmentDownload | AttachmentFailure]:
+        """Download attachments with `download_concurrency` workers; results come in completion order.
 
-        Raises only what retrying cannot fix (an untrusted certificate, a pre-TLS-1.3 server, auth errors).
+        `ids` is consumed lazily (it may be a live listing); blanks and repeats are skipped. A missing,
+        oversized or persistently failing attachment yields an `AttachmentFailure` and the batch goes on;
+        `QontoAuthError`/`QontoScopeError` are raised because every remaining download would fail too.
         """
-        with deadline_scope(self._deadline_s) as deadline:
-            cause = ""
-            try:
-                return self._http.request(method, path, params=params), "", False
-            except QontoTimeoutError as exc:
-                # An OAuth refresh in the auth flow ran into this request's deadline: retry like any deadline hit.
-                # When the token endpoint's own deadline ran out instead, it has retried already: give up.
-                if deadline is None or not deadline.hit:
-                    raise
-                cause = f" during the OAuth token call {exc.path}"
-            except httpx.TransportError as exc:
-                tls_problem = tls_failure(exc)
-                if tls_problem:  # retrying cannot fix an untrusted certificate or a pre-TLS-1.3 server
-                    raise QontoTransportError(f"Qonto request {method} {target}: {tls_problem}",
-                                              path=path, attempts=attempt) from None
-                if deadline is None or not deadline.hit:
-                    return None, type(exc).__name__, False
-            assert deadline is not None  # both branches above return or raise without one
-            self.stats.add(deadline_hits=1)
-            return None, f"deadline of {deadline.seconds:g} s passed{cause}", True
-
-    def _note_server_clock(self, response: httpx.Response) -> None:
-        """Remember how far Qonto's clock is from ours (its `Date` header), for callers that keep a sync marker."""
-        if self.server_clock_offset_s is not None:
-            return
-        try:
-            server = parsedate_to_datetime(response.headers["date"])
-        except (KeyError, TypeError, ValueError, IndexError):
-            return
-        self.server_clock_offset_s = (server - datetime.now(UTC)).total_seconds()
-
-    def _log_retry(self, attempt: int, attempts: int, method: str, target: str, what: str,
-                   trace_id: str | None, delay: float) -> None:
-        logger.warning(
-            "Qonto %s %s failed (%s, trace_id=%s); retry %d/%d in %.2f s",
-            method, target, what, trace_id or "none", attempt, attempts - 1, delay,
-        )
-
-    def _raise_for_error(self, response: httpx.Response, path: str) -> None:
-        status = response.status_code
-        if 300 <= status < 400:
-            location = response.headers.get("location", "")
-            host = urlsplit(location).hostname or "?"
-            raise QontoProtocolError(
-                f"Qonto redirected {path} to {host} (status {status}) instead of answering JSON. In Qonto's sandbox "
-                "this means the X-Qonto-Staging-Token header is missing or wrong; otherwise check the API URL.",
-                path=path,
-                status=status,
-            )
-        code, detail, trace_id = _error_fields(response)
-        if status == 401:
-            raise QontoAuthError(status, code, detail, trace_id, path=path)
-        if status == 403:
-            raise QontoScopeError(status, code, detail, trace_id, path=path, missing_scope=_missing_scope(detail))
-        if status == 404:
-            raise QontoNotFoundError(status, code, detail, trace_id, path=path)
-        if status == 429:
-            raise QontoRateLimited(status, code, detail, trace_id, path=path)
-        raise QontoAPIError(status, code, detail, trace_id, path=path)
-
-    def _get_json(self, path: str, params: list[tuple[str, str]] | None = None, *, what: str = "") -> Any:
-        response = self._send("GET", path, params)
-        if not 200 <= response.status_code < 300:
-            self._raise_for_error(response, path)
-        where = f"{path}{' ' + what if what else ''}"
-        if is_html(response):
-            raise QontoProtocolError.html(path=where, status=response.status_code)
-        if not is_json_content_type(response):
-            raise QontoProtocolError(
-                f"Qonto answered {response.headers.get('content-type') or 'no content type'} instead of JSON "
-                f"(status {response.status_code}) for {where}: {safe_excerpt(response.content)!r}",
-                path=path,
-                status=response.status_code,
-            )
-        try:
-            return json.loads(response.content)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise QontoProtocolError(
-                f"Qonto answered malformed JSON for {where} (status {response.status_code}, "
-                f"{len(response.content)} bytes, {type(exc).__name__} at char {getattr(exc, 'pos', '?')}): "
-                f"{safe_excerpt(response.content)!r}",
-                path=path,
-                status=response.status_code,
-            ) from None
+        return self._attachments.fetch_attachments(ids, max_bytes=max_bytes)
 
     # -- supplier invoices ------------------------------------------------------------------------------
     def _list_params(
@@ -396,13 +168,13 @@ class QontoClient(AttachmentsMixin):
             raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE} (Qonto's maximum)")
         params: list[tuple[str, str]] = []
         for name, moment, widen in (
-            ("created_at_from", created_at_from, lambda m: _floor_second(m) - _BOUND_SLACK),
-            ("created_at_to", created_at_to, lambda m: _ceil_second(m) + _BOUND_SLACK),
-            ("updated_at_from", updated_at_from, lambda m: _floor_second(m) - _BOUND_SLACK),
-            ("updated_at_to", updated_at_to, lambda m: _ceil_second(m) + _BOUND_SLACK),
+            ("created_at_from", created_at_from, lambda m: floor_second(m) - _BOUND_SLACK),
+            ("created_at_to", created_at_to, lambda m: ceil_second(m) + _BOUND_SLACK),
+            ("updated_at_from", updated_at_from, lambda m: floor_second(m) - _BOUND_SLACK),
+            ("updated_at_to", updated_at_to, lambda m: ceil_second(m) + _BOUND_SLACK),
         ):
             if moment is not None:
-                params.append((f"filter[{name}]", _rfc3339_z(widen(_utc(moment, name)))))
+                params.append((f"filter[{name}]", rfc3339_z(widen(as_utc(moment, name)))))
         if statuses is not None:
             if isinstance(statuses, str):
                 statuses = [statuses]
@@ -416,7 +188,7 @@ class QontoClient(AttachmentsMixin):
     def _fetch_page(
         self, params: list[tuple[str, str]], number: int, in_window: Callable[[SupplierInvoice], bool]
     ) -> tuple[InvoicePage, list[RecordResult]]:
-        body = self._get_json("/v2/supplier_invoices", [*params, ("page", str(number))], what=f"(page {number})")
+        body = self._api.get_json("/v2/supplier_invoices", [*params, ("page", str(number))], what=f"(page {number})")
         if not isinstance(body, dict) or not isinstance(body.get("supplier_invoices"), list) \
                 or not isinstance(body.get("meta"), dict):
             shape = sorted(body) if isinstance(body, dict) else type(body).__name__
@@ -481,10 +253,10 @@ class QontoClient(AttachmentsMixin):
         params = self._list_params(created_at_from, created_at_to, updated_at_from, updated_at_to,
                                    statuses, sort_by, per_page)
         bounds = (
-            _utc(created_at_from, "created_at_from") if created_at_from else None,
-            _utc(created_at_to, "created_at_to") if created_at_to else None,
-            _utc(updated_at_from, "updated_at_from") if updated_at_from else None,
-            _utc(updated_at_to, "updated_at_to") if updated_at_to else None,
+            as_utc(created_at_from, "created_at_from") if created_at_from else None,
+            as_utc(created_at_to, "created_at_to") if created_at_to else None,
+            as_utc(updated_at_from, "updated_at_from") if updated_at_from else None,
+            as_utc(updated_at_to, "updated_at_to") if updated_at_to else None,
         )
 
         def in_window(record: SupplierInvoice) -> bool:
@@ -519,7 +291,7 @@ class QontoClient(AttachmentsMixin):
         yield dedupe(first)
         last = first
         total_pages = first.total_pages
-        if first.next_page is not None and total_pages and total_pages > 2 and self._page_concurrency > 1:
+        if first.next_page is not None and total_pages and total_pages > 2 and self.config.page_concurrency > 1:
             last = yield from self._concurrent_pages(params, first, total_pages, in_window, dedupe, warn)
         next_page = last.next_page
         while next_page is not None:
@@ -540,14 +312,14 @@ class QontoClient(AttachmentsMixin):
         warn: Callable[[str], None],
     ) -> Iterator[InvoicePage]:
         """Fetch pages 2..total_pages with a bounded look-ahead, yielding in order; returns the last page."""
-        pool = ThreadPoolExecutor(self._page_concurrency, thread_name_prefix="qonto-page")
+        pool = ThreadPoolExecutor(self.config.page_concurrency, thread_name_prefix="qonto-page")
         pending: deque[Future[tuple[InvoicePage, list[RecordResult]]]] = deque()
         numbers = iter(range(first.next_page or 2, total_pages + 1))
         last = first
         try:
             for number in numbers:
                 pending.append(pool.submit(self._fetch_page, params, number, in_window))
-                if len(pending) >= self._page_concurrency * 2:
+                if len(pending) >= self.config.page_concurrency * 2:
                     break
             while pending:
                 page, _ = pending.popleft().result()
@@ -592,7 +364,7 @@ class QontoClient(AttachmentsMixin):
     def get_supplier_invoice(self, invoice_id: str) -> RecordResult:
         """`GET /v2/supplier_invoices/{id}` (wrapped as `{supplier_invoice: {...}}`); 404 → QontoNotFoundError."""
         path = f"/v2/supplier_invoices/{quote(invoice_id, safe='')}"
-        body = self._get_json(path)
+        body = self._api.get_json(path)
         if isinstance(body, dict) and isinstance(body.get("supplier_invoice"), dict):
             return parse_record(body["supplier_invoice"])
         if isinstance(body, dict) and "id" in body:  # some endpoints answer the bare object
@@ -604,7 +376,7 @@ class QontoClient(AttachmentsMixin):
     # -- organization and consent ----------------------------------------------------------------------
     def get_organization(self) -> dict[str, Any]:
         """`GET /v2/organization` → the `organization` object (with its bank accounts)."""
-        body = self._get_json("/v2/organization")
+        body = self._api.get_json("/v2/organization")
         if not isinstance(body, dict) or not isinstance(body.get("organization"), dict):
             shape = sorted(body) if isinstance(body, dict) else type(body).__name__
             raise QontoProtocolError(f"Unexpected answer shape for /v2/organization: got {shape}",
@@ -614,11 +386,11 @@ class QontoClient(AttachmentsMixin):
     def revoke_consent(self) -> None:
         """`DELETE /v2/oauth2/consents` (Qonto answers 204): the OAuth consent and its tokens stop working."""
         path = "/v2/oauth2/consents"
-        response = self._send("DELETE", path)
+        response = self._api.send("DELETE", path)
         if response.status_code in (200, 204):
             if isinstance(self._auth, OAuthTokenAuth):
                 self._auth.invalidate()
             return
         if is_html(response):
             raise QontoProtocolError.html(path=path, status=response.status_code)
-        self._raise_for_error(response, path)
+        self._api.raise_for_error(response, path)

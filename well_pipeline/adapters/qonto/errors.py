@@ -6,14 +6,23 @@ misconfigured host or staging token, and a `QontoAPIError` carries Qonto's `trac
 
 Messages never contain tokens, secrets or Authorization headers: they are built only from the HTTP status,
 Qonto's error `code`/`detail`, the trace id and the request *path*; any excerpt of a response body goes
-through `redact()` first.
+through `redact()` first. `error_envelope` reads those fields from any error answer, the API's and the OAuth
+host's alike (one reader, so both report the same way).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
+    "TRACE_HEADER",
+    "ErrorEnvelope",
     "QontoAPIError",
     "QontoAuthError",
     "QontoConfigError",
@@ -24,9 +33,13 @@ __all__ = [
     "QontoScopeError",
     "QontoTimeoutError",
     "QontoTransportError",
+    "error_envelope",
     "redact",
     "safe_excerpt",
 ]
+
+# Qonto's gateway names each request with this header; Qonto support asks for it.
+TRACE_HEADER = "X-Tyk-Trace-Id"
 
 # Token-looking substrings that must never reach a log or an exception: Ory Hydra tokens (Qonto's OAuth
 # server), bearer values, JSON/form fields named like secrets, and pre-signed URL signatures.
@@ -58,6 +71,53 @@ def safe_excerpt(body: bytes | str, limit: int = 160) -> str:
     text = " ".join(body.split())
     text = redact(text)
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+@dataclass(frozen=True)
+class ErrorEnvelope:
+    """What an error answer says: Qonto's error `code`, a human `detail` and the `trace_id` for Qonto support."""
+
+    code: str | None
+    detail: str | None
+    trace_id: str | None
+
+
+def error_envelope(response: httpx.Response) -> ErrorEnvelope:
+    """Read an error answer of the API or the OAuth host, whatever its shape.
+
+    Understood bodies: the API's `{"errors": [{"code", "detail", "source": {"parameter"}}]}`, the OAuth host's
+    `{"error", "error_description" | "error_hint" | "message"}` (its format is UNCONFIRMED) and a bare
+    `{"message"}`; a top-level `trace_id` wins over the gateway's header. A body that is not JSON (or is JSON
+    under another content type) is read as JSON when it parses, else it becomes the detail as a short redacted
+    excerpt, so the error still says something useful.
+    """
+    trace_id = response.headers.get(TRACE_HEADER)
+    code = detail = None
+    body: Any
+    try:
+        body = json.loads(response.content) if response.content else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            first = errors[0]
+            code = first.get("code") if isinstance(first.get("code"), str) else None
+            detail = first.get("detail") if isinstance(first.get("detail"), str) else None
+            source = first.get("source")
+            if isinstance(source, dict) and source.get("parameter") and detail:
+                detail = f"{detail} (parameter {source['parameter']})"
+        elif isinstance(body.get("error"), str):
+            code = body["error"]
+            described = body.get("error_description") or body.get("error_hint") or body.get("message")
+            detail = str(described) if described is not None else None
+        elif isinstance(body.get("message"), str):
+            detail = body["message"]
+        if isinstance(body.get("trace_id"), str):
+            trace_id = body["trace_id"]
+    if code is None and detail is None and response.content:
+        detail = safe_excerpt(response.content)
+    return ErrorEnvelope(code, detail, trace_id)
 
 
 class QontoError(Exception):

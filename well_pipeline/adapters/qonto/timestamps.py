@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 
-def _utc(moment: datetime, name: str) -> datetime:
+def as_utc(moment: datetime, name: str) -> datetime:
+    """`moment` in UTC; refuses a naive datetime (ambiguous) and anything else, naming the parameter `name`."""
     if not isinstance(moment, datetime):
         raise TypeError(f"{name} must be a datetime, got {type(moment).__name__}")
     if moment.tzinfo is None or moment.utcoffset() is None:
@@ -13,14 +14,14 @@ def _utc(moment: datetime, name: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _rfc3339_z(moment: datetime) -> str:
+def rfc3339_z(moment: datetime) -> str:
     """RFC 3339 in UTC with `Z` (no `+` to URL-encode, as Qonto's own sync guide does)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _floor_second(moment: datetime) -> datetime:
+def floor_second(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
 
 
-def _ceil_second(moment: datetime) -> datetime:
+def ceil_second(moment: datetime) -> datetime:
     return moment if moment.microsecond == 0 else moment.replace(microsecond=0) + timedelta(seconds=1)

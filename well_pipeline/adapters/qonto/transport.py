@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from well_pipeline.adapters.qonto.errors import QontoConfigError
+from well_pipeline.adapters.qonto.errors import TRACE_HEADER, QontoConfigError
 
 # httpx logs every request URL at INFO. Well's URLs can carry credentials (the OAuth `code` on the redirect,
 # the signature of a pre-signed attachment URL), so those loggers stay at WARNING; Well logs its own
@@ -44,7 +44,6 @@ __all__ = [
 ]
 
 STAGING_HEADER = "X-Qonto-Staging-Token"
-TRACE_HEADER = "X-Tyk-Trace-Id"
 
 
 @lru_cache(maxsize=1)

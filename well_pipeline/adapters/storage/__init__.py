@@ -4,8 +4,8 @@
 from well_pipeline.adapters.storage.attachment_store import AttachmentStore
 from well_pipeline.adapters.storage.duckdb import DuckDBStorage
 from well_pipeline.adapters.storage.duckdb.database import Database, DatabaseLockedError, migrate
-from well_pipeline.adapters.storage.invoice_repository import AttachmentNeed, InvoiceRepository, UpsertCounts
 from well_pipeline.adapters.storage.ports import InvoiceStore, MatchStore, MelioStore, OutboxStore, Storage
+from well_pipeline.adapters.storage.records import AttachmentNeed, UpsertCounts
 
-__all__ = ["AttachmentNeed", "AttachmentStore", "Database", "DatabaseLockedError", "DuckDBStorage", "InvoiceRepository",
-           "InvoiceStore", "MatchStore", "MelioStore", "OutboxStore", "Storage", "UpsertCounts", "migrate"]
+__all__ = ["AttachmentNeed", "AttachmentStore", "Database", "DatabaseLockedError", "DuckDBStorage", "InvoiceStore",
+           "MatchStore", "MelioStore", "OutboxStore", "Storage", "UpsertCounts", "migrate"]

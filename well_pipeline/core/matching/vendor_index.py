@@ -8,7 +8,7 @@ the records it came from, so that a record is never its own evidence.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from well_pipeline.core.matching.normalize import (
@@ -191,6 +191,3 @@ class VendorIndex:
         supplier_id = (link.supplier_id or "").strip()
         if supplier_id:
             self.learned_supplier_ids.setdefault(supplier_id, {}).setdefault(position, set()).add(source)
-
-    def positions_for_ids(self, vendor_ids: Sequence[str]) -> list[int]:
-        return [self.by_id[v] for v in vendor_ids if v in self.by_id]

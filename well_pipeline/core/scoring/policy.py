@@ -1,4 +1,9 @@
-"""The scoring policy: thresholds and rules a finance team sets (validated, documented defaults)."""
+"""The scoring policy: thresholds and rules a finance team sets (validated, documented defaults).
+
+The defaults here are the settings' defaults too: `well_pipeline/settings.py` declares each scoring setting's type,
+validation and help text and takes its default from this module, so a test of the pure core and a deployment
+without settings score alike. The core never reads the settings; `ScoringSettings.policy()` builds a policy.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ from decimal import Decimal
 
 ACCEPTED_DOCUMENT_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png", "image/gif"})
 MELIO_MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+# Qonto's lifecycle order (as the settings show them); the policy itself holds sets.
+ELIGIBLE_STATUSES = ("to_review", "to_approve", "awaiting_payment", "pending", "scheduled", "paid", "archived")
+ALLOWED_CURRENCIES = ("EUR", "USD", "GBP")
 
 
 class PolicyError(ValueError):
@@ -20,8 +28,7 @@ class ScoringPolicy:
     # Qonto statuses that are not refused outright. `to_review` is Qonto's initial status for every new
     # invoice, so excluding it would stop the 15-minute flow; incomplete OCR is caught by field completeness.
     # `rejected` and `discarded` are refused. Statuses in neither set are refused.
-    eligible_statuses: frozenset[str] = frozenset({"to_review", "to_approve", "awaiting_payment", "pending",
-                                                   "scheduled", "paid", "archived"})
+    eligible_statuses: frozenset[str] = frozenset(ELIGIBLE_STATUSES)
     review_statuses: frozenset[str] = frozenset()
     # Invoices Qonto already paid (settled statuses, or a matched transaction / transfer on the record) and
     # invoices Qonto is paying (scheduled, pending, a transfer request) never auto-link: an accounts-payable inbox
@@ -31,7 +38,7 @@ class ScoringPolicy:
     settled_statuses: frozenset[str] = frozenset({"paid", "archived"})
     payment_statuses: frozenset[str] = frozenset({"scheduled", "pending"})
     auto_link_paid_in_qonto: bool = False
-    allowed_currencies: frozenset[str] = frozenset({"EUR", "USD", "GBP"})
+    allowed_currencies: frozenset[str] = frozenset(ALLOWED_CURRENCIES)
     max_auto_link_amount: Decimal | None = Decimal("25000")
     blocked_vendor_ids: frozenset[str] = field(default_factory=frozenset)
     accepted_document_types: frozenset[str] = ACCEPTED_DOCUMENT_TYPES

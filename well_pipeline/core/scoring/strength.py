@@ -41,7 +41,6 @@ W_LEGAL_FORM_DIFFERS = -3.0
 # elsewhere ("Dupont" in "Transports Dupont").
 W_NAME_CONTAINED_PREFIX = 1.5
 W_NAME_CONTAINED = 0.5
-NAME_WEIGHTS = ((100.0, 5.0), (95.0, 4.0), (90.0, 3.0), (85.0, 1.5), (75.0, 0.0), (60.0, -2.0))
 W_NAME_FAR = -4.0
 # A runner-up within this many log-odds of the leader (a likelihood ratio under e^2.5 ≈ 12), and itself more
 # likely than not, makes the choice ambiguous.
@@ -64,7 +63,8 @@ def sigmoid(x: float) -> float:
 
 
 def name_weight(similarity: float) -> float:
-    # Unrolled NAME_WEIGHTS: this runs for every (supplier, candidate) pair.
+    # Similarity 100 → 5, ≥95 → 4, ≥90 → 3, ≥85 → 1.5, ≥75 → 0, ≥60 → -2, below → W_NAME_FAR; written as
+    # branches, not a table lookup, because this runs for every (supplier, candidate) pair.
     if similarity >= 95.0:
         return 5.0 if similarity >= 100.0 else 4.0
     if similarity >= 85.0:

@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from well_pipeline.adapters.storage.match_repository import MatchRepository
 from well_pipeline.core.scoring.display import WAITING_SECTIONS, Section, showing
 from well_pipeline.defs.matching.queue_table import queue_table
 from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
@@ -32,12 +31,12 @@ def scored_matches(context: dg.AssetExecutionContext, scoring: ScoringResource,
                    storage: WellStorageResource) -> dg.MaterializeResult:
     """One decision per Qonto invoice: auto_link, review, refused, already_in_melio or manual_link, with reasons."""
     policy = scoring.policy()
-    database = storage.database()
+    store = storage.storage()
     days = partition_days(context)
     if context.run.tags.get(SYNC_TAG) == INCREMENTAL:
         # A sync also updates invoices created on other days: rescore every day holding a new or changed one.
-        days = sorted(set(days) | set(stale_dates(database)))
-    report = score_dates(database, days, policy, log=context.log.info)
+        days = sorted(set(days) | set(stale_dates(store)))
+    report = score_dates(store, days, policy, log=context.log.info)
     metadata = {
         "invoices": dg.MetadataValue.int(report.invoices),
         **{f"decision_{name}": report.decisions.get(name, 0)
@@ -52,8 +51,7 @@ def scored_matches(context: dg.AssetExecutionContext, scoring: ScoringResource,
         "days_scored": len(days),
     }
     # The scored days' share of the queue, read back and shown exactly like `review_queue` (frauds first).
-    with database.connect() as con:
-        preview = MatchRepository().queue(con, limit=QUEUE_PREVIEW, days=days)
+    preview = store.matches.queue(limit=QUEUE_PREVIEW, days=days)
     if preview.entries:
         shown = preview.entries[:QUEUE_PREVIEW]
         metadata["queue_preview"] = queue_table(shown)
@@ -69,8 +67,7 @@ def review_queue(storage: WellStorageResource) -> dg.MaterializeResult:
     """Invoices waiting for a person (possible payment frauds first) and refused ones: settle them with
     `well review`. The tables show the first rows of each; the counts are the whole queue."""
     computed_at = datetime.now(UTC)
-    with storage.database().connect() as con:
-        page = MatchRepository().queue(con, limit=QUEUE_TABLE_ROWS)
+    page = storage.storage().matches.queue(limit=QUEUE_TABLE_ROWS)
     waiting = [e for e in page.entries if e.section in WAITING_SECTIONS][:QUEUE_TABLE_ROWS]
     refused = page.section(Section.REFUSED)
     summary = (

@@ -9,7 +9,6 @@ from pathlib import Path
 import dagster as dg
 
 from well_pipeline.adapters.melio import CsvLoad, read_ledger, read_vendor_directory
-from well_pipeline.adapters.storage.melio_repository import MelioRepository
 from well_pipeline.defs.resources import MelioExportsResource, WellStorageResource
 
 
@@ -44,9 +43,8 @@ def _require(path: Path, what: str) -> Path:
 def melio_vendor_directory(context: dg.AssetExecutionContext, melio_exports: MelioExportsResource,
                            storage: WellStorageResource) -> dg.MaterializeResult:
     """The Melio vendor directory every invoice is matched against."""
-    load = read_vendor_directory(_require(Path(melio_exports.vendors_csv), "The Melio vendor directory"))
-    with storage.database().connect() as con:
-        MelioRepository().replace_vendors(con, load)
+    load = read_vendor_directory(_require(melio_exports.melio_vendors_path, "The Melio vendor directory"))
+    storage.storage().melio.replace_vendors(load)
     return dg.MaterializeResult(metadata=_load_metadata(load, context), data_version=dg.DataVersion(load.sha256))
 
 
@@ -55,7 +53,6 @@ def melio_vendor_directory(context: dg.AssetExecutionContext, melio_exports: Mel
 def melio_ledger(context: dg.AssetExecutionContext, melio_exports: MelioExportsResource,
                  storage: WellStorageResource) -> dg.MaterializeResult:
     """Bills already in Melio: an invoice found here is linked to its bill and never sent again."""
-    load = read_ledger(_require(Path(melio_exports.bills_csv), "The Melio ledger"))
-    with storage.database().connect() as con:
-        MelioRepository().replace_bills(con, load)
+    load = read_ledger(_require(melio_exports.melio_bills_path, "The Melio ledger"))
+    storage.storage().melio.replace_bills(load)
     return dg.MaterializeResult(metadata=_load_metadata(load, context), data_version=dg.DataVersion(load.sha256))

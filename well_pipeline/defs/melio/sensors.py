@@ -7,8 +7,8 @@ from pathlib import Path
 import dagster as dg
 
 from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
+from well_pipeline.defs.resources import MelioExportsResource
 from well_pipeline.defs.runs.limits import max_runtime_tags
-from well_pipeline.settings import load_settings
 
 # The max-runtime tag bounds a hung or orphaned reload (see defs/runs/limits.py).
 melio_exports_job = dg.define_asset_job("melio_exports_job", selection=[melio_vendor_directory, melio_ledger],
@@ -23,14 +23,16 @@ def _digest(path: Path) -> str | None:
 
 @dg.sensor(job=melio_exports_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Reloads the Melio vendor directory and ledger when their CSV exports change.")
-def melio_exports_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    settings = load_settings()
-    digests = {"vendors": _digest(settings.melio_vendors_path), "bills": _digest(settings.melio_bills_path)}
+def melio_exports_sensor(context: dg.SensorEvaluationContext,
+                         melio_exports: MelioExportsResource) -> dg.SensorResult | dg.SkipReason:
+    # The files the `melio_exports` resource reads, so the sensor watches what the assets will load.
+    vendors, bills = melio_exports.melio_vendors_path, melio_exports.melio_bills_path
+    digests = {"vendors": _digest(vendors), "bills": _digest(bills)}
     previous = json.loads(context.cursor) if context.cursor else {}
     if digests == previous:
         return dg.SkipReason("Melio exports unchanged")
     if not any(digests.values()):
-        return dg.SkipReason(f"no Melio exports yet at {settings.melio_vendors_path} / {settings.melio_bills_path}")
+        return dg.SkipReason(f"no Melio exports yet at {vendors} / {bills}")
     changed = sorted(k for k in digests if digests[k] != previous.get(k))
     run_key = "melio-" + hashlib.sha256(json.dumps(digests, sort_keys=True).encode()).hexdigest()[:16]
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=run_key, tags={"well/changed": ",".join(changed)})],

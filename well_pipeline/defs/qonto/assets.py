@@ -3,7 +3,8 @@
 Two ways to run it, one code path:
 - a partition or a range (a backfill; one run for the whole range) lists records by creation date;
 - a run tagged `well/sync=incremental` (launched by the 15-minute sensor) lists records updated since the
-  sync marker, minus a small overlap, and moves the marker forward only when the run succeeds.
+  sync marker, minus a small overlap, and moves the marker forward only when the run succeeds (the marker's
+  rules: services/sync_marker.py).
 Either way rows are keyed on the Qonto id, so any re-run or overlap updates rows instead of duplicating them.
 """
 
@@ -11,11 +12,13 @@ Either way rows are keyed on the Qonto id, so any re-run or overlap updates rows
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pandas as pd
 
-from well_pipeline.adapters.storage import Database, InvoiceRepository
+from well_pipeline.adapters.storage.records import InvoicePreview, RangeSummary
 from well_pipeline.defs.qonto.partitions import qonto_daily_partitions
 from well_pipeline.defs.resources import QontoResource, WellStorageResource
-from well_pipeline.services.qonto_ingest import SYNC_MARKER, IngestReport, IngestWindow, ingest_supplier_invoices
+from well_pipeline.services import sync_marker
+from well_pipeline.services.qonto_ingest import IngestReport, IngestWindow, ingest_supplier_invoices
 
 SYNC_TAG = "well/sync"
 INCREMENTAL = "incremental"
@@ -36,12 +39,12 @@ def qonto_supplier_invoices(
     """Supplier invoices and their attachments from Qonto, one current row per Qonto record id."""
     window = context.partition_time_window
     start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
-    database = storage.database()
+    store = storage.storage()
     incremental = context.run.tags.get(SYNC_TAG) == INCREMENTAL
     sync_started = datetime.now(UTC).replace(microsecond=0)
 
     if incremental:
-        ingest_window = _incremental_window(database, qonto.sync_overlap_minutes, sync_started)
+        ingest_window = sync_marker.incremental_window(store.invoices, qonto.sync_overlap_minutes, sync_started)
     else:
         # A backfill lists by creation date. Bounds are widened by a minute on each side because Qonto does not
         # document whether they are inclusive; extra records are harmless (keyed on id, placed by their own date).
@@ -50,8 +53,8 @@ def qonto_supplier_invoices(
     with qonto.build_client() as client:
         report = ingest_supplier_invoices(
             client,
-            database,
-            storage.attachment_store(),
+            store.invoices,
+            store.documents,
             ingest_window,
             attachment_scope=None if incremental else (start.date(), end.date()),
             max_attachment_bytes=qonto.attachment_max_mb * 1024 * 1024,
@@ -62,47 +65,32 @@ def qonto_supplier_invoices(
         offset = client.server_clock_offset_s
         stats["server_clock_offset_s"] = offset
 
-    with database.connect() as con:
-        if incremental and report.listing_complete:
-            # The marker moves only now that every page and attachment of this window is committed. It is kept
-            # on Qonto's clock when Qonto runs behind ours, so an update stamped "earlier" by Qonto is not skipped.
-            _set_marker(con, marker_for(sync_started, offset))
-        elif incremental:
-            context.log.warning("The listing did not reconcile with Qonto's count: the sync marker stays where it "
-                                "was, so the next sync reads this window again.")
-        repo = InvoiceRepository()
-        summary = repo.range_summary(con, start.date(), end.date())
-        preview = repo.preview(con, start.date(), end.date())
+    # The marker moves only now that every page and attachment of this window is committed.
+    if incremental and sync_marker.advance_after_sync(store.invoices, sync_started=sync_started,
+                                                      server_offset_s=offset,
+                                                      listing_complete=report.listing_complete) is None:
+        context.log.warning("The listing did not reconcile with Qonto's count: the sync marker stays where it "
+                            "was, so the next sync reads this window again.")
+    summary = store.invoices.range_summary(start.date(), end.date())
+    preview = store.invoices.preview(start.date(), end.date())
     return dg.MaterializeResult(metadata=_metadata(report, summary, preview, stats, storage, incremental))
 
 
-def _incremental_window(database: Database, overlap_minutes: int, now: datetime) -> IngestWindow:
-    with database.connect() as con:
-        marker = InvoiceRepository().get_marker(con, SYNC_MARKER)
-    if marker is None:
-        # No successful sync yet: everything Qonto exposes is new to us.
-        return IngestWindow(updated_from=None, updated_to=now)
-    since = datetime.fromisoformat(marker) - timedelta(minutes=overlap_minutes)
-    return IngestWindow(updated_from=since, updated_to=now)
+def preview_table(rows: list[InvoicePreview]) -> str:
+    """The preview as a Markdown table (a frame typed as DuckDB hands it to pandas, so cells read as before)."""
+    frame = pd.DataFrame([vars(row) for row in rows])
+    for column in ("created_at", "due_date"):
+        frame[column] = pd.to_datetime(frame[column])
+    frame["total_amount"] = frame["total_amount"].astype("float64")
+    return frame.astype(str).to_markdown(index=False)
 
 
-def marker_for(sync_started: datetime, server_offset_s: float | None) -> datetime:
-    """The marker to store: our start time, moved back by Qonto's lag (and its `Date` header's 1 s rounding)."""
-    if server_offset_s is None or server_offset_s >= 0:
-        return sync_started
-    return sync_started + timedelta(seconds=server_offset_s - 1)
-
-
-def _set_marker(con, moment: datetime) -> None:
-    InvoiceRepository().set_marker(con, SYNC_MARKER, moment.isoformat())
-
-
-def _metadata(report: IngestReport, summary: dict[str, int], preview, stats: dict, storage: WellStorageResource,
-              incremental: bool) -> dict[str, dg.MetadataValue | int | float | str]:
+def _metadata(report: IngestReport, summary: RangeSummary, preview: list[InvoicePreview], stats: dict,
+              storage: WellStorageResource, incremental: bool) -> dict[str, dg.MetadataValue | int | float | str]:
     metadata: dict[str, dg.MetadataValue | int | float | str] = {
         "mode": "incremental sync" if incremental else "partition range",
         "qonto_window": report.window.describe(),
-        "rows": dg.MetadataValue.int(summary["rows"]),
+        "rows": dg.MetadataValue.int(summary.rows),
         "records_seen": report.counts.seen,
         "new": report.counts.new,
         "changed": report.counts.changed,
@@ -112,8 +100,8 @@ def _metadata(report: IngestReport, summary: dict[str, int], preview, stats: dic
         "attachments_fetched": report.attachments_fetched,
         "attachment_mb": round(report.attachment_bytes / 1_048_576, 2),
         "attachments_failed": report.attachments_failed,
-        "attachments_missing_in_range": summary["attachment_missing"],
-        "incomplete_ocr_rows": summary["incomplete_ocr"],
+        "attachments_missing_in_range": summary.attachment_missing,
+        "incomplete_ocr_rows": summary.incomplete_ocr,
         "pages": report.pages,
         "listing_reconciled": report.listing_complete,
         "seconds": round(report.seconds, 2),
@@ -132,6 +120,6 @@ def _metadata(report: IngestReport, summary: dict[str, int], preview, stats: dic
             "\n".join(f"- {r}" for r in report.attachment_failures))
     if report.unknown_fields:
         metadata["unknown_qonto_fields"] = ", ".join(sorted(report.unknown_fields))
-    if len(preview):
-        metadata["preview"] = dg.MetadataValue.md(preview.astype(str).to_markdown(index=False))
+    if preview:
+        metadata["preview"] = dg.MetadataValue.md(preview_table(preview))
     return metadata

@@ -12,10 +12,10 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from well_pipeline.settings import load_settings
+from well_pipeline.settings import code_location_settings
 
 qonto_daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=load_settings().history_start.isoformat(),
+    start_date=code_location_settings().history_start.isoformat(),
     timezone="UTC",
     end_offset=1,
 )

@@ -18,7 +18,7 @@ from well_pipeline.defs.qonto.assets import INCREMENTAL, SYNC_TAG, qonto_supplie
 from well_pipeline.defs.qonto.partitions import qonto_daily_partitions
 from well_pipeline.defs.runs.health import claimed_slots_by_run, sweep_started_runs
 from well_pipeline.defs.runs.limits import max_runtime_tags
-from well_pipeline.settings import load_settings
+from well_pipeline.settings import code_location_settings
 
 qonto_sync_job = dg.define_asset_job(
     "qonto_sync_job",
@@ -28,7 +28,7 @@ qonto_sync_job = dg.define_asset_job(
     "review queue.",
 )
 
-_INTERVAL_S = load_settings().sync_interval_minutes * 60
+_INTERVAL_S = code_location_settings().sync_interval_minutes * 60
 _ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
            dg.DagsterRunStatus.STARTED]
 _POOL = "duckdb"  # the pool of every asset and check that writes the DuckDB file

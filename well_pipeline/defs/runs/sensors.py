@@ -8,11 +8,11 @@ and the event log, and writes to them only for a dead run (see `health.py` for w
 import dagster as dg
 
 from well_pipeline.defs.runs.health import sweep_started_runs
-from well_pipeline.settings import load_settings
+from well_pipeline.settings import code_location_settings
 
 
 @dg.sensor(
-    minimum_interval_seconds=load_settings().dead_run_check_seconds,
+    minimum_interval_seconds=code_location_settings().dead_run_check_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Fails started runs whose worker processes are all gone (kill -9, OOM, reboot) and frees their "
     "DuckDB pool slot, so syncing is never blocked by a dead run. Live runs, however slow, are left alone.",

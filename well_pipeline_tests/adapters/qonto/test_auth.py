@@ -15,6 +15,7 @@ from well_pipeline.adapters.qonto import (
     OAuthTokenAuth,
     QontoAuthError,
     QontoClient,
+    QontoClientConfig,
     QontoProtocolError,
     build_authorize_url,
     exchange_code,
@@ -96,8 +97,8 @@ def make(fake: FakeQonto, *, clock=time.time, store=None, staging=None) -> tuple
     transport = httpx.MockTransport(fake.handler)
     store = store or RecordingStore("ory_rt_0", fake.events)
     auth = OAuthTokenAuth(BASE, "cid", Secret(CLIENT_SECRET), store, transport=transport, clock=clock)
-    client = QontoClient(BASE, auth, transport=transport, staging_token=staging, backoff_base_s=0.001,
-                         limiter=RateLimiter([RateWindow(1000, 1.0)]))
+    client = QontoClient(QontoClientConfig(BASE, staging_token=staging, backoff_base_s=0.001), auth,
+                         transport=transport, limiter=RateLimiter([RateWindow(1000, 1.0)]))
     return client, auth
 
 
@@ -258,6 +259,7 @@ def test_api_key_header_is_raw_login_colon_secret() -> None:
         seen.append(req.headers["Authorization"])
         return httpx.Response(200, json={"organization": {}})
 
-    with QontoClient(BASE, ApiKeyAuth("org-login", Secret("k3y")), transport=httpx.MockTransport(handler)) as c:
+    with QontoClient(QontoClientConfig(BASE), ApiKeyAuth("org-login", Secret("k3y")),
+                     transport=httpx.MockTransport(handler)) as c:
         c.get_organization()
     assert seen == ["org-login:k3y"]

@@ -23,6 +23,7 @@ from well_pipeline.adapters.qonto import (
     OAuthTokenAuth,
     QontoAuthError,
     QontoClient,
+    QontoClientConfig,
     QontoProtocolError,
     QontoScopeError,
     QontoTransportError,
@@ -43,13 +44,12 @@ def invoices(count: int, start: datetime = T0, step: timedelta = timedelta(minut
     return [make_invoice(created_at=start + i * step) for i in range(count)]
 
 
-def oauth_client(sb: QontoSandbox, store: InMemoryTokenStore, **kw: Any) -> tuple[QontoClient, OAuthTokenAuth]:
+def oauth_client(sb: QontoSandbox, store: InMemoryTokenStore, **config: Any) -> tuple[QontoClient, OAuthTokenAuth]:
     auth = OAuthTokenAuth(sb.base_url, sb.config.client_id, Secret(sb.config.client_secret), store,
-                          verify=kw.get("verify", True))
-    kw.setdefault("backoff_base_s", 0.01)
-    kw.setdefault("backoff_max_s", 0.2)
-    kw.setdefault("limiter", fast_limiter())
-    return QontoClient(sb.base_url, auth, **kw), auth
+                          verify=config.get("verify", True))
+    config.setdefault("backoff_base_s", 0.01)
+    config.setdefault("backoff_max_s", 0.2)
+    return QontoClient(QontoClientConfig(sb.base_url, **config), auth, limiter=fast_limiter()), auth
 
 
 def fresh_store(sb: QontoSandbox, scopes: str | None = None) -> InMemoryTokenStore:
@@ -477,7 +477,8 @@ def test_tls12_only_server_refused(tmp_path: Path) -> None:
     thread.start()
     try:
         url = f"https://127.0.0.1:{server.server_address[1]}"
-        with QontoClient(url, ApiKeyAuth("l", "s"), verify=str(cert), limiter=fast_limiter()) as client, \
+        with QontoClient(QontoClientConfig(url, verify=str(cert)), ApiKeyAuth("l", "s"), limiter=fast_limiter()) \
+                as client, \
                 pytest.raises(QontoTransportError) as info:
             client.get_organization()
         assert "TLS 1.3" in str(info.value) and client.stats.requests == 1

@@ -25,6 +25,7 @@ from well_pipeline.adapters.qonto import (
     QontoAPIError,
     QontoAuthError,
     QontoClient,
+    QontoClientConfig,
     QontoNotFoundError,
     QontoProtocolError,
     QontoRateLimited,
@@ -32,8 +33,8 @@ from well_pipeline.adapters.qonto import (
     RejectedRecord,
     SupplierInvoice,
 )
-from well_pipeline.adapters.qonto.client import _parse_retry_after
 from well_pipeline.adapters.qonto.rate_limiter import RateLimiter, RateWindow
+from well_pipeline.adapters.qonto.responses import parse_retry_after
 from well_pipeline.adapters.secrets import Secret
 from well_pipeline_tests.support.qonto_records import make_invoice
 
@@ -43,10 +44,11 @@ STAGING = "staging-token-DEF"
 JSON = {"content-type": "application/json; charset=utf-8"}
 
 
-def client_for(handler, **kw) -> QontoClient:
-    kw.setdefault("backoff_base_s", 0.001)
-    kw.setdefault("limiter", RateLimiter([RateWindow(10_000, 1.0)]))
-    return QontoClient(BASE, ApiKeyAuth("org", Secret(API_SECRET)), transport=httpx.MockTransport(handler), **kw)
+def client_for(handler, *, limiter: RateLimiter | None = None, **config) -> QontoClient:
+    config.setdefault("backoff_base_s", 0.001)
+    return QontoClient(QontoClientConfig(BASE, **config), ApiKeyAuth("org", Secret(API_SECRET)),
+                       transport=httpx.MockTransport(handler),
+                       limiter=limiter or RateLimiter([RateWindow(10_000, 1.0)]))
 
 
 def page_body(records: list[dict], page: int, per_page: int, total: int) -> dict:
@@ -258,13 +260,13 @@ def test_429_honours_retry_after_and_pauses_limiter(caplog: pytest.LogCaptureFix
 
 
 def test_retry_after_parsing() -> None:
-    assert _parse_retry_after("3") == 3.0
-    assert _parse_retry_after("1.5") == 1.5
-    assert _parse_retry_after(None) is None and _parse_retry_after("soon") is None
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after("1.5") == 1.5
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
     future = datetime.now(UTC) + timedelta(seconds=30)
-    assert 25 <= _parse_retry_after(format_datetime(future, usegmt=True)) <= 31
-    assert _parse_retry_after(format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)) == 0.0
-    assert _parse_retry_after("99999") == 600.0
+    assert 25 <= parse_retry_after(format_datetime(future, usegmt=True)) <= 31
+    assert parse_retry_after(format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)) == 0.0
+    assert parse_retry_after("99999") == 600.0
 
 
 def test_5xx_and_transport_errors_retried() -> None:

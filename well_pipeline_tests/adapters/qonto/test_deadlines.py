@@ -18,6 +18,7 @@ from well_pipeline.adapters.qonto import (
     InMemoryTokenStore,
     OAuthTokenAuth,
     QontoClient,
+    QontoClientConfig,
     QontoTimeoutError,
 )
 from well_pipeline.adapters.qonto.deadline import current_deadline, deadline_scope
@@ -44,8 +45,9 @@ def oauth_deadline_client(sb: QontoSandbox, *, api_deadline_s: float, token_dead
     store = InMemoryTokenStore(sb.issue_tokens()["refresh_token"])
     auth = OAuthTokenAuth(sb.base_url, sb.config.client_id, Secret(sb.config.client_secret), store,
                           deadline_s=token_deadline_s, verify=verify)
-    return QontoClient(sb.base_url, auth, request_deadline_s=api_deadline_s, max_retries=RETRIES,
-                       backoff_base_s=0.01, backoff_max_s=0.05, limiter=fast_limiter(), verify=verify)
+    config = QontoClientConfig(sb.base_url, request_deadline_s=api_deadline_s, max_retries=RETRIES,
+                               backoff_base_s=0.01, backoff_max_s=0.05, verify=verify)  # type: ignore[arg-type]
+    return QontoClient(config, auth, limiter=fast_limiter())
 
 
 def cut(sb: QontoSandbox, count: int) -> dict:

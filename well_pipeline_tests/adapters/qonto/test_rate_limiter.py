@@ -1,4 +1,4 @@
-"""Sliding-window rate limiter: exact multi-window behaviour on a fake clock, throughput on a real one."""
+"""Sliding-window rate limiter: exact behaviour and throughput on a fake clock, thread safety on a real one."""
 
 from __future__ import annotations
 
@@ -98,10 +98,28 @@ def test_from_limits_disables_long_window_with_zero() -> None:
     assert len(RateLimiter.from_limits(950, 9500).windows) == 2
 
 
-def test_threads_sustain_at_least_80_percent_of_ceiling_without_exceeding_it() -> None:
-    # Ceiling 200/s expressed as 20 per 0.1 s; 8 threads take 140 slots. After the initial burst of 20,
-    # the remaining 120 need 6 more windows: ~0.6 s. Exceeding the ceiling would finish sooner.
-    limiter = RateLimiter([RateWindow(20, 0.1)])
+def test_a_saturated_limiter_sustains_exactly_its_ceiling() -> None:
+    # Ceiling 200/s expressed as 20 per 0.1 s; 140 grants: the burst of 20, then 120 more in exactly 6 windows.
+    # On the fake clock this is exact, where a real clock measures the machine's load as much as the limiter.
+    limiter, clock = make([RateWindow(20, 0.1)])
+    for _ in range(140):
+        limiter.acquire()
+    elapsed = clock.now - 1000.0
+    assert elapsed == pytest.approx(0.6)
+    assert (140 - 20) / elapsed == pytest.approx(200)  # the burst excluded: never less than the ceiling
+
+
+def test_threads_never_exceed_the_ceiling() -> None:
+    # 8 threads take 140 slots at 20 per 0.1 s on the real clock. Each grant's time is the clock reading the
+    # limiter granted it at (taken under its lock), not when the thread got round to noting it: a preempted
+    # thread on a busy machine cannot make a correct limiter look wrong.
+    granted_at = threading.local()
+
+    def clock() -> float:
+        granted_at.now = time.monotonic()
+        return granted_at.now
+
+    limiter = RateLimiter([RateWindow(20, 0.1)], clock=clock)
     grants: list[float] = []
     lock = threading.Lock()
 
@@ -109,18 +127,14 @@ def test_threads_sustain_at_least_80_percent_of_ceiling_without_exceeding_it() -
         for _ in range(n):
             limiter.acquire()
             with lock:
-                grants.append(time.monotonic())
+                grants.append(granted_at.now)  # the last reading of this thread's acquire(): its grant
 
     threads = [threading.Thread(target=worker, args=(140 // 8 + (1 if i < 140 % 8 else 0),)) for i in range(8)]
-    start = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.monotonic() - start
     assert len(grants) == 140
     grants.sort()
     for i in range(len(grants) - 20):  # never 21 grants within 0.1 s
-        assert grants[i + 20] - grants[i] >= 0.1 - 1e-3
-    sustained = (140 - 20) / elapsed  # the burst excluded
-    assert sustained >= 0.8 * 200, f"{sustained:.0f}/s"
+        assert grants[i + 20] - grants[i] >= 0.1 - 1e-9, i

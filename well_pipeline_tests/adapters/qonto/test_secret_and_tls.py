@@ -7,7 +7,7 @@ import ssl
 
 import pytest
 
-from well_pipeline.adapters.qonto import ApiKeyAuth, InMemoryTokenStore, OAuthTokenAuth, QontoClient
+from well_pipeline.adapters.qonto import ApiKeyAuth, InMemoryTokenStore, OAuthTokenAuth, QontoClient, QontoClientConfig
 from well_pipeline.adapters.qonto.errors import QontoConfigError, redact
 from well_pipeline.adapters.qonto.transport import build_ssl_context, is_loopback_host, safe_url
 from well_pipeline.adapters.secrets import Secret
@@ -36,14 +36,14 @@ def test_auth_reprs_hide_secrets() -> None:
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "localhost", "[::1]"])
 def test_http_allowed_for_loopback(host: str) -> None:
     assert is_loopback_host(host.strip("[]"))
-    QontoClient(f"http://{host}:8080", ApiKeyAuth("l", "s")).close()
+    QontoClient(QontoClientConfig(f"http://{host}:8080"), ApiKeyAuth("l", "s")).close()
 
 
 @pytest.mark.parametrize("url", ["http://thirdparty.qonto.com", "http://10.0.0.5:8080", "http://localhost.evil.com",
                                  "ftp://127.0.0.1"])
 def test_http_to_non_loopback_refused_at_construction(url: str) -> None:
     with pytest.raises(QontoConfigError) as info:
-        QontoClient(url, ApiKeyAuth("l", "s"))
+        QontoClient(QontoClientConfig(url), ApiKeyAuth("l", "s"))
     assert "http" in str(info.value)
 
 

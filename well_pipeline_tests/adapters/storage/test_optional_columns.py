@@ -1,4 +1,4 @@
-"""Migration 4: supplier_id, issuer_name and payment_links on `qonto_supplier_invoices`, written by the repository
+"""Migration 4: supplier_id, issuer_name and payment_links on `qonto_supplier_invoices`, written by the store
 for new rows and backfilled from raw_json for rows an older Well stored (no re-sync needed)."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from well_pipeline.adapters.qonto.records import SupplierInvoice, parse_supplier_invoice
-from well_pipeline.adapters.storage import Database, InvoiceRepository
+from well_pipeline.adapters.storage import Database
 from well_pipeline.adapters.storage.duckdb.database import utc_now
+from well_pipeline.adapters.storage.duckdb.invoices import INVOICE_COLUMNS, DuckDBInvoiceStore, invoice_row
 from well_pipeline.adapters.storage.duckdb.schema import MIGRATIONS
-from well_pipeline.adapters.storage.invoice_repository import INVOICE_COLUMNS
 from well_pipeline.core.record_versions import fingerprint
 from well_pipeline_tests.support.qonto_records import make_invoice
 
@@ -78,16 +78,18 @@ def test_cases_cover_every_outcome() -> None:
     assert expected["falsy-links"][2] == ("request_transfer", "transfer_ids", "matched_transactions")
 
 
-def test_repository_writes_the_new_columns_and_updates_them(tmp_path: Path) -> None:
+def test_store_writes_the_new_columns_and_updates_them(tmp_path: Path) -> None:
     invoices = _parsed()
-    repo = InvoiceRepository()
-    with Database(tmp_path / "well.duckdb").connect() as con:
-        repo.upsert_invoices(con, list(invoices.values()))
+    database = Database(tmp_path / "well.duckdb")
+    store = DuckDBInvoiceStore(database)
+    store.upsert_invoices(list(invoices.values()))
+    with database.connect() as con:
         assert _columns(con) == _expected(invoices)
-        # Qonto later records a transfer request and the supplier: the new version carries both.
-        raw = dict(invoices["plain"].raw, supplier_id=SUPPLIER, request_transfer={"id": TX, "initiator_id": TX},
-                   updated_at=(T0 + timedelta(days=1)).isoformat())
-        assert repo.upsert_invoices(con, [parse_supplier_invoice(raw)]).changed == ["plain"]
+    # Qonto later records a transfer request and the supplier: the new version carries both.
+    raw = dict(invoices["plain"].raw, supplier_id=SUPPLIER, request_transfer={"id": TX, "initiator_id": TX},
+               updated_at=(T0 + timedelta(days=1)).isoformat())
+    assert store.upsert_invoices([parse_supplier_invoice(raw)]).changed == ["plain"]
+    with database.connect() as con:
         assert _columns(con)["plain"] == (SUPPLIER, None, ("request_transfer",))
 
 
@@ -98,7 +100,7 @@ def _database_at_version_3(path: Path, monkeypatch: pytest.MonkeyPatch, invoices
         with Database(path).connect() as con:
             assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 3
             now = utc_now()
-            rows = [InvoiceRepository._row(i, fingerprint(i.raw), 1, now)[:len(V3_COLUMNS)] for i in invoices]
+            rows = [invoice_row(i, fingerprint(i.raw), 1, now)[:len(V3_COLUMNS)] for i in invoices]
             con.executemany(f"INSERT INTO qonto_supplier_invoices ({', '.join(V3_COLUMNS)}) VALUES "
                             f"({', '.join('?' * len(V3_COLUMNS))})", rows)
             columns = [r[0] for r in con.execute("DESCRIBE qonto_supplier_invoices").fetchall()]
@@ -114,9 +116,10 @@ def test_migration_backfills_a_version_3_database_like_the_parser(tmp_path: Path
         assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == MIGRATIONS[-1][0]
         assert _columns(con) == _expected(invoices)
         before = con.execute("SELECT * FROM qonto_supplier_invoices ORDER BY id").fetchall()
-        # The next sync sees the same records: nothing is rewritten, and nothing needs to be.
-        counts = InvoiceRepository().upsert_invoices(con, list(invoices.values()))
-        assert sorted(counts.unchanged) == sorted(invoices) and not counts.changed
+    # The next sync sees the same records: nothing is rewritten, and nothing needs to be.
+    counts = DuckDBInvoiceStore(Database(path)).upsert_invoices(list(invoices.values()))
+    assert sorted(counts.unchanged) == sorted(invoices) and not counts.changed
+    with Database(path).connect() as con:
         assert con.execute("SELECT * FROM qonto_supplier_invoices ORDER BY id").fetchall() == before
     with Database(path).connect() as con:  # migrating again is a no-op
         assert con.execute("SELECT count(*) FROM schema_migrations WHERE version = 4").fetchone()[0] == 1

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from well_pipeline.sandbox.melio import FaultSpecError, MelioInbox
+from well_pipeline_tests.support.waiting import wait_until
 
 from .conftest import RECIPIENT, connect, make_message, send
 
@@ -187,8 +188,7 @@ def test_release_delays_ends_a_waiting_delay_at_once(inbox: MelioInbox) -> None:
     with connect(inbox) as client:
         waiter = threading.Thread(target=lambda: replies.append(client.mail("bills@well.example")[0]))
         waiter.start()
-        while inbox.stats()["delays_waiting"] == 0 and waiter.is_alive():
-            waiter.join(0.01)
+        wait_until(lambda: inbox.stats()["delays_waiting"] or not waiter.is_alive(), 60, "the MAIL to be held")
         assert inbox.stats()["delays_waiting"] == 1 and replies == []  # the MAIL is held by the delay
         inbox.release_delays()
         waiter.join(30)

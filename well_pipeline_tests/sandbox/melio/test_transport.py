@@ -6,11 +6,11 @@ import base64
 import logging
 import smtplib
 import ssl
-import time
 
 import pytest
 
 from well_pipeline.sandbox.melio import InboxConfig, MelioInbox
+from well_pipeline_tests.support.waiting import wait_until
 
 from .conftest import PASSWORD, RECIPIENT, USERNAME, client_context, connect, make_message, send
 
@@ -70,9 +70,7 @@ def test_tls12_max_client_is_refused(inbox: MelioInbox, implicit: bool) -> None:
                 client.starttls(context=context)
     if not implicit:
         # The client gives up on the alert; the server counts the failure a moment later.
-        deadline = time.monotonic() + 5
-        while inbox.stats()["starttls_failures"] == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: inbox.stats()["starttls_failures"], 30, "the server to count the failed STARTTLS")
         assert inbox.stats()["starttls_failures"] == 1
     # The server is still healthy afterwards.
     send(inbox, make_message())
@@ -178,12 +176,14 @@ def test_concurrent_clients_are_all_kept_with_distinct_ordinals(inbox: MelioInbo
     assert stats["connections"] == 6 and stats["max_messages_per_connection"] == 3 and stats["drafts_created"] == 18
 
 
-def test_stop_cuts_open_connections_promptly(tmp_path) -> None:
+def test_stop_cuts_open_connections_promptly(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
+    """Prompt by the inbox's own verdict, not by a stopwatch: a close that waits for an open connection runs
+    into its timeout and logs that it did not close cleanly, however fast or loaded the machine is."""
+    caplog.set_level(logging.DEBUG, logger="well.sandbox.melio")
     inbox = MelioInbox(tmp_path, InboxConfig(port=0, tls_port=0)).start()
     client = connect(inbox)
-    started = time.monotonic()
     inbox.stop()
-    assert time.monotonic() - started < 3
+    assert not [r for r in caplog.records if "did not close cleanly" in r.getMessage()], caplog.text
     with pytest.raises(smtplib.SMTPServerDisconnected):
         client.noop()
     client.close()

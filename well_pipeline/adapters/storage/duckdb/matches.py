@@ -1,10 +1,316 @@
-"""DuckDB implementation of `MatchStore` (`adapters/storage/ports.py`)."""
+"""DuckDB implementation of `MatchStore` (`adapters/storage/ports.py`): scored matches and review decisions.
+
+`scored_matches` is derived data: each materialisation of a partition replaces its rows. `review_decisions`
+is the durable record of what people decided (append-only, with author and time); scoring reads it back, so a
+decision survives re-materialisation, backfills and a Qonto disconnect.
+"""
 
 from __future__ import annotations
 
-from well_pipeline.adapters.storage.duckdb.database import Database
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import duckdb
+import pandas as pd
+
+from well_pipeline.adapters.storage.duckdb.database import Database, transaction, utc_now
+from well_pipeline.adapters.storage.duckdb.melio import vendor_name
+from well_pipeline.adapters.storage.records import (
+    QUEUE_DECISIONS,
+    DecisionRecord,
+    MatchDetails,
+    RowCoverage,
+    ScoredRow,
+    ScoringInputs,
+    StaleRecordError,
+)
+from well_pipeline.core.matching.vendor_index import LearnedLink
+from well_pipeline.core.scoring.display import (
+    QueueEntry,
+    QueueKey,
+    QueuePage,
+    parse_candidates,
+    parse_reasons,
+    select_page,
+)
+from well_pipeline.core.scoring.model import ReviewOverride
+
+MATCH_COLUMNS = ["qonto_id", "created_date", "record_version", "decision", "score", "completeness", "strength",
+                 "policy_fit", "raw_score", "vendor_id", "vendor_name", "melio_bill_id", "hard_rules", "reasons",
+                 "candidates", "scored_at"]
+
+# The latest decision per record (decisions are append-only; the highest id wins).
+_LATEST_DECISION = "QUALIFY row_number() OVER (PARTITION BY d.qonto_id ORDER BY d.decision_id DESC) = 1"
+
+
+def _apply_decision(con: duckdb.DuckDBPyConnection, qonto_id: str, action: str, vendor_id: str | None) -> None:
+    """A person's decision on the current scored row: refused, or a manual link to the chosen vendor."""
+    if action == "refuse":
+        con.execute("UPDATE scored_matches SET decision = 'refused' WHERE qonto_id = ?", [qonto_id])
+        return
+    con.execute("UPDATE scored_matches SET decision = 'manual_link', vendor_id = ?, vendor_name = ? "
+                "WHERE qonto_id = ?", [vendor_id, vendor_name(con, vendor_id), qonto_id])
+
+
+def _reapply_decisions_since(con: duckdb.DuckDBPyConnection, decision_id: int) -> int:
+    """Decisions recorded while a scoring run was computing: applied again on top of its fresh rows."""
+    rows = con.execute(
+        f"""SELECT d.qonto_id, d.action, d.vendor_id FROM review_decisions d
+            JOIN qonto_supplier_invoices i ON i.id = d.qonto_id
+            WHERE d.decision_id > ? AND d.record_version = i.version
+            {_LATEST_DECISION}""",
+        [decision_id]).fetchall()
+    for qonto_id, action, vendor_id in rows:
+        _apply_decision(con, qonto_id, action, vendor_id)
+    return len(rows)
+
+
+def _latest_decision_id(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute("SELECT coalesce(max(decision_id), 0) FROM review_decisions").fetchone()[0]
+
+
+def _overrides(con: duckdb.DuckDBPyConnection) -> dict[str, ReviewOverride]:
+    """The latest decision per record. One made on an older version of the record no longer applies."""
+    rows = con.execute(
+        f"""
+        SELECT d.qonto_id, d.action, d.vendor_id, d.reason, d.author, d.decided_at, d.record_version, i.version
+        FROM review_decisions d JOIN qonto_supplier_invoices i ON i.id = d.qonto_id
+        {_LATEST_DECISION}
+        """
+    ).fetchall()
+    result = {}
+    for qonto_id, action, vendor_id, reason, author, decided_at, decided_version, current_version in rows:
+        if decided_version is not None and decided_version != current_version:
+            continue  # Qonto changed the record after the decision: it goes back to the queue
+        result[qonto_id] = ReviewOverride(qonto_id, action, vendor_id, reason, author,
+                                          decided_at.isoformat() + "Z", {"record_version": decided_version})
+    return result
+
+
+def _learned_links(con: duckdb.DuckDBPyConnection) -> list[LearnedLink]:
+    """Confirmed facts: each record a person approved or pinned (its latest decision), and each record Well
+    delivered, links its supplier name, IBAN and Qonto supplier id to the vendor, citing the record."""
+    rows = con.execute(
+        f"""
+        WITH decided AS (
+            SELECT d.qonto_id, d.action, d.vendor_id, d.supplier_name, d.iban FROM review_decisions d
+            {_LATEST_DECISION})
+        SELECT d.vendor_id, d.supplier_name, d.iban, i.supplier_id, d.qonto_id FROM decided d
+        LEFT JOIN qonto_supplier_invoices i ON i.id = d.qonto_id
+        WHERE d.action IN ('pin', 'approve') AND d.vendor_id IS NOT NULL
+        UNION ALL
+        SELECT o.vendor_id, i.supplier_name, i.iban, i.supplier_id, o.qonto_id FROM outbox o
+        JOIN qonto_supplier_invoices i ON i.id = o.qonto_id
+        WHERE o.state = 'sent' AND o.vendor_id IS NOT NULL
+        """
+    ).fetchall()
+    return [LearnedLink(v, supplier_name=n, iban=i, supplier_id=sid, source_id=q) for v, n, i, sid, q in rows]
+
+
+def _observed_ibans(con: duckdb.DuckDBPyConnection, outside_days: Sequence[date]) -> list[tuple[str, str, int]]:
+    """(vendor_id, IBAN, records) over records created outside `outside_days` that scoring resolved to a vendor
+    (not ambiguous, not themselves a possible fraud): negative evidence only, it reveals an odd IBAN out."""
+    return con.execute(
+        """
+        SELECT s.vendor_id, i.iban, count(*) FROM scored_matches s
+        JOIN qonto_supplier_invoices i ON i.id = s.qonto_id
+        WHERE s.vendor_id IS NOT NULL AND i.iban IS NOT NULL AND s.decision <> 'refused'
+          AND NOT list_has_any(s.hard_rules, ['AMBIGUOUS_VENDOR', 'BANK_DETAILS_CHANGED'])
+          AND s.created_date NOT IN (SELECT unnest(?::DATE[]))
+        GROUP BY ALL
+        """, [list(outside_days)]).fetchall()
+
+
+def _entry(qonto_id: str, decision: str, score: float, raw_score: float | None, rules: Sequence[str] | None,
+           reasons: str | None, candidates: str | None, vendor_id: str | None, vendor_name_: str | None,
+           created_at: datetime | None, supplier_name: str | None, invoice_number: str | None,
+           total_amount: object, currency: str | None, status: str | None, iban: str | None) -> QueueEntry:
+    """A stored scored row joined with its invoice, as the queue and `well review show` read it."""
+    return QueueEntry(
+        qonto_id=qonto_id, decision=decision, score=score, raw_score=raw_score, hard_rules=tuple(rules or ()),
+        reasons=parse_reasons(reasons), candidates=parse_candidates(candidates), vendor_id=vendor_id,
+        vendor_name=vendor_name_, created_at=created_at, supplier_name=supplier_name,
+        invoice_number=invoice_number, total_amount=total_amount, currency=currency, status=status, iban=iban)
+
+
+# The columns `_entry` takes, in its order.
+_ENTRY_COLUMNS = ("s.qonto_id, s.decision, s.score, s.raw_score, s.hard_rules, s.reasons, s.candidates, s.vendor_id, "
+                  "s.vendor_name, i.created_at, i.supplier_name, i.invoice_number, i.total_amount, i.currency, "
+                  "i.status, i.iban")
 
 
 class DuckDBMatchStore:
     def __init__(self, database: Database) -> None:
         self._db = database
+
+    # ---- scoring ------------------------------------------------------------------------------------------------
+    def scoring_inputs(self, days: Sequence[date]) -> ScoringInputs:
+        """Everything scoring reads besides the Melio side, in one connection."""
+        with self._db.connect() as con:
+            cursor = con.execute(
+                """
+                SELECT i.*, a.content_type AS document_type, a.size_bytes AS document_size,
+                       a.file_name AS document_name, a.attachment_id IS NOT NULL AS has_document
+                FROM qonto_supplier_invoices i LEFT JOIN qonto_attachments a ON a.attachment_id = i.attachment_id
+                WHERE i.created_date IN (SELECT unnest(?::DATE[])) ORDER BY i.created_at, i.id
+                """,
+                [list(days)],
+            )
+            columns = [c[0] for c in cursor.description]
+            invoices = [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
+            keys = con.execute("SELECT id, created_at, invoice_number, total_amount, currency, supplier_name, iban "
+                               "FROM qonto_supplier_invoices").fetchall()
+            return ScoringInputs(invoices=invoices, duplicate_keys=keys, decisions_seen=_latest_decision_id(con),
+                                 overrides=_overrides(con), learned=_learned_links(con),
+                                 observed_ibans=_observed_ibans(con, days))
+
+    def replace_days(self, days: Sequence[date], rows: Sequence[ScoredRow], decisions_seen: int | None = None
+                     ) -> None:
+        """Replace the scored rows of invoices created on `days` in one short transaction.
+
+        `decisions_seen` is the latest review decision the scoring read; any later one (made while it computed)
+        is applied again on top, so a person's refusal is never overwritten by an auto_link computed before it.
+        """
+        now = utc_now()
+        frame = pd.DataFrame(
+            [[r.match.qonto_id, r.created_date, r.record_version, r.match.decision.value, r.match.score,
+              r.match.completeness, r.match.strength, r.match.policy_fit, r.match.raw_score, r.match.vendor_id,
+              r.match.vendor_name, r.match.melio_bill_id, [str(h) for h in r.match.hard_rules],
+              json.dumps([x.as_dict() for x in r.match.reasons], ensure_ascii=False),
+              json.dumps([c.as_dict() for c in r.match.candidates], ensure_ascii=False), now] for r in rows],
+            columns=MATCH_COLUMNS,
+        )
+        with self._db.connect() as con, transaction(con):
+            con.execute("DELETE FROM scored_matches WHERE created_date IN (SELECT unnest(?::DATE[]))", [list(days)])
+            ids = [r.match.qonto_id for r in rows]
+            if ids:
+                # A record whose creation date moved (Qonto corrected it) must not keep a row elsewhere.
+                con.execute("DELETE FROM scored_matches WHERE qonto_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+                con.register("incoming_matches", frame)
+                try:
+                    con.execute(f"INSERT INTO scored_matches SELECT {', '.join(MATCH_COLUMNS)} FROM incoming_matches")
+                finally:
+                    con.unregister("incoming_matches")
+            if decisions_seen is not None:
+                _reapply_decisions_since(con, decisions_seen)
+
+    def stale_dates(self, melio_loaded_at: datetime | None) -> list[date]:
+        """Days holding an invoice that is new or changed since it was last scored, whose document arrived after
+        it was scored, or that was scored before `melio_loaded_at` (a new vendor or bill can change a decision)."""
+        with self._db.connect() as con:
+            rows = con.execute(
+                """
+                SELECT DISTINCT i.created_date FROM qonto_supplier_invoices i
+                LEFT JOIN scored_matches s ON s.qonto_id = i.id
+                LEFT JOIN qonto_attachments a ON a.attachment_id = i.attachment_id
+                WHERE s.qonto_id IS NULL OR s.record_version <> i.version
+                   OR a.fetched_at >= s.scored_at  -- a document arrived after the record was scored
+                   OR s.scored_at <= CAST(? AS TIMESTAMP)
+                ORDER BY 1
+                """, [melio_loaded_at]).fetchall()
+        return [r[0] for r in rows]
+
+    # ---- review decisions ---------------------------------------------------------------------------------------
+    def record_decision(self, *, qonto_id: str, action: str, author: str, vendor_id: str | None = None,
+                        reason: str | None = None) -> ReviewOverride:
+        """Store a person's decision and apply it to the current scored row at once (one transaction).
+
+        The decision is stamped with the version the person was shown (the scored one). When Qonto changed the
+        record since it was scored, the decision is refused: the person must look at the new version first.
+        """
+        with self._db.connect() as con:
+            row = con.execute(
+                "SELECT i.version, s.record_version, i.supplier_name, i.iban, s.vendor_id "
+                "FROM qonto_supplier_invoices i LEFT JOIN scored_matches s ON s.qonto_id = i.id WHERE i.id = ?",
+                [qonto_id]).fetchone()
+            if row is None:
+                raise KeyError(qonto_id)
+            version, scored_version, supplier_name, iban, scored_vendor = row
+            if scored_version is None or scored_version != version:
+                raise StaleRecordError(
+                    f"{qonto_id} changed in Qonto (version {version}) since it was scored (version "
+                    f"{scored_version}); materialise scored_matches for its day, then decide on the new version")
+            vendor_id = vendor_id or (scored_vendor if action == "approve" else None)
+            now = utc_now()
+            with transaction(con):
+                con.execute(
+                    "INSERT INTO review_decisions (qonto_id, action, vendor_id, reason, author, decided_at, "
+                    "record_version, supplier_name, iban) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [qonto_id, action, vendor_id, reason, author, now, version, supplier_name, iban],
+                )
+                _apply_decision(con, qonto_id, action, vendor_id)
+        return ReviewOverride(qonto_id, action, vendor_id, reason, author, now.isoformat() + "Z",
+                              {"record_version": version})
+
+    def decision_history(self, qonto_id: str) -> list[DecisionRecord]:
+        with self._db.connect() as con:
+            rows = con.execute("SELECT action, vendor_id, reason, author, decided_at FROM review_decisions "
+                               "WHERE qonto_id = ? ORDER BY decision_id", [qonto_id]).fetchall()
+        return [DecisionRecord(*row) for row in rows]
+
+    # ---- reading the queue --------------------------------------------------------------------------------------
+    def queue(self, limit: int | None = None, decisions: Sequence[str] = QUEUE_DECISIONS,
+              days: Sequence[date] | None = None) -> QueuePage:
+        """The review queue in reading order (`core/scoring/display.py`): at most `limit` records per section
+        (all when None), with every section's true total, optionally only invoices created on `days`.
+
+        The order is decided in Python by the same pure key the CLI and the UI use, so SQL and display cannot
+        disagree: first the few placing columns of every queued record (cheap, even for thousands of
+        paid-in-Qonto records after a backfill), then the full rows of the chosen ones. Rows are plain Python
+        values (None, Decimal, datetime), never pandas NaN/NaT.
+        """
+        where = "s.decision IN (SELECT unnest(?::VARCHAR[]))"
+        params: list = [list(decisions)]
+        if days is not None:
+            where += " AND s.created_date IN (SELECT unnest(?::DATE[]))"
+            params.append(list(days))
+        with self._db.connect() as con:
+            keys = [QueueKey(qonto_id, decision, score, tuple(rules or ()), created_at)
+                    for qonto_id, decision, score, rules, created_at in con.execute(
+                        f"SELECT s.qonto_id, s.decision, s.score, s.hard_rules, i.created_at FROM scored_matches s "
+                        f"JOIN qonto_supplier_invoices i ON i.id = s.qonto_id WHERE {where}", params).fetchall()]
+            chosen, totals = select_page(keys, limit)
+            rows = con.execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM scored_matches s JOIN qonto_supplier_invoices i ON i.id = s.qonto_id "
+                "WHERE s.qonto_id IN (SELECT unnest(?::VARCHAR[]))", [[k.qonto_id for k in chosen]]).fetchall()
+        by_id = {row[0]: row for row in rows}
+        entries = [_entry(*by_id[key.qonto_id]) for key in chosen if key.qonto_id in by_id]
+        return QueuePage(tuple(entries), totals)
+
+    def details(self, qonto_id: str) -> MatchDetails | None:
+        with self._db.connect() as con:
+            row = con.execute(
+                f"SELECT {_ENTRY_COLUMNS}, s.completeness, s.strength, s.policy_fit, i.due_date "
+                "FROM scored_matches s JOIN qonto_supplier_invoices i ON i.id = s.qonto_id WHERE s.qonto_id = ?",
+                [qonto_id]).fetchone()
+        if row is None:
+            return None
+        *entry, completeness, strength, policy_fit, due_date = row
+        return MatchDetails(_entry(*entry), completeness, strength, policy_fit, due_date)
+
+    # ---- the asset checks ---------------------------------------------------------------------------------------
+    def row_coverage(self) -> RowCoverage:
+        with self._db.connect() as con:
+            missing, orphans = con.execute(
+                """
+                WITH scored_days AS (SELECT DISTINCT created_date FROM scored_matches)
+                SELECT
+                  (SELECT count(*) FROM qonto_supplier_invoices i JOIN scored_days d USING (created_date)
+                   WHERE i.id NOT IN (SELECT qonto_id FROM scored_matches)),
+                  (SELECT count(*) FROM scored_matches WHERE qonto_id NOT IN (SELECT id FROM qonto_supplier_invoices))
+                """
+            ).fetchone()
+        return RowCoverage(invoices_without_row=missing, rows_without_invoice=orphans)
+
+    def scores_out_of_range(self) -> int:
+        with self._db.connect() as con:
+            return con.execute(
+                "SELECT count(*) FROM scored_matches WHERE NOT (score BETWEEN 0 AND 1 AND completeness BETWEEN 0 "
+                "AND 1 AND strength BETWEEN 0 AND 1 AND policy_fit BETWEEN 0 AND 1)").fetchone()[0]
+
+    def auto_links_with_hard_rules(self) -> list[tuple[str, tuple[str, ...]]]:
+        with self._db.connect() as con:
+            rows = con.execute("SELECT qonto_id, hard_rules FROM scored_matches "
+                               "WHERE decision = 'auto_link' AND len(hard_rules) > 0 ORDER BY qonto_id").fetchall()
+        return [(qonto_id, tuple(rules)) for qonto_id, rules in rows]

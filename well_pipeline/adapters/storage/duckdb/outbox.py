@@ -1,10 +1,257 @@
-"""DuckDB implementation of `OutboxStore` (`adapters/storage/ports.py`)."""
+"""DuckDB implementation of `OutboxStore` (`adapters/storage/ports.py`): the delivery outbox, its audit
+(`delivery_attempts`), holds and re-send approvals.
+
+Every method opens its own connection and closes it before returning: the delivery run claims a row, closes the
+file while the mail server talks, then completes or releases the row, so `well` commands can read and write the
+file between two e-mails (DuckDB allows one writing process at a time). Each write is one short transaction.
+"""
 
 from __future__ import annotations
 
-from well_pipeline.adapters.storage.duckdb.database import Database
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+
+import duckdb
+
+from well_pipeline.adapters.storage.duckdb.database import Database, transaction, utc_now
+from well_pipeline.adapters.storage.records import (
+    DEFERRED,
+    HANDED_OVER_OUTCOMES,
+    Claim,
+    ClaimConflictError,
+    DeliveryRow,
+    HeldRecord,
+    OutboxStatus,
+    SendAudit,
+)
+from well_pipeline.core.delivery.plan import OutboxEntry, OutboxState, Planned
+
+_INTERRUPTED = "interrupted between hand-over and confirmation"
+_MAX_REPLY_CHARS = 2000
+
+
+def _write_holds(con: duckdb.DuckDBPyConnection, qonto_ids: Sequence[str], holds: Sequence[Planned],
+                 changes: Mapping[str, dict], now: datetime) -> None:
+    """Inside the caller's transaction: the holds of `qonto_ids` become `holds`."""
+    if qonto_ids:
+        con.execute("DELETE FROM delivery_holds WHERE qonto_id IN (SELECT unnest(?::VARCHAR[]))", [list(qonto_ids)])
+    for hold in holds:
+        fields = changes.get(hold.qonto_id)
+        con.execute("INSERT INTO delivery_holds VALUES (?, ?, ?, ?, ?, ?)",
+                    [hold.qonto_id, hold.code, hold.reason, hold.related_qonto_id,
+                     json.dumps(fields, default=str) if fields else None, now])
 
 
 class DuckDBOutboxStore:
     def __init__(self, database: Database) -> None:
         self._db = database
+
+    # -- planning a run -------------------------------------------------------------------------------------------
+    def expire_interrupted(self) -> int:
+        # Safe because delivery runs one at a time (the `duckdb` pool): no other run can be mid-send.
+        now = utc_now()
+        with self._db.connect() as con, transaction(con):
+            rows = con.execute(
+                """SELECT o.qonto_id, o.record_version, o.message_id,
+                          EXISTS (SELECT 1 FROM resend_approvals r WHERE r.qonto_id = o.qonto_id
+                                  AND r.record_version = o.record_version AND r.used_at IS NOT NULL)
+                   FROM outbox o WHERE o.state = 'sending'"""
+            ).fetchall()
+            for qonto_id, version, message_id, resend in rows:
+                con.execute("INSERT INTO delivery_attempts VALUES (?, ?, ?, 'unconfirmed', NULL, ?, ?, ?)",
+                            [qonto_id, version, message_id, _INTERRUPTED, resend, now])
+            con.execute("UPDATE outbox SET state = 'unconfirmed', updated_at = ?, last_reply = ? "
+                        "WHERE state = 'sending'", [now, _INTERRUPTED])
+        return len(rows)
+
+    def candidates(self, days: Sequence[date]) -> list[DeliveryRow]:
+        with self._db.connect() as con:
+            rows = con.execute(
+                """
+                SELECT s.qonto_id, i.version, s.decision, s.vendor_id, s.vendor_name, i.supplier_name,
+                       i.invoice_number, CAST(i.total_amount AS VARCHAR), i.currency,
+                       coalesce(a.file_name, i.file_name), a.content_type, a.size_bytes, a.sha256, a.blob_path
+                FROM scored_matches s
+                JOIN qonto_supplier_invoices i ON i.id = s.qonto_id
+                LEFT JOIN qonto_attachments a ON a.attachment_id = i.attachment_id
+                WHERE s.created_date IN (SELECT unnest(?::DATE[])) AND s.decision IN ('auto_link', 'manual_link')
+                  AND s.record_version = i.version  -- only the version scoring released, never a newer unscored one
+                ORDER BY i.created_at, s.qonto_id
+                """,
+                [list(days)],
+            ).fetchall()
+        return [DeliveryRow(*r) for r in rows]
+
+    def entries(self) -> dict[str, OutboxEntry]:
+        with self._db.connect() as con:
+            rows = con.execute("SELECT qonto_id, record_version, state, message_id FROM outbox").fetchall()
+        return {r[0]: OutboxEntry(r[0], r[1], OutboxState(r[2]), r[3]) for r in rows}
+
+    def delivered_keys(self) -> dict[tuple[str, str], str]:
+        with self._db.connect() as con:
+            rows = con.execute(
+                "SELECT dedup_vendor, dedup_number, qonto_id FROM outbox WHERE dedup_vendor IS NOT NULL AND "
+                "dedup_number IS NOT NULL AND state IN ('sent', 'sending', 'unconfirmed') "
+                "ORDER BY created_at, qonto_id"
+            ).fetchall()
+        keys: dict[tuple[str, str], str] = {}
+        for vendor, number, qonto_id in rows:
+            keys.setdefault((vendor, number), qonto_id)
+        return keys
+
+    def approved_resends(self) -> list[tuple[str, int]]:
+        with self._db.connect() as con:
+            rows = con.execute("SELECT qonto_id, record_version FROM resend_approvals WHERE used_at IS NULL "
+                               "ORDER BY approved_at, qonto_id").fetchall()
+        return [(q, v) for q, v in rows]
+
+    def handed_over_since(self, since: datetime) -> list[datetime]:
+        with self._db.connect() as con:
+            rows = con.execute("SELECT attempted_at FROM delivery_attempts WHERE outcome IN "
+                               "(SELECT unnest(?::VARCHAR[])) AND attempted_at >= ?",
+                               [list(HANDED_OVER_OUTCOMES), since]).fetchall()
+        return [moment + timedelta(seconds=1) for (moment,) in rows]
+
+    def record_versions(self, wanted: Mapping[str, Sequence[int]]) -> dict[str, dict[int, dict]]:
+        found: dict[str, dict[int, dict]] = {}
+        if not wanted:
+            return found
+        with self._db.connect() as con:
+            for qonto_id, versions in wanted.items():
+                rows = con.execute("SELECT version, raw_json FROM qonto_supplier_invoice_versions WHERE id = ? "
+                                   "AND version IN (SELECT unnest(?::INTEGER[]))",
+                                   [qonto_id, list(versions)]).fetchall()
+                found[qonto_id] = {v: json.loads(raw) for v, raw in rows}
+        return found
+
+    def replace_holds(self, qonto_ids: Sequence[str], holds: Sequence[Planned],
+                      changes: Mapping[str, dict] | None = None) -> None:
+        now = utc_now()
+        with self._db.connect() as con, transaction(con):
+            _write_holds(con, qonto_ids, holds, changes or {}, now)
+
+    def pending_days(self) -> list[date]:
+        with self._db.connect() as con:
+            rows = con.execute(
+                """
+                SELECT DISTINCT s.created_date FROM scored_matches s
+                JOIN qonto_supplier_invoices i ON i.id = s.qonto_id
+                LEFT JOIN outbox o ON o.qonto_id = s.qonto_id
+                WHERE s.decision IN ('auto_link', 'manual_link')
+                  AND (o.qonto_id IS NULL OR o.state = 'temporary_failure' OR o.record_version < i.version
+                       OR EXISTS (SELECT 1 FROM resend_approvals r WHERE r.qonto_id = s.qonto_id
+                                  AND r.record_version = i.version AND r.used_at IS NULL))
+                ORDER BY 1
+                """).fetchall()
+        return [day for (day,) in rows]
+
+    # -- one e-mail -----------------------------------------------------------------------------------------------
+    def mark_sending(self, row: DeliveryRow, *, message_id: str, to_address: str, dedup: tuple[str, str] | None,
+                     resend: bool) -> Claim:
+        now = utc_now()
+        with self._db.connect() as con, transaction(con):
+            cursor = con.execute("SELECT * FROM outbox WHERE qonto_id = ?", [row.qonto_id])
+            found = cursor.fetchone()
+            previous = dict(zip([c[0] for c in cursor.description], found, strict=True)) if found else None
+            if previous is not None and previous["state"] == OutboxState.SENDING:
+                raise ClaimConflictError(row.qonto_id)  # rolls the transaction back: nothing changed
+            con.execute(
+                """
+                INSERT INTO outbox VALUES (?, ?, 'sending', ?, ?, ?, ?, ?, ?, 0, NULL, NULL, ?, ?, NULL)
+                ON CONFLICT (qonto_id) DO UPDATE SET record_version = excluded.record_version, state = 'sending',
+                    message_id = excluded.message_id, to_address = excluded.to_address, vendor_id = excluded.vendor_id,
+                    dedup_vendor = excluded.dedup_vendor, dedup_number = excluded.dedup_number,
+                    attachment_sha256 = excluded.attachment_sha256, updated_at = excluded.updated_at
+                """,
+                [row.qonto_id, row.record_version, message_id, to_address, row.vendor_id,
+                 dedup[0] if dedup else None, dedup[1] if dedup else None, row.sha256, now, now],
+            )
+            used = False
+            if resend:
+                used = bool(con.execute(
+                    "UPDATE resend_approvals SET used_at = ? WHERE qonto_id = ? AND record_version = ? "
+                    "AND used_at IS NULL RETURNING qonto_id", [now, row.qonto_id, row.record_version]).fetchall())
+        return Claim(previous, now if used else None)
+
+    def release(self, row: DeliveryRow, claim: Claim, *, message_id: str, reason: str) -> None:
+        # The next run then sends the record exactly as if this one had not tried: pending, neither failed nor
+        # unconfirmed.
+        now = utc_now()
+        with self._db.connect() as con, transaction(con):
+            if claim.previous is None:
+                con.execute("DELETE FROM outbox WHERE qonto_id = ? AND state = 'sending'", [row.qonto_id])
+            else:
+                columns = [name for name in claim.previous if name != "qonto_id"]
+                con.execute(f"UPDATE outbox SET {', '.join(f'{name} = ?' for name in columns)} "
+                            "WHERE qonto_id = ? AND state = 'sending'",
+                            [claim.previous[name] for name in columns] + [row.qonto_id])
+            if claim.approval_used_at is not None:
+                con.execute("UPDATE resend_approvals SET used_at = NULL WHERE qonto_id = ? AND record_version = ? "
+                            "AND used_at = ?", [row.qonto_id, row.record_version, claim.approval_used_at])
+            con.execute("INSERT INTO delivery_attempts VALUES (?, ?, ?, ?, NULL, ?, ?, ?)",
+                        [row.qonto_id, row.record_version, message_id, DEFERRED, reason[:_MAX_REPLY_CHARS],
+                         claim.approval_used_at is not None, now])
+
+    def complete(self, row: DeliveryRow, *, message_id: str, state: OutboxState, code: int | None, reply: str,
+                 attempts: int, resend: bool, hold: Planned | None = None) -> None:
+        now = utc_now()
+        reply = reply[:_MAX_REPLY_CHARS]
+        with self._db.connect() as con, transaction(con):
+            con.execute(
+                "UPDATE outbox SET state = ?, attempts = attempts + ?, last_code = ?, last_reply = ?, updated_at = ?, "
+                "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE qonto_id = ?",
+                [state.value, attempts, code, reply, now, state.value, now, row.qonto_id],
+            )
+            con.execute("INSERT INTO delivery_attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [row.qonto_id, row.record_version, message_id, state.value, code, reply, resend, now])
+            if hold is not None:
+                _write_holds(con, [row.qonto_id], [hold], {}, now)
+
+    # -- people's decisions ---------------------------------------------------------------------------------------
+    def approve_resend(self, qonto_id: str, author: str) -> int | None:
+        with self._db.connect() as con, transaction(con):
+            found = con.execute("SELECT version FROM qonto_supplier_invoices WHERE id = ?", [qonto_id]).fetchone()
+            if found is None:
+                return None
+            con.execute("INSERT INTO resend_approvals VALUES (?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING",
+                        [qonto_id, found[0], author, utc_now()])
+        return found[0]
+
+    def confirm_delivered(self, qonto_id: str, author: str) -> bool:
+        now = utc_now()
+        with self._db.connect() as con, transaction(con):
+            updated = con.execute(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, updated_at = ?, last_reply = ? WHERE qonto_id = ? AND "
+                "state IN ('unconfirmed', 'sending') RETURNING message_id, record_version",
+                [now, now, f"confirmed in Melio by {author}", qonto_id]).fetchall()
+            if updated:
+                con.execute("INSERT INTO delivery_attempts VALUES (?, ?, ?, 'confirmed_by_person', NULL, ?, FALSE, ?)",
+                            [qonto_id, updated[0][1], updated[0][0], f"confirmed by {author}", now])
+                con.execute("DELETE FROM delivery_holds WHERE qonto_id = ?", [qonto_id])
+        return bool(updated)
+
+    # -- what people and checks read ------------------------------------------------------------------------------
+    def status(self) -> OutboxStatus:
+        with self._db.connect() as con:
+            states = con.execute("SELECT state, count(*) FROM outbox GROUP BY 1 ORDER BY 1").fetchall()
+            holds = con.execute("SELECT code, count(*) FROM delivery_holds GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
+        return OutboxStatus([(s, n) for s, n in states], [(c, n) for c, n in holds])
+
+    def held(self, limit: int) -> list[HeldRecord]:
+        with self._db.connect() as con:
+            rows = con.execute("SELECT qonto_id, code, reason, related_qonto_id, changed_fields FROM delivery_holds "
+                               "ORDER BY updated_at DESC, qonto_id LIMIT ?", [limit]).fetchall()
+        return [HeldRecord(q, code, reason, related, json.loads(changed) if changed else None)
+                for q, code, reason, related, changed in rows]
+
+    def send_audit(self) -> SendAudit:
+        with self._db.connect() as con:
+            twice = con.execute(
+                """
+                SELECT qonto_id FROM delivery_attempts
+                WHERE outcome IN ('sent', 'unconfirmed') AND NOT resend
+                GROUP BY qonto_id HAVING count(*) > 1 ORDER BY qonto_id
+                """).fetchall()
+            sent = con.execute("SELECT count(*) FROM outbox WHERE state = 'sent'").fetchone()[0]
+        return SendAudit(sent, [q for (q,) in twice])

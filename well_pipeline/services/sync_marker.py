@@ -1,0 +1,90 @@
+"""The Qonto sync marker: where the next incremental sync starts reading, and the rules that keep it honest.
+
+The marker is the moment the last *successful* sync started (naive reading: "everything Qonto updated before it
+is stored"). Its rules, in one place for the ingest asset and `well qonto`:
+- a sync reads records updated since the marker minus an overlap (Qonto does not document whether its filter
+  bounds are inclusive), or everything when there is no marker yet;
+- the marker moves only after a sync whose listing reconciled and whose pages and documents are committed; a
+  failed run leaves it where it was, so the next sync reads the same window again;
+- it is kept on Qonto's clock when Qonto runs behind ours (the Qonto-clock rule, `marker_for`), so an update
+  Qonto stamps "earlier" than our start is not skipped;
+- a person may move it back (`rewind`) to re-read a period; never forward, which would skip records.
+Re-reading is always safe: rows are keyed on the Qonto id.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from well_pipeline.adapters.storage import InvoiceStore
+from well_pipeline.services.qonto_ingest import IngestWindow
+
+SYNC_MARKER = "qonto.supplier_invoices.updated_at"
+
+
+class MarkerRewindError(ValueError):
+    """A rewind that would skip records or means nothing; the message says why, the marker is unchanged."""
+
+
+def last_sync(store: InvoiceStore) -> datetime | None:
+    """When the last successful sync started (timezone-aware), None before the first one."""
+    value = store.get_marker(SYNC_MARKER)
+    return _aware(datetime.fromisoformat(value)) if value else None
+
+
+def incremental_window(store: InvoiceStore, overlap_minutes: int, now: datetime) -> IngestWindow:
+    """What the next incremental sync lists: updated since the marker minus the overlap, up to `now`."""
+    marker = last_sync(store)
+    if marker is None:
+        # No successful sync yet: everything Qonto exposes is new to us.
+        return IngestWindow(updated_from=None, updated_to=now)
+    return IngestWindow(updated_from=marker - timedelta(minutes=overlap_minutes), updated_to=now)
+
+
+def marker_for(sync_started: datetime, server_offset_s: float | None) -> datetime:
+    """The marker to store: our start time, moved back by Qonto's lag (and its `Date` header's 1 s rounding)."""
+    if server_offset_s is None or server_offset_s >= 0:
+        return sync_started
+    return sync_started + timedelta(seconds=server_offset_s - 1)
+
+
+def advance_after_sync(store: InvoiceStore, *, sync_started: datetime, server_offset_s: float | None,
+                       listing_complete: bool) -> datetime | None:
+    """Move the marker after a sync that stored everything; returns the new marker, None when it stays.
+
+    Call it only once every page and document of the run is committed: the marker then promises that nothing
+    updated before it is missing. A listing that did not reconcile with Qonto's count keeps the marker.
+    """
+    if not listing_complete:
+        return None
+    moment = marker_for(sync_started, server_offset_s)
+    store.set_marker(SYNC_MARKER, moment.isoformat())
+    return moment
+
+
+def rewind(store: InvoiceStore, to: datetime, *, now: datetime) -> tuple[datetime, datetime]:
+    """Move the marker back to `to` so the next sync re-reads what changed since then; returns (before, after).
+
+    Refused (`MarkerRewindError`, nothing changed) when `to` has no timezone (ambiguous), lies in the future or
+    after the current marker (moving forward would skip records), or when no sync succeeded yet (the next sync
+    reads everything anyway; setting a marker would make it skip what came before).
+    """
+    if to.tzinfo is None or to.utcoffset() is None:
+        raise MarkerRewindError(f"{to.isoformat()} has no timezone: add Z (UTC) or an offset such as +02:00")
+    to = to.astimezone(UTC)
+    if to > now:
+        raise MarkerRewindError(f"{to.isoformat()} is in the future: a marker there would skip every update "
+                                "until then")
+    current = last_sync(store)
+    if current is None:
+        raise MarkerRewindError("no sync has succeeded yet: the next sync reads every record, nothing to rewind")
+    if to > current:
+        raise MarkerRewindError(f"{to.isoformat()} is after the current marker {current.isoformat()}: moving it "
+                                "forward would skip records (only a successful sync moves it forward)")
+    store.set_marker(SYNC_MARKER, to.isoformat())
+    return current, to
+
+
+def _aware(moment: datetime) -> datetime:
+    """Markers are written with their offset; one written without (by hand) is read as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
