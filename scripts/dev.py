@@ -84,6 +84,10 @@ def dagster_env(data_dir: Path) -> dict[str, str]:
         "WELL_DATA_DIR": str(data_dir),
         # `dg` compares the active virtual environment with the project's `.venv` and warns when they differ.
         "VIRTUAL_ENV": str(VENV),
+        # A single-run backfill logs one "planned" event per asset for its whole range instead of one per day per
+        # asset (3 × 1,097 for three years); read by the process that creates the run (webserver, daemon).
+        # Deployments set it too (README, Operations).
+        "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",
     })
     return env
 
@@ -136,6 +140,9 @@ def run_demo(extra: list[str]) -> int:
         "WELL_QONTO_AUTH_MODE": "oauth",
         "WELL_QONTO_CLIENT_ID": DEMO_CLIENT_ID,
         "WELL_QONTO_REDIRECT_URI": "http://127.0.0.1:8765/callback",
+        # The demo polls every minute (production default: 15): a quiet tick costs one sandbox request, and the first
+        # sync follows the first Melio export load within a minute instead of a quarter of an hour.
+        "WELL_SYNC_INTERVAL_MINUTES": "1",
         # The generated Melio exports stand in for the customer's own.
         "WELL_MELIO_VENDORS_CSV": str(dataset / "melio" / "vendors.csv"),
         "WELL_MELIO_BILLS_CSV": str(dataset / "melio" / "bills.csv"),

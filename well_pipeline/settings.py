@@ -25,7 +25,7 @@ import difflib
 import functools
 import os
 import tomllib
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -319,36 +319,31 @@ class DeliverySettings(_Section):
         return self
 
 
-def _default_history_start() -> date:
-    """Three years back (Qonto exposes at most that), rounded down to the first of the month.
-
-    Rounding keeps the partition set stable for a month instead of shifting every day.
-    """
-    start = datetime.now(UTC).date() - timedelta(days=3 * 365)
-    return start.replace(day=1)
-
-
 class ScheduleSettings(_Section):
     """Partitions, sensors and run limits: read when the code location loads (a change needs a reload)."""
 
-    history_start: date = Field(
-        default_factory=_default_history_start,
-        json_schema_extra=_shown_default("three years back, 1st of that month"),
-        description="First day of the backfill window (the first daily partition).")
+    # Unset is the normal case: the start is then the day the first `well qonto connect` stored (it never moves
+    # with the calendar); see services/history_window.py and README "Operations".
+    history_start: date | None = Field(
+        None, json_schema_extra=_shown_default("empty (the day fixed by the first `well qonto connect`)"),
+        description="First day of the backfill window (the first daily partition). Empty: the day the first "
+        "`well qonto connect` fixed, three years back on the 1st of that month (before any connect, the same "
+        "rule as of today). Set it to widen the window: earlier days appear as missing partitions to backfill; "
+        "existing ones are untouched.")
     sync_interval_minutes: WholeNumber = Field(15, gt=0, description="How often the Qonto sync sensor polls for new "
                                                "and changed invoices.")
     dead_run_check_seconds: WholeNumber = Field(
-        60, gt=0, description="How often `run_health_sensor` looks for started runs whose processes are all gone "
+        300, gt=0, description="How often `run_health_sensor` looks for started runs whose processes are all gone "
         "(kill -9, OOM, reboot), fails them and frees their DuckDB slot: the bound on how long such a run blocks "
-        "syncing.")
+        "syncing (the sync sensor also checks its own previous run on every tick).")
     max_run_minutes: WholeNumber = Field(
         360, ge=0, description="Outer bound on a sync or Melio reload run, alive or not (Dagster's "
         "`dagster/max_runtime`, enforced by run monitoring); 0: no bound. Keep it well above your longest sync.")
 
     @field_validator("history_start")
     @classmethod
-    def _not_in_the_future(cls, value: date) -> date:
-        if value > datetime.now(UTC).date():
+    def _not_in_the_future(cls, value: date | None) -> date | None:
+        if value is not None and value > datetime.now(UTC).date():
             raise ValueError(f"{value} is in the future")
         return value
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from types import ModuleType
 
 import dagster as dg
+from dagster._core.definitions.run_request import InstigatorType
+from dagster._core.scheduler.instigation import TickStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +41,12 @@ def assert_wells_instance(home: Path) -> None:
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 30
         assert not instance.telemetry_enabled
+        # Quiet (skipped) sensor ticks are purged after a day, failed ones after 30, run-launching ones after 90:
+        # with Dagster's defaults (skipped 7, others never) ticks alone grow without bound.
+        retention = instance.get_tick_retention_settings(InstigatorType.SENSOR)
+        assert (retention[TickStatus.SKIPPED], retention[TickStatus.FAILURE], retention[TickStatus.SUCCESS]) == \
+            (1, 30, 90)
+        assert instance.run_coordinator.dequeue_interval_seconds == 1  # a sensor's run starts within a second
     assert (home / "history" / "runs.db").is_file()
 
 

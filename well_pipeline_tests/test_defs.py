@@ -1,5 +1,6 @@
-"""The code location loads the dg way, and its shape keeps the promises: each definition once, single-run
-backfills, one DuckDB writer, a sensor, no beta notice from Well's own definitions."""
+"""The code location loads the dg way, and its shape keeps the promises: each definition once, the three
+partitioned assets as one single-run-backfill step with every check, one DuckDB writer, the sync jobs in process,
+a sensor that launches them, no beta notice from Well's own definitions."""
 
 import os
 import subprocess
@@ -13,9 +14,21 @@ import pytest
 
 from well_pipeline import definitions
 from well_pipeline.defs.qonto.partitions import qonto_daily_partitions
-from well_pipeline.defs.qonto.sensors import qonto_sync_sensor
+from well_pipeline.settings import code_location_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+PARTITIONED = {"qonto_supplier_invoices", "scored_matches", "delivered_bills"}
+# Every check of the three assets, and whether it stops what follows it in the step when it fails.
+CHECKS = {
+    ("qonto_supplier_invoices", "attachments_match_their_digest"): True,
+    ("qonto_supplier_invoices", "every_invoice_has_its_document"): False,
+    ("qonto_supplier_invoices", "no_unparsed_qonto_records"): False,
+    ("scored_matches", "one_row_per_invoice"): True,
+    ("scored_matches", "scores_in_range"): True,
+    ("scored_matches", "no_auto_link_breaks_a_hard_rule"): True,
+    ("delivered_bills", "no_record_sent_twice"): True,
+}
+SYNC_JOBS = ("qonto_sync_job", "deliver_approved_job")
 
 
 @pytest.fixture(scope="module")
@@ -24,42 +37,68 @@ def defs() -> dg.Definitions:
     return definitions.defs()
 
 
+def pipeline(defs: dg.Definitions) -> dg.AssetsDefinition:
+    (found,) = [a for a in defs.assets if {k.to_user_string() for k in a.keys} & PARTITIONED]
+    return found
+
+
 def test_definitions_resolve(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
         "qonto_supplier_invoices", "melio_vendor_directory", "melio_ledger", "scored_matches", "review_queue",
         "delivered_bills"}
-    sync = defs.resolve_job_def("qonto_sync_job")
-    assert {"qonto_supplier_invoices", "scored_matches", "review_queue", "delivered_bills"} <= set(sync.graph.node_dict)
+    # The three partitioned assets are one multi-asset: one step (ingest → checks → scoring → checks → delivery).
+    step = pipeline(defs)
+    assert step.node_def.name == "invoice_pipeline"
+    assert {k.to_user_string() for k in step.keys} == PARTITIONED and step.can_subset
+    assert {dep.to_user_string() for dep in graph.get(dg.AssetKey("scored_matches")).parent_keys} == {
+        "qonto_supplier_invoices", "melio_vendor_directory", "melio_ledger"}
+    assert {dep.to_user_string() for dep in graph.get(dg.AssetKey("delivered_bills")).parent_keys} == {
+        "scored_matches"}
+    assert {k.name: k.asset_key.to_user_string() for k in graph.asset_check_keys} == {
+        name: asset for asset, name in CHECKS}
+    (checks,) = defs.asset_checks
+    assert {(s.asset_key.to_user_string(), s.name): s.blocking for s in checks.check_specs} == CHECKS
+    assert list(step.check_specs) == []  # declared apart: a range run plans no check row per partition
+    for name in SYNC_JOBS:
+        job = defs.resolve_job_def(name)
+        assert job.executor_def is dg.in_process_executor, name  # one step: no process per step
+        (op,) = job.graph.node_dict.values()
+        assert op.definition.pool == "duckdb", name
     defs.resolve_job_def("melio_exports_job")
     assert {s.name for s in defs.sensors} == {"qonto_sync_sensor", "melio_exports_sensor", "run_health_sensor"}
 
 
 def test_every_duckdb_writer_is_in_the_single_pool(defs: dg.Definitions) -> None:
     for assets_def in defs.assets:
-        assert assets_def.op.pool == "duckdb", assets_def.key
-    for check in defs.asset_checks:
-        assert check.op.pool == "duckdb", check
+        assert assets_def.op.pool == "duckdb", assets_def.keys
+    # The checks are evaluated inside the pipeline step and logged; `pipeline_checks` declares them and runs them
+    # again on demand, in the same pool (it only reads, but it opens the file).
+    (checks,) = defs.asset_checks
+    assert checks.node_def.name == "pipeline_checks" and checks.op.pool == "duckdb"
+    assert {s.key for s in checks.check_specs} == set(defs.resolve_asset_graph().asset_check_keys)
 
 
 def test_backfills_are_one_run_and_partitions_stay_few(defs: dg.Definitions) -> None:
-    for key in ("qonto_supplier_invoices", "scored_matches", "delivered_bills"):
-        asset = next(a for a in defs.assets if a.key == dg.AssetKey(key))
-        assert asset.backfill_policy == dg.BackfillPolicy.single_run()
-        assert asset.partitions_def == qonto_daily_partitions
+    step = pipeline(defs)
+    assert step.backfill_policy == dg.BackfillPolicy.single_run()
+    assert step.partitions_def == qonto_daily_partitions
     count = len(qonto_daily_partitions.get_partition_keys())
     assert 1000 <= count <= 1200, count  # three years of days, far under Dagster's advised 100,000
     assert qonto_daily_partitions.get_last_partition_key() == datetime.now(UTC).strftime("%Y-%m-%d")
 
 
-def test_sensor_requests_todays_incremental_sync_once_per_window() -> None:
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance)
-        result = qonto_sync_sensor(context)
-        (request,) = result.run_requests
-        assert request.partition_key == datetime.now(UTC).strftime("%Y-%m-%d")
-        assert request.run_key.startswith("qonto-sync-")
-        assert result.cursor and result.cursor in request.run_key
+def test_the_sync_sensor_launches_the_sync_and_delivery_jobs(defs: dg.Definitions) -> None:
+    """The sensor launches the two op jobs, never a partition: the old guarantee "one incremental run of today's
+    partition per window" (the INCREMENTAL run tag) is gone by design (issue 10: a sync rewrites the days it
+    touched and reports each). What a tick decides is tested in defs/test_sync_sensor.py."""
+    sensor = next(s for s in defs.sensors if s.name == "qonto_sync_sensor")
+    assert sorted(job.name for job in sensor.jobs) == sorted(SYNC_JOBS)
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == code_location_settings().sync_interval_minutes * 60
+    assert {"qonto", "storage"} <= set(sensor.required_resource_keys)
+    # Owners would be a beta parameter: none of Well's sensors sets them (see defs/__init__.py's filter).
+    assert not any(s.owners for s in defs.sensors)
 
 
 def test_resources_show_settings_but_no_secret(defs: dg.Definitions) -> None:
@@ -74,10 +113,12 @@ def test_the_defs_folder_is_loaded_and_each_definition_registered_once(defs: dg.
     """Modules import each other's assets (to depend on them, to select them in jobs): the loader sees those
     objects in several modules, the code location must still hold each one once."""
     raw = dg.load_from_defs_folder(path_within_project=definitions.DG_PROJECT_DIR)
-    assert len(raw.assets) > len({a.key for a in raw.assets})  # what `each_once` is there for
-    assert len(defs.assets) == len({a.key for a in defs.assets}) == 6
-    assert len(defs.asset_checks) == len({key for c in defs.asset_checks for key in c.check_keys}) == 7
-    assert sorted(j.name for j in defs.jobs) == ["melio_exports_job", "qonto_sync_job"]
+    assert len(raw.assets) > len({frozenset(a.keys) for a in raw.assets})  # what `each_once` is there for
+    # The pipeline step, the two Melio exports and review_queue.
+    assert len(defs.assets) == len({frozenset(a.keys) for a in defs.assets}) == 4
+    assert len({key for a in defs.assets for key in a.keys}) == 6
+    assert len(defs.asset_checks) == 1 and len(list(defs.asset_checks[0].check_specs)) == len(CHECKS)
+    assert sorted(j.name for j in defs.jobs) == ["deliver_approved_job", "melio_exports_job", "qonto_sync_job"]
     assert sorted(s.name for s in defs.sensors) == ["melio_exports_sensor", "qonto_sync_sensor", "run_health_sensor"]
     assert defs.component_tree is not None and defs.component_tree.code_location_name == "well_pipeline"
 

@@ -29,8 +29,7 @@ def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 def test_defaults_without_file(tmp_path: Path) -> None:
     settings = load_settings(tmp_path / "absent.toml")
     assert settings.qonto_requests_per_10s == 950
-    assert settings.history_start.day == 1
-    assert (date.today() - settings.history_start).days <= 3 * 365 + 31
+    assert settings.history_start is None  # unset: the day the first connect fixed (services/history_window.py)
     assert settings.duckdb_path == Path(".well_data") / "well.duckdb"
 
 
@@ -199,7 +198,8 @@ def test_the_generator_rewrites_only_its_block() -> None:
     fresh = settings_doc.replace_block(stale, settings_doc.readme_block())
     assert fresh.startswith("intro\n") and fresh.endswith("\noutro\n") and "| old | rows |" not in fresh
     assert "| `smtp_port` | `WELL_SMTP_PORT` | `587` | SMTP port (587 for STARTTLS, 465 for implicit TLS). |" in fresh
-    assert "| `history_start` | `WELL_HISTORY_START` | three years back, 1st of that month |" in fresh
+    assert ("| `history_start` | `WELL_HISTORY_START` | empty (the day fixed by the first `well qonto connect`) |"
+            in fresh)
     with pytest.raises(ValueError, match="settings block once"):
         settings_doc.replace_block("no markers here", settings_doc.readme_block())
 

@@ -1,13 +1,15 @@
 """`well qonto`: connect (OAuth approval in Qonto), disconnect (revoke), status, and rewind the sync marker.
 
 The use cases live in services/qonto_connection.py (connect, disconnect, status) and services/sync_marker.py
-(rewind); these commands read the settings, call them and print the result.
+(the rewind rules); these commands read the settings, call them and print the result. The rewind moves the sync
+sensor's cursor through Dagster's own CLI (cli/sensor_cursor.py).
 """
 
 from __future__ import annotations
 
 import webbrowser
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -15,10 +17,16 @@ import httpx
 
 from well_pipeline.adapters.qonto import QontoError
 from well_pipeline.adapters.secrets import QONTO_STAGING_TOKEN, Secret
+from well_pipeline.adapters.storage import DatabaseLockedError
+from well_pipeline.adapters.workspace_state import WorkspaceStateError, workspace_file
+from well_pipeline.cli import sensor_cursor
 from well_pipeline.cli.common import open_storage, printable, storage_if_any
 from well_pipeline.cli.secrets import SecretErrorsGroup, open_store
+from well_pipeline.cli.sensor_cursor import SensorCursorError
 from well_pipeline.services import qonto_connection, sync_marker
+from well_pipeline.services.history_window import resolve_history_start
 from well_pipeline.services.qonto_connection import QontoConnectionError
+from well_pipeline.services.sync_cursor import SENSOR_NAME, rewind_cursor
 from well_pipeline.services.sync_marker import MarkerRewindError
 from well_pipeline.settings import load_settings
 
@@ -29,7 +37,7 @@ class QontoGroup(SecretErrorsGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (QontoConnectionError, MarkerRewindError) as exc:
+        except (QontoConnectionError, MarkerRewindError, SensorCursorError, WorkspaceStateError) as exc:
             raise click.ClickException(str(exc)) from None
         except QontoError as exc:  # redacted by construction; may quote Qonto's own text, so shown inert
             raise click.ClickException(printable(str(exc))) from None
@@ -55,7 +63,11 @@ def qonto() -> None:
               help="Approve automatically by visiting the URL here (the local Qonto sandbox only).")
 @click.option("--timeout", default=600, show_default=True, help="Seconds to wait for the approval (code lives 10 min).")
 def connect(no_browser: bool, sandbox_approve: bool, timeout: int) -> None:
-    """Approve Well in Qonto (OAuth 2.0) and store the refresh token, encrypted."""
+    """Approve Well in Qonto (OAuth 2.0) and store the refresh token, encrypted (API-key mode: check the key).
+
+    The first connect also fixes the first day of the backfill window (the first daily partition); a reconnect
+    keeps it, and only the history_start setting changes it.
+    """
     settings = load_settings()
     store = open_store(settings)
 
@@ -66,8 +78,16 @@ def connect(no_browser: bool, sandbox_approve: bool, timeout: int) -> None:
         elif not no_browser:
             webbrowser.open(url)
 
-    scopes = qonto_connection.connect(settings.connection(), store, show_url=show, timeout_s=timeout)
-    click.echo(f"Connected to Qonto. Granted scopes: {printable(' '.join(scopes))}")
+    outcome = qonto_connection.connect(settings.connection(), store, show_url=show, timeout_s=timeout,
+                                       state_file=workspace_file(settings.data_path))
+    if settings.qonto_auth_mode == "api_key":
+        click.echo("Connected to Qonto: the API key works.")
+    else:
+        click.echo(f"Connected to Qonto. Granted scopes: {printable(' '.join(outcome.scopes))}")
+    fixed = "fixed now" if outcome.history_start_stored else "kept from the first connect"
+    click.echo(f"Backfill window starts {outcome.history_start.day} ({fixed}).")
+    if settings.history_start is not None:
+        click.echo(f"The history_start setting ({settings.history_start}) overrides it while it is set.")
 
 
 @qonto.command()
@@ -94,13 +114,21 @@ def status() -> None:
     connected = {True: "yes", False: "no", None: "unknown (secret store problem, below)"}[state.connected]
     click.echo(f"connected: {connected}")
     click.echo(f"secret store: {f'{len(state.problems)} problem(s), below' if state.problems else 'ok'}")
+    problems = list(state.problems)
+    try:
+        start = resolve_history_start(settings.history_start, workspace_file(settings.data_path),
+                                      today=datetime.now(UTC).date())
+        click.echo(f"backfill window starts: {start.describe()}")
+    except WorkspaceStateError as exc:
+        click.echo("backfill window starts: unknown (workspace file problem, below)")
+        problems.append(str(exc))
     if state.invoices_stored is None:
         click.echo("no data yet")
     else:
         click.echo(f"last successful sync: {state.last_sync.isoformat() if state.last_sync else 'never'}")
         click.echo(f"invoices stored: {state.invoices_stored}")
-    if state.problems:
-        raise click.ClickException("\n\n".join(state.problems))
+    if problems:
+        raise click.ClickException("\n\n".join(problems))
 
 
 def _moment(value: str) -> datetime:
@@ -116,14 +144,42 @@ def _moment(value: str) -> datetime:
 
 @qonto.command()
 @click.argument("since")
-def rewind(since: str) -> None:
+@click.option("--print-only", is_flag=True, help="Change nothing: check SINCE and print the command that moves the "
+              "sensor's marker.")
+def rewind(since: str, print_only: bool) -> None:
     """Move the sync marker back to SINCE, so the next sync re-reads what Qonto changed since then.
 
     SINCE is a date (2026-03-01, midnight UTC) or a time with Z or an offset (2026-03-01T08:00:00+01:00). Only
-    backwards and after a first successful sync; re-reading is safe (records are keyed on their Qonto id). A sync
-    running right now still moves the marker to its own start when it succeeds: check with `well qonto status`.
+    backwards and after a first successful sync; re-reading is safe (records are keyed on their Qonto id, and an
+    e-mail already sent is never sent again).
+
+    The live marker is the qonto_sync_sensor's cursor in the Dagster instance: with DAGSTER_HOME set, this runs
+    `dagster sensor cursor qonto_sync_sensor --set '{"marker": ...}'` against it, then moves DuckDB's copy (what
+    `well qonto status` shows). Without DAGSTER_HOME, or with --print-only, it changes nothing and prints that
+    command. The sensor's next tick asks Qonto for everything updated since SINCE minus sync_overlap_minutes.
     """
     moment = _moment(since)
-    before, after = sync_marker.rewind(open_storage().invoices, moment, now=datetime.now(UTC))
-    click.echo(f"Sync marker moved back from {before.isoformat()} to {after.isoformat()}: the next sync re-reads "
-               "records updated since then (minus sync_overlap_minutes).")
+    storage = open_storage()
+    before = sync_marker.last_sync(storage.invoices)
+    to = sync_marker.check_rewind(before, moment, now=datetime.now(UTC))
+    assert before is not None  # check_rewind refuses a rewind before the first sync
+    cursor = rewind_cursor(to)
+    home = sensor_cursor.dagster_home()
+    if print_only or home is None:
+        why = "--print-only" if print_only else "DAGSTER_HOME is not set, so the Dagster instance is unknown"
+        click.echo(f"Nothing changed ({why}). To move the sync marker back from {before.isoformat()} to "
+                   f"{to.isoformat()}, run from the project directory:\n  {sensor_cursor.shell_command(cursor, home)}"
+                   "\n(or paste the cursor with Edit cursor on the sensor's page). DuckDB's copy follows after the "
+                   "next successful sync.")
+        if not print_only:
+            raise click.exceptions.Exit(1)
+        return
+    locations = sensor_cursor.set_cursor(cursor, home, cwd=Path.cwd())
+    try:
+        sync_marker.rewind(storage.invoices, to, now=datetime.now(UTC))
+        copy = "and DuckDB's copy"
+    except DatabaseLockedError:  # a run is writing: it sets DuckDB's copy itself when it succeeds
+        copy = "(DuckDB's copy, shown by `well qonto status`, is busy: the next successful sync writes it)"
+    click.echo(f"Sync marker moved back from {before.isoformat()} to {to.isoformat()}: {SENSOR_NAME}'s cursor in "
+               f"{home} (code location {', '.join(locations)}) {copy}. The sensor's next tick re-reads what Qonto "
+               "updated since then (minus sync_overlap_minutes).")

@@ -39,9 +39,11 @@ def _secret_store(location: SecretStoreSettings) -> SecretStore:
 class WellStorageResource(dg.ConfigurableResource, StorageSettings):
     """Where Well keeps its data: the DuckDB file and the content-addressed attachment store."""
 
-    def storage(self, *, read_only: bool = False) -> Storage:
-        """The workspace's storage (DuckDB today; the implementation is chosen here, nowhere else)."""
-        return DuckDBStorage(self.duckdb_path, self.attachments_dir, read_only=read_only)
+    def storage(self, *, read_only: bool = False, lock_timeout_s: float = 30.0) -> Storage:
+        """The workspace's storage (DuckDB today; the implementation is chosen here, nowhere else).
+        `lock_timeout_s`: how long an open waits for another process's write lock (the sync sensor waits briefly)."""
+        return DuckDBStorage(self.duckdb_path, self.attachments_dir, read_only=read_only,
+                             lock_timeout_s=lock_timeout_s)
 
     def attachment_store(self) -> AttachmentStore:
         return AttachmentStore(self.attachments_dir)

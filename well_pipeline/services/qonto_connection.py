@@ -6,6 +6,10 @@ Well, Qonto redirects to Well's loopback callback with a one-time code, and Well
 only the refresh token, encrypted. Disconnecting revokes the consent at Qonto and forgets the token; the sync
 marker and every stored record stay, so reconnecting resumes from the last successful sync.
 
+The first successful connect also fixes the first day of the backfill window (services/history_window.py), in
+`<data_dir>/workspace.json`; a reconnect keeps it. In API-key mode there is no approval to wait for: connect
+checks the key with one request and fixes the day the same way.
+
 Configuration comes in as plain values (`QontoConnectionConfig`), credentials from the secret store: nothing here
 reads settings or knows Dagster.
 """
@@ -14,8 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 
+from well_pipeline.adapters import workspace_state
 from well_pipeline.adapters.qonto import (
     ApiKeyAuth,
     OAuthCallback,
@@ -36,6 +42,7 @@ from well_pipeline.adapters.secrets import (
     StoredRefreshToken,
 )
 from well_pipeline.adapters.storage import InvoiceStore
+from well_pipeline.services.history_window import HistoryStart, pin_history_start
 from well_pipeline.services.sync_marker import last_sync
 
 
@@ -107,14 +114,46 @@ def open_client(config: QontoConnectionConfig, secrets: SecretStore,
 
 
 # ---- connect -------------------------------------------------------------------------------------------------
-def connect(config: QontoConnectionConfig, secrets: SecretStore, *, show_url: Callable[[str], None],
-            timeout_s: float) -> tuple[str, ...]:
-    """Run the OAuth connect flow and store the refresh token, encrypted; returns the scopes Qonto granted.
+@dataclass(frozen=True)
+class Connected:
+    """How a connect went: the scopes Qonto granted (none in API-key mode) and the backfill window's first day,
+    `history_start_stored` True when this connect fixed it (the first one), False when it kept the stored one."""
 
-    `show_url(url)` gets the authorize URL once the callback listens: print it, open a browser (or, for the local
-    sandbox only, approve). Raises `QontoConnectionError` when something is missing, no answer arrives within
-    `timeout_s`, the answer is not for this request or Qonto refused; nothing is stored then.
+    scopes: tuple[str, ...]
+    history_start: HistoryStart
+    history_start_stored: bool
+
+
+def connect(config: QontoConnectionConfig, secrets: SecretStore, *, show_url: Callable[[str], None],
+            timeout_s: float, state_file: Path, now: datetime | None = None) -> Connected:
+    """Connect Well to Qonto and fix the backfill start in `state_file` (`<data_dir>/workspace.json`) if unset.
+
+    OAuth: run the connect flow and store the refresh token, encrypted. `show_url(url)` gets the authorize URL
+    once the callback listens: print it, open a browser (or, for the local sandbox only, approve). API key: check
+    the configured key with one request (`show_url` is not called). Raises `QontoConnectionError` when something
+    is missing, no answer arrives within `timeout_s`, the answer is not for this request or Qonto refused, and
+    `WorkspaceStateError` for a damaged `state_file` (checked first): nothing is stored then.
+    `now` (default: the clock) is when the connect happens, which fixes the start (tests pass a moment).
     """
+    workspace_state.read(state_file)  # a damaged file stops the connect before Qonto is asked anything
+    if config.auth_mode == "api_key":
+        scopes = _check_api_key(config, secrets)
+    else:
+        scopes = _oauth_connect(config, secrets, show_url=show_url, timeout_s=timeout_s)
+    start, stored_now = pin_history_start(state_file, now=now or datetime.now(UTC))
+    return Connected(scopes, start, stored_now)
+
+
+def _check_api_key(config: QontoConnectionConfig, secrets: SecretStore) -> tuple[str, ...]:
+    """API-key mode: the key works when Qonto returns the organisation (raises `QontoError` otherwise)."""
+    with open_client(config, secrets) as client:
+        client.get_organization()
+    return ()
+
+
+def _oauth_connect(config: QontoConnectionConfig, secrets: SecretStore, *, show_url: Callable[[str], None],
+                   timeout_s: float) -> tuple[str, ...]:
+    """The OAuth flow: approval in Qonto, code exchange, refresh token stored; returns the granted scopes."""
     if not config.client_id:
         raise QontoConnectionError("set qonto_client_id first (well.toml or WELL_QONTO_CLIENT_ID)")
     client_secret = secrets.get(QONTO_CLIENT_SECRET)

@@ -71,7 +71,7 @@ class IngestReport:
     attachment_bytes: int = 0
     attachments_failed: int = 0
     attachment_failures: list[str] = field(default_factory=list)
-    touched_dates: set[date] = field(default_factory=set)
+    touched_dates: set[date] = field(default_factory=set)  # creation days of records stored new or changed
     listing_complete: bool = True
     listing_passes: int = 0  # passes over the window or its halves (1 when the first reconciled)
     windows_split: int = 0
@@ -101,8 +101,20 @@ def ingest_supplier_invoices(
     Raises `ListingIncompleteError` (carrying the report) when a window never reconciled with Qonto's count,
     and `QontoTimeoutError` when Qonto kept answering past the request deadline; both after storing what
     arrived, so the caller's sync marker stays and the next sync reads the window again.
+    A rate-limit wait of 2 s or more goes to `log` too, with the time left (a long backfill otherwise stalls
+    silently for minutes); the stalled time is `client.stats.limiter_wait_s`.
     """
-    warn = warn or log
+    client.report_limiter_waits(log)
+    try:
+        return _ingest(client, invoices, attachments, window, attachment_scope=attachment_scope,
+                       max_attachment_bytes=max_attachment_bytes, log=log, warn=warn or log)
+    finally:
+        client.report_limiter_waits(None)  # the client is the caller's: leave no log of this call attached
+
+
+def _ingest(client: QontoClient, invoices: InvoiceStore, attachments: AttachmentStore, window: IngestWindow, *,
+            attachment_scope: tuple[date, date] | None, max_attachment_bytes: int | None, log: Log,
+            warn: Log) -> IngestReport:
     report = IngestReport(window=window)
     started = time.monotonic()
     log(f"Listing Qonto supplier invoices: {window.describe()}")
@@ -150,7 +162,9 @@ def _list_once(client: QontoClient, store: InvoiceStore, window: IngestWindow, r
         tally.add(page)
         invoices = [r for r in page.results if isinstance(r, SupplierInvoice)]
         rejects = [r for r in page.results if isinstance(r, RejectedRecord)]
-        report.counts.add(store.upsert_invoices(invoices, rejects))
+        changes = store.upsert_invoices(invoices, rejects)
+        report.counts.add(changes)
+        rewritten = {*changes.new, *changes.changed}
         if rejects:
             report.rejected += len(rejects)
             for reject in rejects[:20 - len(report.rejected_reasons)]:
@@ -159,7 +173,8 @@ def _list_once(client: QontoClient, store: InvoiceStore, window: IngestWindow, r
             report.unknown_fields.update(invoice.unknown_fields)
             if invoice.field_warnings:
                 report.field_warnings[invoice.id] = ", ".join(invoice.field_warnings)
-            report.touched_dates.add(invoice.created_at.astimezone(UTC).date())
+            if invoice.id in rewritten:  # the overlap re-lists unchanged records: their days need no new score
+                report.touched_dates.add(invoice.created_at.astimezone(UTC).date())
         report.pages += 1
         if report.pages == 1 or report.pages % 10 == 0:
             log(f"page {page.number}/{page.total_pages or '?'}: {report.counts.seen} records "

@@ -1,7 +1,9 @@
 """The Qonto sync marker: where the next incremental sync starts reading, and the rules that keep it honest.
 
-The marker is the moment the last *successful* sync started (naive reading: "everything Qonto updated before it
-is stored"). Its rules, in one place for the ingest asset and `well qonto`:
+The marker is the end of the window the last *successful* sync covered (naive reading: "everything Qonto updated
+before it is stored"). The sync sensor keeps the live marker in its cursor (services/sync_cursor.py); DuckDB's
+`sync_state` holds a copy written by each successful sync, which `well qonto status` shows and a sync launched by
+hand (without a window) starts from. Its rules, in one place for the sensor, the sync job and `well qonto`:
 - a sync reads records updated since the marker minus an overlap (Qonto does not document whether its filter
   bounds are inclusive), or everything when there is no marker yet;
 - the marker moves only after a sync whose listing reconciled and whose pages and documents are committed; a
@@ -32,13 +34,17 @@ def last_sync(store: InvoiceStore) -> datetime | None:
     return _aware(datetime.fromisoformat(value)) if value else None
 
 
-def incremental_window(store: InvoiceStore, overlap_minutes: int, now: datetime) -> IngestWindow:
-    """What the next incremental sync lists: updated since the marker minus the overlap, up to `now`."""
-    marker = last_sync(store)
+def window_since(marker: datetime | None, overlap_minutes: int, now: datetime) -> IngestWindow:
+    """What a sync from `marker` lists: updated since the marker minus the overlap, up to `now`; everything up to
+    `now` when there is no marker yet (everything Qonto exposes is new to us)."""
     if marker is None:
-        # No successful sync yet: everything Qonto exposes is new to us.
         return IngestWindow(updated_from=None, updated_to=now)
     return IngestWindow(updated_from=marker - timedelta(minutes=overlap_minutes), updated_to=now)
+
+
+def incremental_window(store: InvoiceStore, overlap_minutes: int, now: datetime) -> IngestWindow:
+    """What the next incremental sync lists from DuckDB's marker (a sync launched without a window)."""
+    return window_since(last_sync(store), overlap_minutes, now)
 
 
 def marker_for(sync_started: datetime, server_offset_s: float | None) -> datetime:
@@ -62,12 +68,12 @@ def advance_after_sync(store: InvoiceStore, *, sync_started: datetime, server_of
     return moment
 
 
-def rewind(store: InvoiceStore, to: datetime, *, now: datetime) -> tuple[datetime, datetime]:
-    """Move the marker back to `to` so the next sync re-reads what changed since then; returns (before, after).
+def check_rewind(current: datetime | None, to: datetime, *, now: datetime) -> datetime:
+    """`to` in UTC, when moving the marker `current` back to it is allowed; else `MarkerRewindError` saying why.
 
-    Refused (`MarkerRewindError`, nothing changed) when `to` has no timezone (ambiguous), lies in the future or
-    after the current marker (moving forward would skip records), or when no sync succeeded yet (the next sync
-    reads everything anyway; setting a marker would make it skip what came before).
+    Refused when `to` has no timezone (ambiguous), lies in the future or after the current marker (moving forward
+    would skip records), or when no sync succeeded yet (the next sync reads everything anyway; setting a marker
+    would make it skip what came before).
     """
     if to.tzinfo is None or to.utcoffset() is None:
         raise MarkerRewindError(f"{to.isoformat()} has no timezone: add Z (UTC) or an offset such as +02:00")
@@ -75,12 +81,20 @@ def rewind(store: InvoiceStore, to: datetime, *, now: datetime) -> tuple[datetim
     if to > now:
         raise MarkerRewindError(f"{to.isoformat()} is in the future: a marker there would skip every update "
                                 "until then")
-    current = last_sync(store)
     if current is None:
         raise MarkerRewindError("no sync has succeeded yet: the next sync reads every record, nothing to rewind")
     if to > current:
         raise MarkerRewindError(f"{to.isoformat()} is after the current marker {current.isoformat()}: moving it "
                                 "forward would skip records (only a successful sync moves it forward)")
+    return to
+
+
+def rewind(store: InvoiceStore, to: datetime, *, now: datetime) -> tuple[datetime, datetime]:
+    """Move DuckDB's copy of the marker back to `to` (see `check_rewind`; refused: nothing changed); returns
+    (before, after). The sensor's own marker is moved by its cursor (`well qonto rewind` does both)."""
+    current = last_sync(store)
+    to = check_rewind(current, to, now=now)
+    assert current is not None  # check_rewind refuses a missing marker
     store.set_marker(SYNC_MARKER, to.isoformat())
     return current, to
 

@@ -12,8 +12,9 @@ import duckdb
 import pytest
 
 from well_pipeline.adapters.secrets import QONTO_CLIENT_SECRET, QONTO_REFRESH_TOKEN, SecretStore
+from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES
 from well_pipeline_tests.defs.conftest import WellEnv, day_key
-from well_pipeline_tests.defs.test_qonto_assets import materialize_range
+from well_pipeline_tests.defs.pipeline_runs import materialize_range
 from well_pipeline_tests.support.permissions import make_open, open_to_others, permissive_umask
 
 
@@ -34,7 +35,7 @@ def test_ingest_run_leaves_every_file_private(well_env: WellEnv, instance: dg.Da
         opened = make_open(data)
         assert len(open_to_others(data)) == opened
 
-        result = materialize_range(well_env, instance, day_key(0), day_key(2))
+        result = materialize_range(well_env, instance, day_key(0), day_key(2), assets=[QONTO_SUPPLIER_INVOICES])
 
     assert result.success
     files = [os.path.join(d, f) for d, _, names in os.walk(data) for f in names]

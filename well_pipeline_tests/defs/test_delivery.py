@@ -10,8 +10,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -20,80 +19,59 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from well_pipeline.adapters.secrets import SMTP_PASSWORD, SecretStore
 from well_pipeline.cli.main import cli
-from well_pipeline.defs.delivery.assets import delivered_bills, delivery_checks
-from well_pipeline.defs.matching.assets import scored_matches
-from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
-from well_pipeline.defs.qonto.assets import qonto_supplier_invoices
+from well_pipeline.defs.delivery.assets import DELIVERED_BILLS
+from well_pipeline.defs.matching.assets import SCORED_MATCHES
+from well_pipeline.defs.pipeline.assets import invoice_pipeline
+from well_pipeline.defs.pipeline.jobs import qonto_sync_job
+from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES
 from well_pipeline.defs.resources import MelioDeliveryResource, build_resources
-from well_pipeline.sandbox.melio import InboxConfig, MelioInbox
+from well_pipeline.sandbox.melio import MelioInbox
 from well_pipeline.services.delivery import deliver_days
+from well_pipeline.services.sync_marker import last_sync
 from well_pipeline.settings import Settings, SettingsError
-from well_pipeline_tests.defs.conftest import DAY0, WellEnv, day_key
+from well_pipeline_tests.defs.conftest import (
+    DAY0,
+    IBAN,
+    INBOX_ADDRESS,
+    TYPO_ADDRESS,
+    WellEnv,
+    clean_invoices,
+    day_key,
+    load_melio,
+)
 from well_pipeline_tests.support.qonto_records import make_invoice
 from well_pipeline_tests.support.waiting import wait_until
 
-IBAN = "FR7630006000011234567890189"
-VENDORS = f"company_name,vendor_id,email,iban,vat_number\nPapeterie Dupont SARL,V-1,,{IBAN},\n"
-BILLS = "bill_id,company_name,invoice_number,invoice_date,due_date,amount,currency,status\n" \
-        "MB-1,Papeterie Dupont,OLD-1,2025-01-01,2025-02-01,10.00,EUR,paid\n"
-INBOX_ADDRESS = "papeterie_1234@invoicesmelio.com"
-TYPO_ADDRESS = "papeterie_1234@invoicemelio.com"  # issue 7: one letter short, and every relay accepts it
-
-
-def clean_invoices(count: int, day: int = 0) -> list[dict]:
-    return [make_invoice(invoice_id=f"d{day}-{n:03d}", attachment_id=f"a{day}-{n:03d}",
-                         created_at=DAY0 + timedelta(days=day, minutes=10 * n), invoice_number=f"F-{day}-{n:03d}",
-                         status="awaiting_payment", supplier_name="Papeterie Dupont SARL", iban=IBAN)
-            for n in range(count)]
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Iterator[MelioInbox]:
-    with MelioInbox(tmp_path / "inbox", InboxConfig(port=0, tls_port=0)) as server:
-        yield server
-
-
-def use_inbox(well_env: WellEnv, inbox: MelioInbox, *, password: str = "well-sandbox-smtp-secret",
-              **settings: object) -> WellEnv:
-    """Point `well_env` at `inbox` (STARTTLS, the sandbox's login) with the Melio CSVs; `settings` override."""
-    configured = well_env.settings.replace(**({
-        "melio_inbox_address": INBOX_ADDRESS, "smtp_host": "127.0.0.1", "smtp_port": inbox.port,
-        "smtp_security": "starttls", "smtp_username": InboxConfig().username,
-        "smtp_from_address": "well@papeterie-client.example", "smtp_ca_file": str(inbox.cert_path)} | settings))
-    SecretStore(configured.secrets_path, environ={}).set(SMTP_PASSWORD, password)
-    melio = configured.data_path / "melio"
-    melio.mkdir(parents=True, exist_ok=True)
-    (melio / "vendors.csv").write_text(VENDORS)
-    (melio / "bills.csv").write_text(BILLS)
-    well_env.settings = configured
-    well_env.resources = build_resources(configured)
-    return well_env
-
-
-@pytest.fixture
-def delivery_env(well_env: WellEnv, inbox: MelioInbox) -> WellEnv:
-    return use_inbox(well_env, inbox)
+# The stages of the `invoice_pipeline` step a test runs, by the asset each one writes (a UI subset).
+STAGES = {"ingest": QONTO_SUPPLIER_INVOICES, "score": SCORED_MATCHES, "deliver": DELIVERED_BILLS}
 
 
 def run(env: WellEnv, instance: dg.DagsterInstance, *, first: int = 0, last: int = 2,
         assets: tuple = ("ingest", "score", "deliver"), run_config: dict | None = None) -> dg.ExecuteInProcessResult:
-    steps = {"ingest": [qonto_supplier_invoices], "score": [scored_matches],
-             "deliver": [delivered_bills, *delivery_checks]}
-    chosen = [step for name in assets for step in steps[name]]
-    result = dg.materialize(
-        [qonto_supplier_invoices, scored_matches, delivered_bills, *delivery_checks],
-        resources=env.resources, instance=instance, selection=chosen, run_config=run_config,
+    """A UI-style single-run backfill of days [first, last] through the pipeline multi-asset, limited to `assets`
+    (selecting an asset selects its checks too: `no_record_sent_twice` runs inside the step with delivery)."""
+    return dg.materialize(
+        [invoice_pipeline], resources=env.resources, instance=instance,
+        selection=[STAGES[name] for name in assets], run_config=run_config,
         tags={"dagster/asset_partition_range_start": day_key(first),
               "dagster/asset_partition_range_end": day_key(last)},
         raise_on_error=False,
     )
-    return result
 
 
-def load_melio(env: WellEnv, instance: dg.DagsterInstance) -> None:
-    assert dg.materialize([melio_vendor_directory, melio_ledger], resources=env.resources, instance=instance).success
+def delivery_figures(result: dg.ExecuteInProcessResult) -> dict:
+    """The delivery stage's run-wide figures (sent, already delivered, remaining...): its `delivered_bills`
+    observation, since each partition's materialisation holds only that day's own counts."""
+    (observation,) = [e.asset_observation_data.asset_observation for e in result.get_asset_observation_events()
+                      if e.asset_key == DELIVERED_BILLS]
+    return {key: value.value for key, value in observation.metadata.items()}
+
+
+def delivered_days(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    """The `delivered_bills` partitions the run reported, with each day's metadata."""
+    return {e.partition: {k: v.value for k, v in e.materialization.metadata.items()}
+            for e in result.get_asset_materialization_events() if e.asset_key == DELIVERED_BILLS}
 
 
 def outbox(env: WellEnv) -> dict[str, tuple]:
@@ -133,13 +111,18 @@ def test_each_bill_once_byte_identical_and_rerun_sends_nothing(delivery_env: Wel
         assert qonto_id in message.subject and qonto_id in message.attachments[0].filename
     assert all(state == "sent" for state, *_ in outbox(delivery_env).values())
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks["no_record_sent_twice"] is True
+    assert checks["no_record_sent_twice"] is True  # evaluated inside the step, after delivery
+    # One delivered_bills partition per day holding rows, each with its own counts; day 2 is empty: no event.
+    days = delivered_days(result)
+    assert set(days) == {day_key(0), day_key(1)}
+    assert (days[day_key(0)]["sent"], days[day_key(1)]["sent"]) == (6, 3)
+    assert delivery_figures(result)["sent"] == 9
 
     again = run(delivery_env, instance)
     assert again.success
     assert sum(inbox_ids(inbox).values()) == 9  # zero new e-mails
-    meta = again.get_asset_materialization_events()[-1].materialization.metadata
-    assert meta["already_delivered"].value == 9 and meta["sent"].value == 0
+    figures = delivery_figures(again)
+    assert figures["already_delivered"] == 9 and figures["sent"] == 0
 
 
 def test_smtp_faults_mid_batch_deliver_once_or_hold(delivery_env: WellEnv, inbox: MelioInbox,
@@ -227,12 +210,15 @@ def test_sigkill_mid_batch_then_restart(delivery_env: WellEnv, inbox: MelioInbox
            "WELL_SMTP_FROM_ADDRESS": settings.smtp_from_address, "WELL_SMTP_CA_FILE": settings.smtp_ca_file,
            "WELL_QONTO_API_URL": settings.qonto_api_url, "WELL_QONTO_OAUTH_URL": settings.qonto_oauth_url,
            "WELL_QONTO_CLIENT_ID": settings.qonto_client_id}
-    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "well_pipeline.definitions",
-               "--select", "delivered_bills", "--partition-range", f"{day_key(0)}...{day_key(0)}"]
+    # What the sync sensor launches: `qonto_sync_job` (ingest the window, score, deliver), run by a worker process
+    # of its own; killed with its whole process group mid-batch, then launched again as the next tick would.
+    command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "well_pipeline.definitions",
+               "-j", "qonto_sync_job"]
     process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     wait_until(lambda: inbox.stats()["messages_accepted"] >= 5 or process.poll() is not None, 180,
                "the run to deliver 5 e-mails")
+    assert process.poll() is None, "the sync run ended before it could be killed mid-batch"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     before_restart = inbox_ids(inbox)
@@ -250,6 +236,40 @@ def test_sigkill_mid_batch_then_restart(delivery_env: WellEnv, inbox: MelioInbox
         assert delivered[qonto_id] == 1 or held.get(qonto_id) == "DELIVERY_UNCONFIRMED", qonto_id
         assert states[qonto_id][0] in {"sent", "unconfirmed"}
     assert all(delivered[q] == 1 for q, (s, *_) in states.items() if s == "sent")
+
+
+def test_a_second_send_found_by_the_blocking_check_fails_the_sync_and_keeps_the_marker(
+        delivery_env: WellEnv, inbox: MelioInbox, instance: dg.DagsterInstance) -> None:
+    """`no_record_sent_twice` runs inside the sync's one step: when it fails, the run is red and the sync marker
+    does not move (the window is read again), as when it was a separate blocking check."""
+    delivery_env.write(clean_invoices(2))
+    load_melio(delivery_env, instance)
+    assert qonto_sync_job.execute_in_process(instance=instance, resources=delivery_env.resources).success
+    store = delivery_env.resources["storage"].storage()
+    marker = last_sync(store.invoices)
+    assert marker is not None
+    with duckdb.connect(str(delivery_env.settings.duckdb_path)) as con:  # what a double send would leave
+        con.execute("INSERT INTO delivery_attempts SELECT * FROM delivery_attempts WHERE qonto_id = 'd0-000'")
+    (new,) = clean_invoices(1, day=1)
+    # Something new for the sync to do: updated inside the next window (the overlap before the marker).
+    new["updated_at"] = (datetime.now(UTC) - timedelta(seconds=30)).isoformat()
+    delivery_env.write([*delivery_env.invoices, new])
+
+    failed = qonto_sync_job.execute_in_process(instance=instance, resources=delivery_env.resources,
+                                               raise_on_error=False)
+    assert not failed.success
+    (failure,) = failed.get_step_failure_events()
+    assert "Blocking check no_record_sent_twice failed" in failure.step_failure_data.error.message
+    # What the step logged before it failed is in the instance (the in-process result drops an op's buffered
+    # events when the op raises).
+    logged = [entry.dagster_event for entry in instance.all_logs(failed.run_id) if entry.dagster_event]
+    (evaluation,) = [e.asset_check_evaluation_data for e in logged if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                     and e.asset_check_evaluation_data.check_name == "no_record_sent_twice"]
+    assert not evaluation.passed and evaluation.metadata["examples"].value == "d0-000"
+    assert not [e for e in logged if e.event_type_value == "ASSET_OBSERVATION"
+                and "sync_marker" in e.asset_observation_data.asset_observation.metadata]
+    assert last_sync(store.invoices) == marker  # unchanged: the next sync reads the window again
+    assert inbox_ids(inbox)["d1-000"] == 1  # delivery ran before its check, as when the check was its own step
 
 
 def test_one_resend_approval_allows_one_send_whatever_its_outcome(delivery_env: WellEnv, inbox: MelioInbox,

@@ -24,19 +24,16 @@ from well_pipeline.core.delivery.plan import Action, HoldCode, Planned
 from well_pipeline.core.delivery.quota import SendQuota
 from well_pipeline.sandbox.melio import InboxConfig, MelioInbox
 from well_pipeline.services.delivery import DeliveryStoppedError, deliver_days, utc_clock
-from well_pipeline_tests.defs.conftest import DAY0, WellEnv, day_key
-from well_pipeline_tests.defs.test_delivery import (
+from well_pipeline_tests.defs.conftest import (
+    DAY0,
     INBOX_ADDRESS,
+    WellEnv,
     clean_invoices,
-    delivery_env,  # noqa: F401 (fixture)
-    holds,
-    inbox,  # noqa: F401 (fixture)
-    inbox_ids,
+    day_key,
     load_melio,
-    outbox,
-    run,
     use_inbox,
 )
+from well_pipeline_tests.defs.test_delivery import delivery_figures, holds, inbox_ids, outbox, run
 from well_pipeline_tests.fault_matrix import FaultOutcome, excerpt
 from well_pipeline_tests.support.qonto_records import make_invoice, write_dataset
 from well_pipeline_tests.support.waiting import wait_until
@@ -45,8 +42,6 @@ WINDOWS_EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"
 HTML_PAGE = b"<!DOCTYPE html>\n<html><head><title>Qonto - session expired</title></head><body>Log in</body></html>\n"
 
 
-def materialized(result: dg.ExecuteInProcessResult) -> dict:
-    return {k: v.value for k, v in result.get_asset_materialization_events()[-1].materialization.metadata.items()}
 
 
 def step_error(result: dg.ExecuteInProcessResult):  # noqa: ANN201 - Dagster's SerializableErrorInfo
@@ -85,7 +80,7 @@ def start_inbox(started: list[MelioInbox], tmp_path: Path, **config: object) -> 
 
 @pytest.mark.fault(scenario="Qonto serves an executable and an HTML page as application/pdf",
                    expected="both held DOCUMENT_NOT_SENDABLE with what they are; nothing of them reaches the inbox")
-def test_fake_pdfs_are_held_and_never_reach_the_inbox(delivery_env: WellEnv, inbox: MelioInbox,  # noqa: F811
+def test_fake_pdfs_are_held_and_never_reach_the_inbox(delivery_env: WellEnv, inbox: MelioInbox,
                                                      instance: dg.DagsterInstance, fault_outcome: FaultOutcome) -> None:
     good = clean_invoices(2)
     fakes = [make_invoice(invoice_id=f"d0-{name}", attachment_id=f"a0-{name}", invoice_number=f"F-{name}",
@@ -210,7 +205,7 @@ def test_wrong_smtp_password_fails_the_run_naming_the_setting(
                    expected="no retry; run pauses green with the rest pending (not failed, not unconfirmed); the "
                             "next run sends the rest, each bill once")
 def test_quota_answer_mid_batch_pauses_and_the_next_run_finishes(
-        delivery_env: WellEnv, inbox: MelioInbox, instance: dg.DagsterInstance,  # noqa: F811
+        delivery_env: WellEnv, inbox: MelioInbox, instance: dg.DagsterInstance,
         fault_outcome: FaultOutcome) -> None:
     delivery_env.write(clean_invoices(6))
     load_melio(delivery_env, instance)
@@ -219,7 +214,7 @@ def test_quota_answer_mid_batch_pauses_and_the_next_run_finishes(
                     after_messages=2, times=None)
     first = run(delivery_env, instance, assets=("deliver",), last=0)
     assert first.success  # a quota is not an error: the run says what is left
-    meta = materialized(first)
+    meta = delivery_figures(first)
     assert meta["sent"] == 2 and meta["remaining"] == 4 and "quota" in meta["paused"]
     assert inbox.stats()["faults_injected"] == 1  # the quota answer was not retried
     states = Counter(state for state, *_ in outbox(delivery_env).values())
@@ -229,11 +224,11 @@ def test_quota_answer_mid_batch_pauses_and_the_next_run_finishes(
 
     inbox.clear_faults()
     second = run(delivery_env, instance, assets=("deliver",), last=0)
-    assert second.success and materialized(second)["remaining"] == 0
+    assert second.success and delivery_figures(second)["remaining"] == 0
     delivered = inbox_ids(inbox)
     assert delivered == Counter({f"d0-{n:03d}": 1 for n in range(6)})
     fault_outcome.record(observed=f"run 1: sent 2, paused after 1 quota answer, 4 pending; run 2: sent "
-                         f"{materialized(second)['sent']}", lost=6 - len(delivered),
+                         f"{delivery_figures(second)['sent']}", lost=6 - len(delivered),
                          duplicated=max(delivered.values()) - 1)
 
 
@@ -241,7 +236,7 @@ def test_quota_answer_mid_batch_pauses_and_the_next_run_finishes(
                    expected="3 a day, counted from delivery_attempts across runs; progress in metadata; all 7 once "
                             "after three days")
 def test_daily_quota_spreads_a_backlog_over_several_days(
-        well_env: WellEnv, inbox: MelioInbox, instance: dg.DagsterInstance,  # noqa: F811
+        well_env: WellEnv, inbox: MelioInbox, instance: dg.DagsterInstance,
         fault_outcome: FaultOutcome) -> None:
     env = use_inbox(well_env, inbox, smtp_max_per_day=3)
     env.write(clean_invoices(7))
@@ -251,7 +246,7 @@ def test_daily_quota_spreads_a_backlog_over_several_days(
     def deliver() -> dict:
         result = run(env, instance, assets=("deliver",), last=0)
         assert result.success
-        return materialized(result) | {"log": event_log_text(instance, result.run_id)}
+        return delivery_figures(result) | {"log": event_log_text(instance, result.run_id)}
 
     day1 = deliver()
     assert (day1["sent"], day1["sent_today"], day1["remaining"], day1["daily_quota"]) == (3, 3, 4, 3)
@@ -294,7 +289,7 @@ class FakeTime:
 
 @pytest.mark.fault(scenario="Relay allows 2 e-mails a minute (smtp_max_per_minute=2), 5 bills",
                    expected="Well waits before the 3rd and the 5th; never 3 in a minute; all 5 once")
-def test_per_minute_quota_is_respected(delivery_env: WellEnv, inbox: MelioInbox,  # noqa: F811
+def test_per_minute_quota_is_respected(delivery_env: WellEnv, inbox: MelioInbox,
                                        instance: dg.DagsterInstance, fault_outcome: FaultOutcome) -> None:
     delivery_env.write(clean_invoices(5))
     load_melio(delivery_env, instance)
@@ -321,7 +316,7 @@ def test_per_minute_quota_is_respected(delivery_env: WellEnv, inbox: MelioInbox,
                    expected="each attempt cut at the deadline, retried with backoff, then the batch stops with an "
                             "error naming smtp_deadline_s; nothing sent, the rest pending")
 def test_a_stalling_relay_hits_the_deadline_and_stops_the_batch(
-        delivery_env: WellEnv, inbox: MelioInbox, instance: dg.DagsterInstance,  # noqa: F811
+        delivery_env: WellEnv, inbox: MelioInbox, instance: dg.DagsterInstance,
         fault_outcome: FaultOutcome) -> None:
     delivery_env.write(clean_invoices(4))
     load_melio(delivery_env, instance)
@@ -374,7 +369,7 @@ def well(env: WellEnv, *args: str, **extra: str) -> subprocess.CompletedProcess:
 @pytest.mark.fault(scenario="`well` commands while a delivery run (a separate process) is mid-batch",
                    expected="reads and writes answer while the run waits on the relay; the run then finishes, each "
                             "bill once")
-def test_the_cli_works_during_a_delivery_run(delivery_env: WellEnv, inbox: MelioInbox,  # noqa: F811
+def test_the_cli_works_during_a_delivery_run(delivery_env: WellEnv, inbox: MelioInbox,
                                              instance: dg.DagsterInstance, tmp_path: Path,
                                              fault_outcome: FaultOutcome) -> None:
     count = 6

@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from well_pipeline.cli.main import cli
-from well_pipeline.defs.matching.assets import review_queue, scored_matches
-from well_pipeline.defs.matching.checks import matching_checks
+from well_pipeline.defs.matching.assets import SCORED_MATCHES, review_queue
 from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
 from well_pipeline.defs.melio.sensors import melio_exports_sensor
-from well_pipeline.defs.qonto.assets import qonto_supplier_invoices
+from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES
 from well_pipeline_tests.defs.conftest import DAY0, WellEnv, day_key, sample_invoices
+from well_pipeline_tests.defs.pipeline_runs import checks, day_metadata, materialize_range, summary
 from well_pipeline_tests.support.qonto_records import make_invoice
 
 DUPONT_IBAN = "FR7630006000011234567890189"  # make_invoice's default supplier IBAN
@@ -51,12 +51,9 @@ def prepare(env: WellEnv, instance: dg.DagsterInstance) -> None:
 
 
 def score(env: WellEnv, instance: dg.DagsterInstance, *, ingest: bool = True) -> dg.ExecuteInProcessResult:
-    assets = [scored_matches, *matching_checks] + ([qonto_supplier_invoices] if ingest else [])
-    result = dg.materialize(
-        assets, resources=env.resources, instance=instance,
-        tags={"dagster/asset_partition_range_start": day_key(0), "dagster/asset_partition_range_end": day_key(2)},
-        selection=[qonto_supplier_invoices, scored_matches] if ingest else [scored_matches],
-    )
+    """`invoice_pipeline` over days 0-2 in one run: ingest and scoring, or scoring alone (a rescore)."""
+    assets = [QONTO_SUPPLIER_INVOICES, SCORED_MATCHES] if ingest else [SCORED_MATCHES]
+    result = materialize_range(env, instance, day_key(0), day_key(2), assets=assets)
     assert result.success
     return result
 
@@ -88,10 +85,22 @@ def test_scoring_decides_explains_and_checks(well_env: WellEnv, instance: dg.Dag
     assert rows["inv-unknown"][0] == "refused" and rows["inv-unknown"][1] is None
     assert rows["inv-null-ocr"][0] == "refused"
     assert rows["inv-ledger"][0] == "already_in_melio" and rows["inv-ledger"][3] == "MB-1"
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"one_row_per_invoice": True, "scores_in_range": True, "no_auto_link_breaks_a_hard_rule": True}
-    meta = {k: v.value for k, v in result.get_asset_materialization_events()[-1].materialization.metadata.items()}
+    evaluated = {name: passed for name, passed in checks(result).items() if name in {
+        "one_row_per_invoice", "scores_in_range", "no_auto_link_breaks_a_hard_rule"}}
+    assert evaluated == {"one_row_per_invoice": True, "scores_in_range": True, "no_auto_link_breaks_a_hard_rule": True}
+    meta = summary(result, SCORED_MATCHES)  # the scoring run's own figures
     assert meta["decision_refused"] >= 2 and meta["decision_already_in_melio"] == 1
+    assert meta["invoices"] == invoices and meta["days_scored"] == 3
+    # Each day's partition shows that day's own decisions, and they add up to the run's.
+    days = day_metadata(result, SCORED_MATCHES)
+    assert set(days) == {day_key(0), day_key(1), day_key(2)}
+    with duckdb.connect(str(well_env.settings.duckdb_path), read_only=True) as con:
+        per_day = dict(con.execute("SELECT strftime(created_date, '%Y-%m-%d'), count(*) FROM scored_matches "
+                                   "GROUP BY 1").fetchall())
+    assert {day: m["invoices"] for day, m in days.items()} == per_day
+    for decision in ("auto_link", "refused", "already_in_melio", "review"):
+        assert sum(m[f"decision_{decision}"] for m in days.values()) == meta[f"decision_{decision}"]
+    assert days[day_key(0)]["decision_already_in_melio"] == 1  # inv-ledger was created on day 0
 
     queue = dg.materialize([review_queue], resources=well_env.resources, instance=instance)
     queue_meta = queue.get_asset_materialization_events()[0].materialization.metadata
@@ -153,9 +162,8 @@ def test_a_changed_record_returns_to_the_queue(well_env: WellEnv, instance: dg.D
     fraud["total_amount"] = {"value": "9999.00", "currency": "EUR"}
     fraud["updated_at"] = (DAY0 + timedelta(days=1)).isoformat()
     well_env.write(changed)
-    ingest_only = dg.materialize([qonto_supplier_invoices], resources=well_env.resources, instance=instance, tags={
-        "dagster/asset_partition_range_start": day_key(0), "dagster/asset_partition_range_end": day_key(2)})
-    assert ingest_only.success
+    ingest_only = materialize_range(well_env, instance, day_key(0), day_key(2), assets=[QONTO_SUPPLIER_INVOICES])
+    assert ingest_only.success and not day_metadata(ingest_only, SCORED_MATCHES)
     # Nobody may decide on version 2 before it was scored and shown.
     stale = CliRunner().invoke(cli, ["review", "refuse", "inv-fraud", "--reason", "x"], env=env)
     assert stale.exit_code != 0 and "changed in Qonto" in stale.output
@@ -201,7 +209,9 @@ def test_a_vendor_listed_twice_with_other_bank_details_holds_its_invoices(
     # The export is fixed: the reload makes the held days stale, and the next scoring releases them.
     (well_env.settings.data_path / "melio" / "vendors.csv").write_text(VENDORS_CSV, encoding="utf-8")
     assert dg.materialize([melio_vendor_directory], resources=well_env.resources, instance=instance).success
-    score(well_env, instance, ingest=False)
+    rescored = score(well_env, instance, ingest=False)
+    assert set(day_metadata(rescored, SCORED_MATCHES)) == {day_key(0), day_key(1), day_key(2)}
+    assert not day_metadata(rescored, QONTO_SUPPLIER_INVOICES)  # a rescore lists nothing from Qonto
     released = decisions(well_env)
     assert released["inv-0-0"][0] == "auto_link"
     assert not any("VENDOR_DIRECTORY_CONFLICT" in row[2] for row in released.values())

@@ -14,31 +14,23 @@ import pytest
 from well_pipeline.adapters.qonto.records import parse_supplier_invoice
 from well_pipeline.adapters.secrets import SecretStore
 from well_pipeline.adapters.storage import DuckDBStorage
-from well_pipeline.defs.qonto.assets import INCREMENTAL, SYNC_TAG, preview_table, qonto_supplier_invoices
-from well_pipeline.defs.qonto.checks import qonto_checks
+from well_pipeline.defs.matching.assets import SCORED_MATCHES
+from well_pipeline.defs.pipeline.checks import pipeline_checks
+from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES, preview_table
 from well_pipeline.defs.resources import build_resources
 from well_pipeline.services.sync_marker import SYNC_MARKER
 from well_pipeline_tests.defs.conftest import DAY0, WellEnv, day_key
+from well_pipeline_tests.defs.pipeline_runs import checks, checks_logged, day_metadata, marker_report, summary
+from well_pipeline_tests.defs.pipeline_runs import materialize_range as run_range
+from well_pipeline_tests.defs.pipeline_runs import sync as run_sync
 from well_pipeline_tests.fault_matrix import FaultOutcome, excerpt
 from well_pipeline_tests.support.qonto_records import make_invoice
 from well_pipeline_tests.support.qonto_sandbox import wait_for_stats
 
 
-def materialize_range(env: WellEnv, instance: dg.DagsterInstance, first: str, last: str,
-                      tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [qonto_supplier_invoices, *qonto_checks],
-        resources=env.resources,
-        instance=instance,
-        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last,
-              **(tags or {})},
-        raise_on_error=False,
-    )
-
-
-def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict:
-    (event,) = [e for e in result.get_asset_materialization_events()][-1:]
-    return {k: v.value for k, v in event.materialization.metadata.items()}
+def materialize_range(env: WellEnv, instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteInProcessResult:
+    """Ingest only (`qonto_supplier_invoices` and its checks) over [first, last], one run, as the UI backfills."""
+    return run_range(env, instance, first, last, assets=[QONTO_SUPPLIER_INVOICES])
 
 
 def db(env: WellEnv) -> duckdb.DuckDBPyConnection:
@@ -50,12 +42,17 @@ def test_range_backfill_loads_everything_once_and_rerun_changes_nothing(
 ) -> None:
     result = materialize_range(well_env, instance, day_key(0), day_key(2))
     assert result.success
-    meta = materialization_metadata(result)
+    meta = summary(result, QONTO_SUPPLIER_INVOICES)  # the run's own figures: an observation, not a partition's
     assert meta["new"] == 14  # 12 regular + Paris-midnight + null-OCR; the bad amount is a reject
     assert meta["rejected"] == 1
     assert meta["attachments_fetched"] == 14
-    # One run covered the whole range (BackfillPolicy.single_run) and recorded each partition.
-    assert len(result.get_asset_materialization_events()) == 3
+    assert meta["partitions_materialized"] == 3
+    # One run covered the whole range (BackfillPolicy.single_run) and recorded each partition with its own rows:
+    # day 0 holds its four, the Paris-midnight one (22:30 UTC) and the null-OCR one.
+    days = day_metadata(result, QONTO_SUPPLIER_INVOICES)
+    assert {day: m["rows"] for day, m in days.items()} == {day_key(0): 6, day_key(1): 4, day_key(2): 4}
+    assert days[day_key(0)]["incomplete_ocr_rows"] == 1 and days[day_key(1)]["incomplete_ocr_rows"] == 0
+    assert len(result.get_asset_materialization_events()) == 3  # nothing else: no other asset, no empty day
 
     with db(well_env) as con:
         assert con.execute("SELECT count(*), count(DISTINCT id) FROM qonto_supplier_invoices").fetchone() == (14, 14)
@@ -77,7 +74,7 @@ def test_range_backfill_loads_everything_once_and_rerun_changes_nothing(
         snapshot = con.execute("SELECT * FROM qonto_supplier_invoices ORDER BY id").fetchall()
     again = materialize_range(well_env, instance, day_key(0), day_key(2))
     assert again.success
-    meta = materialization_metadata(again)
+    meta = summary(again, QONTO_SUPPLIER_INVOICES)
     assert (meta["new"], meta["changed"], meta["attachments_fetched"]) == (0, 0, 0)
     assert well_env.sandbox.stats()["downloads"] == downloads_before
     with db(well_env) as con:
@@ -87,26 +84,53 @@ def test_range_backfill_loads_everything_once_and_rerun_changes_nothing(
 
 def test_checks_pass_then_catch_a_tampered_document(well_env: WellEnv, instance: dg.DagsterInstance) -> None:
     result = materialize_range(well_env, instance, day_key(0), day_key(2))
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks["attachments_match_their_digest"] is True
-    assert checks["every_invoice_has_its_document"] is True
-    assert checks["no_unparsed_qonto_records"] is False  # the bad amount is waiting for a person
+    assert result.success  # a WARN check failing does not fail the run
+    assert checks(result) == {"attachments_match_their_digest": True, "every_invoice_has_its_document": True,
+                              "no_unparsed_qonto_records": False}  # the bad amount is waiting for a person
+    # The evaluations are the instance's too (what the UI's check pages show).
+    check_key = dg.AssetCheckKey(QONTO_SUPPLIER_INVOICES, "attachments_match_their_digest")
+    assert instance.event_log_storage.get_latest_asset_check_execution_by_key([check_key])[check_key].run_id \
+        == result.run_id
 
     with db(well_env) as con:
         blob = con.execute("SELECT blob_path FROM qonto_attachments ORDER BY attachment_id LIMIT 1").fetchone()[0]
     (well_env.settings.attachments_dir / blob).write_bytes(b"tampered")
-    again = materialize_range(well_env, instance, day_key(0), day_key(0))
-    checks = {e.check_name: e.passed for e in again.get_asset_check_evaluations()}
-    assert checks["attachments_match_their_digest"] is False
+    # The whole step this time: the blocking check fails after ingest and stops scoring and delivery in the step.
+    again = run_range(well_env, instance, day_key(0), day_key(0))
+    logged = checks_logged(instance, again)
+    assert logged["attachments_match_their_digest"] is False
+    assert not again.success
+    assert "Blocking check attachments_match_their_digest failed" in failure_text(again)
+    # Ingest reported its day before the check stopped the step.
+    (latest,) = instance.fetch_materializations(
+        dg.AssetRecordsFilter(QONTO_SUPPLIER_INVOICES, asset_partitions=[day_key(0)]), limit=1).records
+    assert latest.run_id == again.run_id
+    assert not day_metadata(again, SCORED_MATCHES)
+    assert not set(logged) & {"one_row_per_invoice"}
+    # `pipeline_checks` runs the checks again on their own (the UI's "Execute" on a check), on the data as it is.
+    rerun = dg.materialize([pipeline_checks], resources=well_env.resources, instance=instance,
+                           selection=dg.AssetSelection.checks(dg.AssetCheckKey(QONTO_SUPPLIER_INVOICES,
+                                                                               "attachments_match_their_digest")),
+                           raise_on_error=False)
+    assert checks(rerun) == {"attachments_match_their_digest": False}
+    with db(well_env) as con:
+        assert con.execute("SELECT count(*) FROM scored_matches").fetchone()[0] == 0
 
 
 def test_incremental_sync_moves_the_marker_only_on_success(well_env: WellEnv, instance: dg.DagsterInstance) -> None:
-    today = day_key(10)
-    first = dg.materialize([qonto_supplier_invoices], resources=well_env.resources, instance=instance,
-                           partition_key=today, tags={SYNC_TAG: INCREMENTAL})
+    first = sync(well_env, instance)  # an empty window: DuckDB has no marker yet, so everything
     assert first.success
+    marker1 = marker(well_env)
+    assert marker1 is not None and marker_report(first) == marker1  # the report the sync sensor adopts
+    # An op job has no check outputs: the step logs each evaluation as an event, which the instance records as the
+    # check's latest execution (the UI's check pages). Delivery is not set up here: a sync skips it and its check.
+    assert checks(first) == {"attachments_match_their_digest": True, "every_invoice_has_its_document": True,
+                             "no_unparsed_qonto_records": False, "one_row_per_invoice": True,
+                             "scores_in_range": True, "no_auto_link_breaks_a_hard_rule": True}
+    check_key = dg.AssetCheckKey(SCORED_MATCHES, "one_row_per_invoice")
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key([check_key])[check_key]
+    assert latest.run_id == first.run_id and latest.evaluation is not None and latest.evaluation.passed
     with db(well_env) as con:
-        marker1 = con.execute("SELECT value FROM sync_state WHERE name = ?", [SYNC_MARKER]).fetchone()[0]
         assert con.execute("SELECT count(*) FROM qonto_supplier_invoices").fetchone()[0] == 14
 
     # Qonto changes one record and adds one; the next sync sees exactly those.
@@ -119,23 +143,25 @@ def test_incremental_sync_moves_the_marker_only_on_success(well_env: WellEnv, in
                                  updated_at=datetime.now(UTC) - timedelta(seconds=30)))
     well_env.write(invoices)
 
-    # A failing sync (Qonto down for longer than the retries) must not move the marker.
+    # A failing sync (Qonto down for longer than the retries) must not move the marker, nor report one.
     well_env.sandbox.add_fault(path_prefix="/v2/supplier_invoices", kind="status", status=503, times=None)
-    failed = dg.materialize([qonto_supplier_invoices], resources=well_env.resources, instance=instance,
-                            partition_key=today, tags={SYNC_TAG: INCREMENTAL}, raise_on_error=False)
+    failed = sync(well_env, instance)
     assert not failed.success
-    with db(well_env) as con:
-        assert con.execute("SELECT value FROM sync_state WHERE name = ?", [SYNC_MARKER]).fetchone()[0] == marker1
+    assert marker(well_env) == marker1 and marker_report(failed) is None
     well_env.sandbox.clear_faults()
 
-    second = dg.materialize([qonto_supplier_invoices], resources=well_env.resources, instance=instance,
-                            partition_key=today, tags={SYNC_TAG: INCREMENTAL})
-    meta = materialization_metadata(second)
+    second = sync(well_env, instance)
+    assert second.success
+    meta = summary(second, QONTO_SUPPLIER_INVOICES)
     assert (meta["new"], meta["changed"]) == (1, 1)
     assert meta["records_seen"] <= 3  # only what changed since the marker (plus the overlap), not everything
+    # Only the days those records belong to are rewritten and shown: the changed one's day 1 and today's.
+    late_day = (datetime.now(UTC) - timedelta(minutes=2)).strftime("%Y-%m-%d")
+    assert set(day_metadata(second, QONTO_SUPPLIER_INVOICES)) == {day_key(1), late_day}
+    assert day_metadata(second, QONTO_SUPPLIER_INVOICES)[day_key(1)]["rows"] == 4
+    marker2 = marker(well_env)
+    assert marker2 is not None and marker2 > marker1 and marker_report(second) == marker2
     with db(well_env) as con:
-        marker2 = con.execute("SELECT value FROM sync_state WHERE name = ?", [SYNC_MARKER]).fetchone()[0]
-        assert marker2 > marker1
         row = con.execute("SELECT version, total_amount FROM qonto_supplier_invoices WHERE id = 'inv-1-1'").fetchone()
         assert row[0] == 2 and str(row[1]).startswith("777.00")
 
@@ -143,14 +169,16 @@ def test_incremental_sync_moves_the_marker_only_on_success(well_env: WellEnv, in
 def test_no_secret_reaches_the_event_log_or_duckdb(well_env: WellEnv, instance: dg.DagsterInstance) -> None:
     result = materialize_range(well_env, instance, day_key(0), day_key(2))
     assert result.success
-    from well_pipeline.adapters.secrets import SecretStore
+    synced = sync(well_env, instance)  # the sensor's job: its run config and events too
+    assert synced.success
 
     store = SecretStore(well_env.settings.secrets_path, environ={})
     secrets = [store.get("qonto_refresh_token").reveal(), store.get("qonto_client_secret").reveal()]
-    records = instance.fetch_materializations(dg.AssetKey("qonto_supplier_invoices"), limit=100).records
+    records = instance.fetch_materializations(QONTO_SUPPLIER_INVOICES, limit=100).records
     logs = json.dumps([str(r.event_log_entry) for r in records])
     assert records
-    all_logs = "".join(str(e) for e in instance.all_logs(result.run_id))
+    all_logs = "".join(str(e) for run in (result, synced) for e in instance.all_logs(run.run_id))
+    all_logs += json.dumps([instance.get_run_by_id(run.run_id).run_config for run in (result, synced)])
     db_bytes = well_env.settings.duckdb_path.read_bytes()
     for secret in secrets:
         assert secret not in logs and secret not in all_logs
@@ -164,8 +192,8 @@ LIST_PATH = "/v2/supplier_invoices"
 
 
 def sync(env: WellEnv, instance: dg.DagsterInstance, resources: dict | None = None) -> dg.ExecuteInProcessResult:
-    return dg.materialize([qonto_supplier_invoices], resources=resources or env.resources, instance=instance,
-                          partition_key=day_key(10), tags={SYNC_TAG: INCREMENTAL}, raise_on_error=False)
+    """A `qonto_sync_job` run with an empty window, as launched by hand: from DuckDB's marker, up to now."""
+    return run_sync(env, instance, resources=resources)
 
 
 def marker(env: WellEnv) -> str | None:
@@ -271,7 +299,7 @@ def test_a_shifted_page_is_listed_again_with_warnings_in_the_event_log(
         stored = {row[0] for row in con.execute("SELECT id FROM qonto_supplier_invoices").fetchall()}
         rejected = {row[0] for row in con.execute("SELECT record_id FROM qonto_rejected_records").fetchall()}
     assert stored | rejected == expected and len(stored) == len(expected) - 1  # "inv-bad-amount" is a reject
-    assert materialization_metadata(result)["listing_reconciled"] is True
+    assert summary(result, QONTO_SUPPLIER_INVOICES)["listing_reconciled"] is True
     assert marker(well_env) is not None
     lost = len(expected - stored - rejected)
     fault_outcome.record(observed=f"{len(stored | rejected)} of {len(expected)} records kept; event-log warning: "

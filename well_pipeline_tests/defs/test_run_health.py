@@ -1,5 +1,6 @@
-"""A killed run never blocks Well: real sync runs in subprocesses, a real instance with the project's pool and
-run-monitoring settings, `kill -9`, then the sweep, the freed DuckDB slot and the next sync.
+"""A killed run never blocks Well: real sync runs (`qonto_sync_job`, one in-process step) in subprocesses, a real
+instance with the project's pool and run-monitoring settings, `kill -9`, then the sweep, the freed DuckDB slot and
+the next sync.
 
 The sensors are evaluated by the test, tick by tick, where the daemon would evaluate them; everything they
 touch (runs, event log, pool slots, processes) is real.
@@ -24,8 +25,9 @@ import yaml
 from dagster._core.events import EngineEventData
 
 from well_pipeline.definitions import defs
-from well_pipeline.defs.qonto.partitions import qonto_daily_partitions
-from well_pipeline.defs.qonto.sensors import qonto_sync_job, qonto_sync_sensor
+from well_pipeline.defs.pipeline.jobs import SYNC_OP, qonto_sync_job
+from well_pipeline.defs.qonto.sensors import qonto_sync_sensor
+from well_pipeline.defs.resources import build_resources
 from well_pipeline.defs.runs.health import (
     check_workers,
     claimed_slots,
@@ -38,7 +40,7 @@ from well_pipeline.defs.runs.processes import process_alive
 from well_pipeline.defs.runs.sensors import run_health_sensor
 from well_pipeline.services.sync_marker import SYNC_MARKER
 from well_pipeline.settings import Settings, SettingsError, load_settings
-from well_pipeline_tests.defs.conftest import WellEnv
+from well_pipeline_tests.defs.conftest import BILLS, VENDORS, WellEnv, load_melio
 from well_pipeline_tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,17 +82,23 @@ class SyncRunner:
                 "WELL_DATA_DIR": str(settings.data_dir), "WELL_QONTO_API_URL": settings.qonto_api_url,
                 "WELL_QONTO_OAUTH_URL": settings.qonto_oauth_url, "WELL_QONTO_CLIENT_ID": settings.qonto_client_id}
 
-    def command(self, tags: dict[str, str], only_ingest: bool) -> list[str]:
+    def command(self, tags: dict[str, str], run_config: dict | None) -> list[str]:
+        """`dagster job execute` of the sync job; no run config: the window from DuckDB's marker (here, none:
+        everything). Delivery is not configured here: the sync ingests and scores, warns, and succeeds."""
         command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "well_pipeline.definitions",
                    "-j", qonto_sync_job.name, "--tags", json.dumps(tags)]
-        # Delivery is not configured here: a run meant to succeed stops after the (pooled) ingest step.
-        return command + (["-o", "qonto_supplier_invoices"] if only_ingest else [])
+        if run_config is None:
+            return command
+        config = self.home / f"run-config-{len(self.workers) + 1}.yaml"
+        config.write_text(yaml.safe_dump(run_config), encoding="utf-8")
+        return [*command, "-c", str(config)]
 
-    def start(self, tags: dict[str, str], *, only_ingest: bool = False) -> subprocess.Popen:
-        """A worker in its own session (so `killpg` reaches it and its step processes); output goes to a file,
+    def start(self, tags: dict[str, str] | None = None, *, run_config: dict | None = None) -> subprocess.Popen:
+        """A worker in its own session (so `killpg` reaches it and anything it starts); output goes to a file,
         never to a pipe nobody reads."""
+        command = self.command(tags or {}, run_config)
         with (self.home / f"worker-{len(self.workers) + 1}.log").open("w") as log:
-            worker = subprocess.Popen(self.command(tags, only_ingest), env=self.environ(), cwd=ROOT,
+            worker = subprocess.Popen(command, env=self.environ(), cwd=ROOT,
                                       start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
         self.workers.append(worker)
         return worker
@@ -124,20 +132,33 @@ class SyncRunner:
         assert run is not None
         return run.status
 
+    def sync_tick(self):  # noqa: ANN201 - a SkipReason or a SensorResult
+        return sensor_tick(qonto_sync_sensor, self.instance, sync_sensor_resources(self.env.resources))
+
+
+def with_melio_loaded(env: WellEnv, instance: dg.DagsterInstance) -> WellEnv:
+    """The Melio exports in place and loaded once in `instance`: the sync sensor waits for that (issue 10 item 4)."""
+    melio = env.settings.data_path / "melio"
+    melio.mkdir(parents=True, exist_ok=True)
+    (melio / "vendors.csv").write_text(VENDORS, encoding="utf-8")
+    (melio / "bills.csv").write_text(BILLS, encoding="utf-8")
+    load_melio(env, instance)
+    return env
+
 
 @pytest.fixture
 def runner(well_env: WellEnv, dagster_home: Path, dagster_instance: dg.DagsterInstance) -> Iterator[SyncRunner]:
-    sync_runner = SyncRunner(well_env, dagster_home, dagster_instance)
+    sync_runner = SyncRunner(with_melio_loaded(well_env, dagster_instance), dagster_home, dagster_instance)
     yield sync_runner
     sync_runner.stop_all()
 
 
-def today_tags() -> dict[str, str]:
-    return {"dagster/partition": qonto_daily_partitions.get_last_partition_key()}
+def sync_sensor_resources(resources: dict) -> dict:
+    return {"qonto": resources["qonto"], "storage": resources["storage"]}
 
 
-def sensor_tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance):
-    return sensor(dg.build_sensor_context(instance=instance))
+def sensor_tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, resources: dict | None = None):
+    return sensor(dg.build_sensor_context(instance=instance, resources=resources))
 
 
 def stored_rows(env: WellEnv) -> tuple[int, int, str | None]:
@@ -152,7 +173,8 @@ def stored_rows(env: WellEnv) -> tuple[int, int, str | None]:
 
 
 @pytest.mark.fault(
-    scenario="Sync run killed with kill -9 (worker and step process) while it holds the DuckDB slot",
+    scenario="Sync run killed with kill -9 (its worker, which runs the step in process) while it holds the "
+             "DuckDB slot",
     expected="run marked failed on the next health tick, slot freed, explained in the event log; the sync sensor "
              "requests a new sync, which runs and moves the marker",
 )
@@ -160,10 +182,11 @@ def test_killed_sync_run_is_failed_its_slot_freed_and_syncing_resumes(runner: Sy
                                                                       fault_outcome) -> None:
     instance, env = runner.instance, runner.env
     env.sandbox.add_fault(LIST_ROUTE, kind="timeout", times=1, delay_s=300)  # the listing stalls until killed
-    worker = runner.start(today_tags())
+    worker = runner.start()
     run = runner.holding_the_slot_while_listing()
     alive = check_workers(instance, run.run_id)
-    assert len(alive.workers) == 2 and set(alive.alive) == {w.pid for w in alive.workers}  # run + step process
+    # One process: the in-process executor runs the step in the run worker.
+    assert len(alive.workers) == 1 and set(alive.alive) == {w.pid for w in alive.workers} == {worker.pid}
     assert sweep_started_runs(instance).failed == []  # alive, so left alone
 
     os.killpg(worker.pid, signal.SIGKILL)
@@ -191,9 +214,11 @@ def test_killed_sync_run_is_failed_its_slot_freed_and_syncing_resumes(runner: Sy
     assert "Run worker gone" in failure.dagster_event.message
     assert stored_rows(env)[2] is None  # the killed sync never moved the marker
 
-    tick = sensor_tick(qonto_sync_sensor, instance)  # syncing resumes on its own
+    tick = runner.sync_tick()  # syncing resumes on its own: a sync of the window since the (unmoved) marker
     (request,) = tick.run_requests
-    resumed = runner.start({**request.tags, "dagster/partition": request.partition_key}, only_ingest=True)
+    assert request.job_name == qonto_sync_job.name and request.run_key.startswith("qonto-sync:start:")
+    assert request.run_config["ops"][SYNC_OP]["config"]["updated_from"] is None  # no marker: everything
+    resumed = runner.start(request.tags, run_config=request.run_config)  # what the daemon would launch
     runner.finish(resumed)
     (latest,) = instance.get_runs(filters=dg.RunsFilter(job_name=qonto_sync_job.name), limit=1)
     assert latest.run_id != run.run_id and latest.status == dg.DagsterRunStatus.SUCCESS
@@ -201,7 +226,7 @@ def test_killed_sync_run_is_failed_its_slot_freed_and_syncing_resumes(runner: Sy
     expected = len({r["id"] for r in env.invoices}) - 1  # one record is unparseable and kept as a reject
     assert marker is not None and rows == distinct == expected
     fault_outcome.record(
-        observed=f"run FAILURE after {len(ticks)} health tick(s) with both pids gone; 1 'duckdb' slot freed; "
+        observed=f"run FAILURE after {len(ticks)} health tick(s) with its worker pid gone; 1 'duckdb' slot freed; "
                  "engine event + run failure explain it; next sync requested, SUCCESS, marker moved",
         lost=expected - distinct, duplicated=rows - distinct)
 
@@ -214,7 +239,7 @@ def test_live_slow_sync_run_is_never_swept(runner: SyncRunner, fault_outcome) ->
     instance, env = runner.instance, runner.env
     # A stall shorter than the client's timeout: slow, not broken.
     env.sandbox.add_fault(LIST_ROUTE, kind="timeout", times=1, delay_s=6)
-    worker = runner.start(today_tags(), only_ingest=True)
+    worker = runner.start()
     run = runner.holding_the_slot_while_listing()
 
     judged_alive = named_alive = 0
@@ -223,9 +248,10 @@ def test_live_slow_sync_run_is_never_swept(runner: SyncRunner, fault_outcome) ->
             break
         health = sensor_tick(run_health_sensor, instance)
         judged_alive += f"{run.run_id} worker pid" in health.skip_message and "alive" in health.skip_message
-        sync = sensor_tick(qonto_sync_sensor, instance)  # a SensorResult instead once the run has finished
+        sync = runner.sync_tick()  # a SensorResult instead once the run has finished
         named_alive += isinstance(sync, dg.SkipReason) and sync.skip_message.startswith(
-            f"previous sync run {run.run_id} is still started (worker pid") and "alive)" in sync.skip_message
+            f"previous {qonto_sync_job.name} run {run.run_id} is still started (worker pid") \
+            and "alive)" in sync.skip_message
         assert runner.status(run.run_id) in {dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.SUCCESS}
     assert judged_alive >= 1 and named_alive >= 1  # the sweeps did look at the live run, and left it
 
@@ -251,13 +277,12 @@ def dead_pid() -> int:
 
 def started_sync_run(instance: dg.DagsterInstance, pid: int | None, *, hold_slot: bool = True) -> dg.DagsterRun:
     """A started qonto_sync_job run whose worker reported `pid`, holding the DuckDB slot."""
-    run = instance.create_run_for_job(defs().resolve_job_def(qonto_sync_job.name), status=dg.DagsterRunStatus.STARTED,
-                                      tags=today_tags())
+    run = instance.create_run_for_job(defs().resolve_job_def(qonto_sync_job.name), status=dg.DagsterRunStatus.STARTED)
     if pid is not None:
         instance.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
     if hold_slot:
         instance.event_log_storage.set_concurrency_slots(POOL, 1)
-        assert instance.event_log_storage.claim_concurrency_slot(POOL, run.run_id, "qonto_supplier_invoices")
+        assert instance.event_log_storage.claim_concurrency_slot(POOL, run.run_id, SYNC_OP)
     return run
 
 
@@ -273,24 +298,28 @@ def test_process_probe_knows_live_dead_zombie_and_reused_pids() -> None:
     assert not process_alive(os.getpid(), time.time() - 3600)
 
 
-def test_sync_sensor_fails_its_own_dead_run_says_so_then_resumes(dagster_instance: dg.DagsterInstance) -> None:
-    run = started_sync_run(dagster_instance, dead_pid())
-    tick = sensor_tick(qonto_sync_sensor, dagster_instance)
-    assert tick.skip_message.startswith(f"previous sync run {run.run_id} had lost its worker: run {run.run_id}")
+def test_sync_sensor_fails_its_own_dead_run_says_so_then_resumes(runner: SyncRunner) -> None:
+    instance = runner.instance
+    run = started_sync_run(instance, dead_pid())
+    tick = runner.sync_tick()
+    label = f"previous {qonto_sync_job.name} run {run.run_id}"
+    assert tick.skip_message.startswith(f"{label} had lost its worker: run {run.run_id}")
     assert "marked failed, freed 1 'duckdb' pool slot" in tick.skip_message
     assert tick.skip_message.endswith("Syncing resumes on the next tick.")
-    assert dagster_instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
-    assert claimed_slots_by_run(dagster_instance, POOL) == {}
-    assert len(sensor_tick(qonto_sync_sensor, dagster_instance).run_requests) == 1
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert claimed_slots_by_run(instance, POOL) == {}
+    (request,) = runner.sync_tick().run_requests
+    assert request.job_name == qonto_sync_job.name
 
 
-def test_sync_sensor_names_the_run_holding_the_pool(dagster_instance: dg.DagsterInstance) -> None:
+def test_sync_sensor_names_the_run_holding_the_pool(dagster_instance: dg.DagsterInstance, tmp_path: Path) -> None:
     holder = started_sync_run(dagster_instance, dead_pid())
     dagster_instance.report_run_failed(holder)  # it ended, its slot is still claimed (freed 30 s later)
     waiting = started_sync_run(dagster_instance, os.getpid(), hold_slot=False)  # alive: this process
-    tick = sensor_tick(qonto_sync_sensor, dagster_instance)
-    assert tick.skip_message == (f"previous sync run {waiting.run_id} is still started (worker pid {os.getpid()} "
-                                 f"alive); waiting for pool 'duckdb', held by run {holder.run_id}")
+    resources = sync_sensor_resources(build_resources(Settings(data_dir=tmp_path / "data")))
+    tick = sensor_tick(qonto_sync_sensor, dagster_instance, resources)
+    assert tick.skip_message == (f"previous {qonto_sync_job.name} run {waiting.run_id} is still started (worker pid "
+                                 f"{os.getpid()} alive); waiting for pool 'duckdb', held by run {holder.run_id}")
 
 
 def test_a_run_without_a_reported_worker_is_left_to_the_max_runtime(dagster_instance: dg.DagsterInstance) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from well_pipeline.adapters.qonto import QontoTimeoutError
+from well_pipeline.adapters.qonto import QontoTimeoutError, RateLimiter, RateWindow
 from well_pipeline.adapters.storage import DuckDBStorage
 from well_pipeline.services.qonto_ingest import IngestWindow, ingest_supplier_invoices
 from well_pipeline.services.qonto_listing import ListingIncompleteError
@@ -33,14 +33,17 @@ def stored_ids(db_path: Path) -> list[str]:
         return [row[0] for row in con.execute("SELECT id FROM qonto_supplier_invoices ORDER BY id").fetchall()]
 
 
-def ingest(sb, tmp_path: Path, window: IngestWindow = WINDOW, **client_kw):
-    """Run the use case with a real client; returns (report, info lines, warnings)."""
+def ingest(sb, tmp_path: Path, window: IngestWindow = WINDOW, stats_out: dict | None = None, **client_kw):
+    """Run the use case with a real client; returns (report, info lines, warnings); `stats_out` gets the client's
+    stats."""
     info: list[str] = []
     warnings: list[str] = []
     with api_key_client(sb, page_concurrency=1, **client_kw) as client:
         storage = DuckDBStorage(tmp_path / "db.duckdb", tmp_path / "a")
         report = ingest_supplier_invoices(client, storage.invoices, storage.documents, window, log=info.append,
                                           warn=warnings.append)
+        if stats_out is not None:
+            stats_out.update(client.stats.as_dict())
     return report, info, warnings
 
 
@@ -139,3 +142,39 @@ def test_a_slow_file_host_stops_the_attachment_batch_after_storing_what_arrived(
     assert listed == 3
     fault_outcome.record(observed=f"QontoTimeoutError: {info.value}; {len(stored)} documents stored, the slow one "
                                   "recorded as failed", lost=0)
+
+
+def test_a_long_rate_limit_wait_is_logged_with_the_time_left_and_timed_in_the_stats(tmp_path: Path) -> None:
+    # A ceiling of 3 requests per 4 s (named like the 10-minute one) stands in for Qonto's 9,500 per 10 min: a
+    # listing page and seven attachment look-ups, fetched by eight threads, stall on it twice or more.
+    records = [make_invoice(invoice_id=f"inv-{n}", attachment_id=f"att-{n}", created_at=T0 + timedelta(hours=n))
+               for n in range(7)]
+    write_dataset(tmp_path / "data", records)
+    ceiling = RateLimiter([RateWindow(3, 4.0, "qonto_requests_per_10min")])
+    with running_sandbox(tmp_path / "data") as sb:
+        report, info, _ = ingest(sb, tmp_path, limiter=ceiling, stats_out=(stats := {}))
+    assert report.attachments_fetched == 7
+    waits = [line for line in info if line.startswith("Qonto rate limit:")]
+    assert waits, info
+    assert all("3 requests in the last 4 s, the client's ceiling of 3 (setting qonto_requests_per_10min); waiting "
+               in line and "for the window to free a slot (until about" in line for line in waits), waits
+    stalls_possible = stats["requests"] // 3  # each full window can stall the rest once
+    assert 1 <= len(waits) <= stalls_possible, (waits, stats)  # one line per stall, not one per waiting thread
+    # Stalled wall time: at least the reported waits' threshold, never more than the whole ingest took.
+    assert 2.0 <= stats["limiter_wait_s"] <= report.seconds, stats
+
+
+def test_short_limiter_waits_are_not_logged_and_the_log_is_detached_afterwards(tmp_path: Path) -> None:
+    write_dataset(tmp_path / "data", spread(250), with_default_attachments=False)  # three pages
+    with running_sandbox(tmp_path / "data") as sb:
+        with api_key_client(sb, page_concurrency=1, limiter=RateLimiter([RateWindow(1, 0.3)])) as client:
+            storage = DuckDBStorage(tmp_path / "db.duckdb", tmp_path / "a")
+            info: list[str] = []
+            ingest_supplier_invoices(client, storage.invoices, storage.documents, WINDOW, log=info.append)
+            assert client.stats.requests >= 3 and client.stats.limiter_wait_s >= 0.5  # it did wait, briefly
+            assert not [line for line in info if "rate limit" in line], info  # pacing is not worth a line
+            # After the call, a long wait of the same client no longer reaches that call's log.
+            logged = len(info)
+            client.limiter.penalize(2.5)
+            client.get_organization()
+            assert len(info) == logged and client.stats.limiter_wait_s >= 2.5

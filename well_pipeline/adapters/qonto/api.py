@@ -34,7 +34,7 @@ from well_pipeline.adapters.qonto.errors import (
     error_envelope,
     safe_excerpt,
 )
-from well_pipeline.adapters.qonto.rate_limiter import RateLimiter
+from well_pipeline.adapters.qonto.rate_limiter import RateLimiter, WaitReporter
 from well_pipeline.adapters.qonto.responses import RETRY_STATUSES, missing_scope, parse_retry_after
 from well_pipeline.adapters.qonto.transport import (
     STAGING_HEADER,
@@ -69,6 +69,7 @@ class ApiSession:
         self.config = config
         self.limiter = limiter
         self.stats = stats
+        self.waits = WaitReporter(clock=limiter.clock)  # long limiter waits: logged via `waits.report`, timed
         self.server_clock_offset_s: float | None = None
         self._sleep = sleep
         pool = config.download_concurrency + config.page_concurrency + 2
@@ -97,8 +98,8 @@ class ApiSession:
         attempts = self.config.max_retries + 1
         deadline_s = self.config.request_deadline_s
         for attempt in range(1, attempts + 1):
-            waited = self.limiter.acquire()  # waiting for a slot is not network time: outside the deadline
-            self.stats.add(requests=1, limiter_wait_s=waited)
+            self.limiter.acquire(self.waits.on_wait)  # waiting for a slot is not network time: outside the deadline
+            self.stats.add(requests=1, limiter_wait_s=self.waits.done())
             response, problem, deadline_hit = self._attempt(method, path, params, target, attempt)
             if response is None:  # timeouts, refused/dropped connections, protocol breaks, deadline hits
                 if attempt >= attempts:

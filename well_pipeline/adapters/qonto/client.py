@@ -131,6 +131,13 @@ class QontoClient:
     def limiter(self) -> RateLimiter:
         return self._api.limiter
 
+    def report_limiter_waits(self, report: Callable[[str], None] | None) -> None:
+        """Send each long rate-limit wait (`rate_limiter.LONG_WAIT_S` or more) to `report` as one line saying
+        which ceiling is reached and the time left before requests resume; None stops it. Callers pass their
+        log (the ingest use case passes the run's, so the wait shows in the Dagster event log). `report` may be
+        called from the client's worker threads. The stalled time is `stats.limiter_wait_s` either way."""
+        self._api.waits.report = report
+
     @property
     def server_clock_offset_s(self) -> float | None:
         """Qonto's clock minus ours, from the first response's `Date` header (1-second resolution); None until

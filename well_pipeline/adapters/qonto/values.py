@@ -94,6 +94,8 @@ class ClientStats:
         self.rejected_records = 0
         self.duplicates_skipped = 0
         self.deadline_hits = 0  # calls cut short by `request_deadline_s` (API requests and downloads)
+        # Wall seconds during which at least one API request was held by the client's rate limiter (its ceilings,
+        # or a pause after a 429); not summed over threads, so it never exceeds the time the calls took.
         self.limiter_wait_s = 0.0
 
     def add(self, **deltas: float) -> None:

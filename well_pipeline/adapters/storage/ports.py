@@ -30,8 +30,10 @@ from well_pipeline.adapters.storage.records import (
     QUEUE_DECISIONS,
     AttachmentDigest,
     AttachmentNeed,
+    AwaitingDelivery,
     Claim,
     DecisionRecord,
+    DeliveryDay,
     DeliveryRow,
     FailedAttachment,
     HeldRecord,
@@ -41,6 +43,7 @@ from well_pipeline.adapters.storage.records import (
     OutboxStatus,
     RangeSummary,
     RowCoverage,
+    ScoredDay,
     ScoredRow,
     ScoringInputs,
     SendAudit,
@@ -94,6 +97,15 @@ class InvoiceStore(Protocol):
 
     def count(self) -> int:
         """Invoices stored (one per Qonto id)."""
+        ...
+
+    def day_summaries(self, days: Sequence[date]) -> dict[date, RangeSummary]:
+        """The counts of `range_summary` for each of `days` that holds invoices (a day without any is absent)."""
+        ...
+
+    def days_changed_since(self, moment: datetime) -> list[date]:
+        """Creation days (ascending) of invoices stored or changed at or after `moment` (naive UTC), or whose
+        document was stored then: the days an ingest run starting at `moment` rewrote."""
         ...
 
     def attachment_digests(self) -> list[AttachmentDigest]:
@@ -197,6 +209,10 @@ class MatchStore(Protocol):
         """(qonto_id, hard rules) of every auto_link that breaks a hard rule, by id (there should be none)."""
         ...
 
+    def day_decisions(self, days: Sequence[date]) -> dict[date, ScoredDay]:
+        """Each of `days` holding scored rows: how many, by decision, and how many a hard rule capped."""
+        ...
+
 
 class OutboxStore(Protocol):
     """The delivery outbox, its attempts, holds and re-send approvals.
@@ -291,6 +307,15 @@ class OutboxStore(Protocol):
 
     def send_audit(self) -> SendAudit:
         """Records sent, and records handed over twice without an approved re-send (Qonto ids, sorted)."""
+        ...
+
+    def day_deliveries(self, days: Sequence[date]) -> dict[date, DeliveryDay]:
+        """Each of `days` holding a released record or a delivery row, as its `delivered_bills` partition shows it."""
+        ...
+
+    def awaiting_delivery(self) -> list[AwaitingDelivery]:
+        """Every released record the next delivery run would try, whatever its day (oldest first): the
+        "deliver approved now" job and the sync sensor read it. Only reads, so a read-only open serves it."""
         ...
 
 

@@ -67,6 +67,16 @@ class MatchDetails:
 
 
 @dataclass(frozen=True)
+class ScoredDay:
+    """One creation day's scored rows, as its `scored_matches` partition describes them: how many, by decision,
+    and how many a hard rule capped."""
+
+    rows: int
+    decisions: dict[str, int]
+    capped: int
+
+
+@dataclass(frozen=True)
 class DecisionRecord:
     """One decision a person made on a record (the history is append-only, oldest first)."""
 
@@ -149,6 +159,32 @@ class OutboxStatus:
 
     states: list[tuple[str, int]]
     holds: list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class DeliveryDay:
+    """One creation day as its `delivered_bills` partition describes it. `released`: records scoring released
+    (auto_link, manual_link); `recorded`: records delivery wrote something for (an outbox row or a hold), the
+    partition's rows; `states`/`holds`: those rows by outbox state and by hold code; `waiting`: records the next
+    delivery run would try (see `AwaitingDelivery`)."""
+
+    released: int
+    recorded: int
+    states: dict[str, int]
+    holds: dict[str, int]
+    waiting: int
+
+
+@dataclass(frozen=True)
+class AwaitingDelivery:
+    """A released record the next delivery run would try, whatever its day: never sent and not held (a new
+    approval or pin, a record a quota pause carried over, a hold older than a person's latest decision), failed
+    temporarily, or approved for a re-send. `reason` says which, in words."""
+
+    qonto_id: str
+    record_version: int
+    created_date: date
+    reason: str
 
 
 @dataclass(frozen=True)

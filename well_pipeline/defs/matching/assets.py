@@ -1,46 +1,65 @@
 """`scored_matches` (which Melio vendor each invoice belongs to, and whether it is safe to send) and
-`review_queue` (what people must settle), both in DuckDB."""
+`review_queue` (what people must settle), both in DuckDB.
 
-from datetime import UTC, datetime
+`scored_matches` is materialised by the pipeline step (`defs/pipeline/`), one partition per creation day; this
+module holds its spec, what each day's partition shows and the run's summary. `review_queue` is an asset of its
+own, refreshed by the sync and "deliver approved now" jobs after every run (so it reflects decisions made since),
+and materialisable on its own; it says when it was computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
+from well_pipeline.adapters.storage import Storage
 from well_pipeline.core.scoring.display import WAITING_SECTIONS, Section, showing
+from well_pipeline.core.scoring.policy import ScoringPolicy
 from well_pipeline.defs.matching.queue_table import queue_table
 from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
-from well_pipeline.defs.qonto.assets import INCREMENTAL, SYNC_TAG, qonto_supplier_invoices
-from well_pipeline.defs.qonto.partitions import partition_days, qonto_daily_partitions
-from well_pipeline.defs.resources import ScoringResource, WellStorageResource
-from well_pipeline.services.scoring import score_dates, stale_dates
+from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES
+from well_pipeline.defs.resources import WellStorageResource
+from well_pipeline.services.scoring import ScoringReport
 
-QUEUE_PREVIEW = 25      # rows of the queue shown on each scored_matches materialisation
+SCORED_MATCHES = dg.AssetKey("scored_matches")
+REVIEW_QUEUE = dg.AssetKey("review_queue")
+DECISIONS = ("auto_link", "review", "refused", "already_in_melio", "manual_link")
+QUEUE_PREVIEW = 25      # rows of the queue shown in each scoring run's summary
 QUEUE_TABLE_ROWS = 200  # rows per table on review_queue (the counts cover the whole queue)
+QUEUE_DIGEST = "queue_digest"
 
 
-@dg.asset(
-    partitions_def=qonto_daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[qonto_supplier_invoices, melio_vendor_directory, melio_ledger],
-    pool="duckdb",
-    group_name="matching",
-    kinds={"duckdb", "python"},
-    owners=["team:finance-ops"],
-    metadata={"table": "scored_matches", "partition_expr": "created_date"},
-)
-def scored_matches(context: dg.AssetExecutionContext, scoring: ScoringResource,
-                   storage: WellStorageResource) -> dg.MaterializeResult:
-    """One decision per Qonto invoice: auto_link, review, refused, already_in_melio or manual_link, with reasons."""
-    policy = scoring.policy()
-    store = storage.storage()
-    days = partition_days(context)
-    if context.run.tags.get(SYNC_TAG) == INCREMENTAL:
-        # A sync also updates invoices created on other days: rescore every day holding a new or changed one.
-        days = sorted(set(days) | set(stale_dates(store)))
-    report = score_dates(store, days, policy, log=context.log.info)
-    metadata = {
+def scored_matches_spec() -> dg.AssetSpec:
+    """The asset as the pipeline multi-asset declares it (a function: see `qonto_supplier_invoices_spec`)."""
+    return dg.AssetSpec(
+        SCORED_MATCHES,
+        description="One decision per Qonto invoice: auto_link, review, refused, already_in_melio or manual_link, "
+                    "with reasons; one partition per UTC creation day.",
+        deps=[QONTO_SUPPLIER_INVOICES, melio_vendor_directory, melio_ledger],
+        group_name="matching",
+        kinds={"duckdb", "python"},
+        owners=["team:finance-ops"],
+        metadata={"table": "scored_matches", "partition_expr": "created_date"},
+        skippable=True,
+    )
+
+
+def scoring_day_metadata(store: Storage, days: Sequence[date]) -> dict[date, dict[str, int]]:
+    """What each of `days` holding scored rows shows on its partition: that day's decisions."""
+    return {day: {"invoices": scored.rows, **{f"decision_{name}": scored.decisions.get(name, 0) for name in DECISIONS},
+                  "capped_by_a_hard_rule": scored.capped}
+            for day, scored in store.matches.day_decisions(days).items()}
+
+
+def scoring_summary(store: Storage, report: ScoringReport, policy: ScoringPolicy, days: Sequence[date], *,
+                    days_materialized: int) -> dict[str, dg.RawMetadataValue]:
+    """The scoring run's own figures, with the scored days' share of the queue (frauds first)."""
+    metadata: dict[str, dg.RawMetadataValue] = {
         "invoices": dg.MetadataValue.int(report.invoices),
-        **{f"decision_{name}": report.decisions.get(name, 0)
-           for name in ("auto_link", "review", "refused", "already_in_melio", "manual_link")},
+        **{f"decision_{name}": report.decisions.get(name, 0) for name in DECISIONS},
         "people_decisions_applied": report.overrides_applied,
         "hard_rules": dg.MetadataValue.json(dict(report.hard_rules.most_common())),
         "auto_link_threshold": policy.auto_link_threshold,
@@ -49,8 +68,8 @@ def scored_matches(context: dg.AssetExecutionContext, scoring: ScoringResource,
         "melio_ledger_bills": report.ledger_bills,
         "seconds": round(report.seconds, 2),
         "days_scored": len(days),
+        "partitions_materialized": days_materialized,
     }
-    # The scored days' share of the queue, read back and shown exactly like `review_queue` (frauds first).
     preview = store.matches.queue(limit=QUEUE_PREVIEW, days=days)
     if preview.entries:
         shown = preview.entries[:QUEUE_PREVIEW]
@@ -58,16 +77,13 @@ def scored_matches(context: dg.AssetExecutionContext, scoring: ScoringResource,
         metadata["queue_preview_showing"] = (
             f"{showing(len(shown), preview.total(*Section))} queued records of the scored days "
             f"({preview.total(Section.POSSIBLE_FRAUD)} possible payment fraud); all of them: `well review list --all`")
-    return dg.MaterializeResult(metadata=metadata)
+    return metadata
 
 
-@dg.asset(deps=[scored_matches], pool="duckdb", group_name="matching", kinds={"duckdb"},
-          owners=["team:finance-ops"], metadata={"table": "scored_matches (review, refused)"})
-def review_queue(storage: WellStorageResource) -> dg.MaterializeResult:
-    """Invoices waiting for a person (possible payment frauds first) and refused ones: settle them with
-    `well review`. The tables show the first rows of each; the counts are the whole queue."""
+def review_queue_metadata(store: Storage) -> dict[str, dg.RawMetadataValue]:
+    """The whole queue as `review_queue` shows it, and when it was computed (decisions after that are not in it)."""
     computed_at = datetime.now(UTC)
-    page = storage.storage().matches.queue(limit=QUEUE_TABLE_ROWS)
+    page = store.matches.queue(limit=QUEUE_TABLE_ROWS)
     waiting = [e for e in page.entries if e.section in WAITING_SECTIONS][:QUEUE_TABLE_ROWS]
     refused = page.section(Section.REFUSED)
     summary = (
@@ -80,7 +96,7 @@ def review_queue(storage: WellStorageResource) -> dg.MaterializeResult:
         "Settle with `well review list [--all] | show ID | approve ID | pin ID --vendor VENDOR | "
         "refuse ID --reason TEXT`."
     )
-    return dg.MaterializeResult(metadata={
+    metadata: dict[str, dg.RawMetadataValue] = {
         "waiting_for_review": page.waiting,
         "possible_fraud": page.total(Section.POSSIBLE_FRAUD),
         "already_paid_in_qonto": page.total(Section.PAID_IN_QONTO),
@@ -90,4 +106,34 @@ def review_queue(storage: WellStorageResource) -> dg.MaterializeResult:
         "queue": queue_table(waiting),
         "refused_queue": queue_table(refused),
         "how_to_settle": "well review list | show ID | approve ID | pin ID --vendor VENDOR | refuse ID --reason TEXT",
-    })
+    }
+    metadata[QUEUE_DIGEST] = queue_digest(metadata)
+    return metadata
+
+
+def queue_digest(metadata: dict[str, dg.RawMetadataValue]) -> str:
+    """A digest of what the queue shows, without when it was computed: equal digests, same queue."""
+    shown = {key: repr(value) for key, value in sorted(metadata.items())
+             if key not in {"computed_at", "summary", QUEUE_DIGEST}}
+    return hashlib.sha256(repr(shown).encode("utf-8")).hexdigest()[:16]
+
+
+def refreshed_review_queue(store: Storage, previous: dg.AssetMaterialization | None
+                           ) -> dg.AssetMaterialization | None:
+    """`review_queue` computed again, or None when it shows exactly what `previous` (its latest materialisation)
+    shows. Why: the table is the largest event a run writes (about 0.2 MB); writing it on every 15-minute run
+    when nothing changed would set Dagster's storage growth. Its `computed_at` then stays the time it was last
+    found different, which is still what it shows."""
+    metadata = review_queue_metadata(store)
+    before = previous.metadata.get(QUEUE_DIGEST) if previous is not None else None
+    if before is not None and before.value == metadata[QUEUE_DIGEST]:
+        return None
+    return dg.AssetMaterialization(REVIEW_QUEUE, metadata=metadata)
+
+
+@dg.asset(key=REVIEW_QUEUE, deps=[SCORED_MATCHES], pool="duckdb", group_name="matching", kinds={"duckdb"},
+          owners=["team:finance-ops"], metadata={"table": "scored_matches (review, refused)"})
+def review_queue(storage: WellStorageResource) -> dg.MaterializeResult:
+    """Invoices waiting for a person (possible payment frauds first) and refused ones: settle them with
+    `well review`. The tables show the first rows of each; the counts are the whole queue."""
+    return dg.MaterializeResult(metadata=review_queue_metadata(storage.storage()))

@@ -1,17 +1,20 @@
-"""Asset checks on `qonto_supplier_invoices`: documents are complete and intact, nothing unparsed is forgotten."""
+"""Checks on `qonto_supplier_invoices`: documents are complete and intact, nothing unparsed is forgotten.
 
+Evaluated by the pipeline step right after ingest (defs/pipeline/stages.py); the blocking one stops scoring and
+delivery in that step when it fails.
+"""
 
 import dagster as dg
 
-from well_pipeline.defs.qonto.assets import qonto_supplier_invoices
-from well_pipeline.defs.resources import WellStorageResource
+from well_pipeline.adapters.storage import Storage
+from well_pipeline.defs.pipeline.step_check import StepCheck, step_check
+from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES
 from well_pipeline.services.qonto_documents import audit_documents
 
 
-@dg.asset_check(asset=qonto_supplier_invoices, pool="duckdb", blocking=True,
-                description="Every stored attachment file exists with its recorded size; a sample is re-hashed.")
-def attachments_match_their_digest(storage: WellStorageResource) -> dg.AssetCheckResult:
-    store = storage.storage()
+@step_check(QONTO_SUPPLIER_INVOICES, blocking=True,
+            description="Every stored attachment file exists with its recorded size; a sample is re-hashed.")
+def attachments_match_their_digest(store: Storage) -> dg.AssetCheckResult:
     audit = audit_documents(store.invoices, store.documents)
     return dg.AssetCheckResult(
         passed=not audit.bad,
@@ -21,12 +24,11 @@ def attachments_match_their_digest(storage: WellStorageResource) -> dg.AssetChec
     )
 
 
-@dg.asset_check(asset=qonto_supplier_invoices, pool="duckdb",
-                description="Invoices whose document is not stored yet (it is retried on the next run).")
-def every_invoice_has_its_document(storage: WellStorageResource) -> dg.AssetCheckResult:
-    invoices = storage.storage().invoices
-    missing = invoices.missing_documents()
-    without = invoices.count_without_attachment()
+@step_check(QONTO_SUPPLIER_INVOICES,
+            description="Invoices whose document is not stored yet (it is retried on the next run).")
+def every_invoice_has_its_document(store: Storage) -> dg.AssetCheckResult:
+    missing = store.invoices.missing_documents()
+    without = store.invoices.count_without_attachment()
     return dg.AssetCheckResult(
         passed=not missing,
         severity=dg.AssetCheckSeverity.WARN,
@@ -36,10 +38,10 @@ def every_invoice_has_its_document(storage: WellStorageResource) -> dg.AssetChec
     )
 
 
-@dg.asset_check(asset=qonto_supplier_invoices, pool="duckdb",
-                description="Records Qonto sent that Well could not parse; they are kept with the reason.")
-def no_unparsed_qonto_records(storage: WellStorageResource) -> dg.AssetCheckResult:
-    rows = storage.storage().invoices.unparsed_records()
+@step_check(QONTO_SUPPLIER_INVOICES,
+            description="Records Qonto sent that Well could not parse; they are kept with the reason.")
+def no_unparsed_qonto_records(store: Storage) -> dg.AssetCheckResult:
+    rows = store.invoices.unparsed_records()
     return dg.AssetCheckResult(
         passed=not rows,
         severity=dg.AssetCheckSeverity.WARN,
@@ -48,4 +50,5 @@ def no_unparsed_qonto_records(storage: WellStorageResource) -> dg.AssetCheckResu
     )
 
 
-qonto_checks = [attachments_match_their_digest, every_invoice_has_its_document, no_unparsed_qonto_records]
+QONTO_CHECKS: tuple[StepCheck, ...] = (attachments_match_their_digest, every_invoice_has_its_document,
+                                       no_unparsed_qonto_records)

@@ -1,24 +1,47 @@
-"""Daily partitions by Qonto record creation date (UTC).
+"""Daily partitions by Qonto record creation date (UTC), from a first day that does not move with the calendar.
 
 Why daily: a three-year backfill stays near 1,100 partitions, well under Dagster's advised 100,000 (15-minute
 partitions would pass it in under three years). The 15-minute cadence comes from the sync sensor instead,
 which refreshes the current day, as Dagster advises for near-real-time ingestion.
 `end_offset=1` exposes today's (still open) partition so the sensor can materialise it.
+
+The first day (`history_start`) is resolved once, when the code location loads (services/history_window.py):
+the `history_start` setting if set, else the day the first `well qonto connect` stored in
+`<data_dir>/workspace.json`, else (before any connect) three years back on the 1st of this month. Loading reads
+that small file and never opens DuckDB, so it neither waits for nor takes the database's write lock.
+Code that needs the first day uses `history_start` here, never `settings.history_start` (empty when unset).
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import logging
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from well_pipeline.adapters.workspace_state import workspace_file
+from well_pipeline.services.history_window import HistoryStart, resolve_history_start
 from well_pipeline.settings import code_location_settings
 
-qonto_daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=code_location_settings().history_start.isoformat(),
-    timezone="UTC",
-    end_offset=1,
-)
+logger = logging.getLogger(__name__)
+
+
+def daily_partitions(start: date) -> dg.DailyPartitionsDefinition:
+    """Daily UTC partitions from `start` through today (today's open partition included)."""
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone="UTC", end_offset=1)
+
+
+def _history_start() -> HistoryStart:
+    settings = code_location_settings()
+    start = resolve_history_start(settings.history_start, workspace_file(settings.data_path),
+                                  today=datetime.now(UTC).date())
+    if start.source == "fallback":
+        logger.info("Backfill window starts %s", start.describe())
+    return start
+
+
+history_start: HistoryStart = _history_start()
+qonto_daily_partitions = daily_partitions(history_start.day)
 
 
 def partition_days(context: dg.AssetExecutionContext) -> list[date]:

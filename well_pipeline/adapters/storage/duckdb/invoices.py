@@ -233,6 +233,37 @@ class DuckDBInvoiceStore:
         with self._db.connect() as con:
             return con.execute("SELECT count(*) FROM qonto_supplier_invoices").fetchone()[0]
 
+    def day_summaries(self, days: Sequence[date]) -> dict[date, RangeSummary]:
+        with self._db.connect() as con:
+            rows = con.execute(
+                """
+                SELECT i.created_date, count(*),
+                       count(*) FILTER (WHERE a.attachment_id IS NOT NULL),
+                       count(*) FILTER (WHERE i.attachment_id IS NOT NULL AND a.attachment_id IS NULL),
+                       count(*) FILTER (WHERE i.supplier_name IS NULL OR i.invoice_number IS NULL
+                                        OR i.total_amount IS NULL OR i.due_date IS NULL)
+                FROM qonto_supplier_invoices i LEFT JOIN qonto_attachments a ON a.attachment_id = i.attachment_id
+                WHERE i.created_date IN (SELECT unnest(?::DATE[]))
+                GROUP BY 1
+                """,
+                [list(days)],
+            ).fetchall()
+        return {day: RangeSummary(rows=n, with_attachment=docs, attachment_missing=missing, incomplete_ocr=ocr)
+                for day, n, docs, missing, ocr in rows}
+
+    def days_changed_since(self, moment: datetime) -> list[date]:
+        with self._db.connect() as con:
+            rows = con.execute(
+                """
+                SELECT DISTINCT i.created_date FROM qonto_supplier_invoices i
+                LEFT JOIN qonto_attachments a ON a.attachment_id = i.attachment_id
+                WHERE i.last_changed_at >= ? OR a.fetched_at >= ?
+                ORDER BY 1
+                """,
+                [moment, moment],
+            ).fetchall()
+        return [day for (day,) in rows]
+
     # ---- what the asset checks read --------------------------------------------------------------------------
     def attachment_digests(self) -> list[AttachmentDigest]:
         with self._db.connect() as con:

@@ -21,6 +21,7 @@ from well_pipeline.adapters.storage.records import (
     DecisionRecord,
     MatchDetails,
     RowCoverage,
+    ScoredDay,
     ScoredRow,
     ScoringInputs,
     StaleRecordError,
@@ -314,3 +315,21 @@ class DuckDBMatchStore:
             rows = con.execute("SELECT qonto_id, hard_rules FROM scored_matches "
                                "WHERE decision = 'auto_link' AND len(hard_rules) > 0 ORDER BY qonto_id").fetchall()
         return [(qonto_id, tuple(rules)) for qonto_id, rules in rows]
+
+    # ---- what the partitions show -------------------------------------------------------------------------------
+    def day_decisions(self, days: Sequence[date]) -> dict[date, ScoredDay]:
+        with self._db.connect() as con:
+            rows = con.execute(
+                """
+                SELECT created_date, decision, count(*), count(*) FILTER (WHERE len(hard_rules) > 0)
+                FROM scored_matches WHERE created_date IN (SELECT unnest(?::DATE[]))
+                GROUP BY 1, 2 ORDER BY 1, 2
+                """,
+                [list(days)],
+            ).fetchall()
+        decisions: dict[date, dict[str, int]] = {}
+        capped: dict[date, int] = {}
+        for day, decision, count, with_rule in rows:
+            decisions.setdefault(day, {})[decision] = count
+            capped[day] = capped.get(day, 0) + with_rule
+        return {day: ScoredDay(sum(by.values()), by, capped[day]) for day, by in decisions.items()}

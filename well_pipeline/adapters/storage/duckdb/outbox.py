@@ -18,8 +18,10 @@ from well_pipeline.adapters.storage.duckdb.database import Database, transaction
 from well_pipeline.adapters.storage.records import (
     DEFERRED,
     HANDED_OVER_OUTCOMES,
+    AwaitingDelivery,
     Claim,
     ClaimConflictError,
+    DeliveryDay,
     DeliveryRow,
     HeldRecord,
     OutboxStatus,
@@ -29,6 +31,29 @@ from well_pipeline.core.delivery.plan import OutboxEntry, OutboxState, Planned
 
 _INTERRUPTED = "interrupted between hand-over and confirmation"
 _MAX_REPLY_CHARS = 2000
+
+
+# Released records (in the version scoring released) that the next delivery run would try: an unused re-send
+# approval, or nothing handed over yet (no outbox row, or a temporary failure) and no hold, or a hold older than a
+# person's latest decision on the record (an approval or pin made after delivery held it is worth another plan).
+# A hold written in the same second as the decision counts as older: one plan too many, never one missed.
+_AWAITING = """
+    SELECT s.qonto_id, i.version, i.created_date,
+           CASE WHEN a.qonto_id IS NOT NULL THEN 'approved re-send'
+                WHEN o.state = 'temporary_failure' THEN 'temporary failure'
+                ELSE 'not sent yet' END AS reason
+    FROM scored_matches s
+    JOIN qonto_supplier_invoices i ON i.id = s.qonto_id AND s.record_version = i.version
+    LEFT JOIN outbox o ON o.qonto_id = s.qonto_id
+    LEFT JOIN delivery_holds h ON h.qonto_id = s.qonto_id
+    LEFT JOIN resend_approvals a ON a.qonto_id = s.qonto_id AND a.record_version = i.version AND a.used_at IS NULL
+    LEFT JOIN (SELECT qonto_id, max(decided_at) AS decided_at FROM review_decisions GROUP BY 1) d
+           ON d.qonto_id = s.qonto_id
+    WHERE s.decision IN ('auto_link', 'manual_link')
+      AND (a.qonto_id IS NOT NULL
+           OR ((o.qonto_id IS NULL OR o.state = 'temporary_failure')
+               AND (h.qonto_id IS NULL OR h.updated_at <= d.decided_at)))
+"""
 
 
 def _write_holds(con: duckdb.DuckDBPyConnection, qonto_ids: Sequence[str], holds: Sequence[Planned],
@@ -255,3 +280,48 @@ class DuckDBOutboxStore:
                 """).fetchall()
             sent = con.execute("SELECT count(*) FROM outbox WHERE state = 'sent'").fetchone()[0]
         return SendAudit(sent, [q for (q,) in twice])
+
+    # -- what the partitions and the sync sensor read -------------------------------------------------------------
+    def day_deliveries(self, days: Sequence[date]) -> dict[date, DeliveryDay]:
+        wanted = list(days)
+        with self._db.connect() as con:
+            totals = con.execute(
+                """
+                SELECT i.created_date,
+                       count(*) FILTER (WHERE s.decision IN ('auto_link', 'manual_link')),
+                       count(*) FILTER (WHERE o.qonto_id IS NOT NULL OR h.qonto_id IS NOT NULL)
+                FROM qonto_supplier_invoices i
+                LEFT JOIN scored_matches s ON s.qonto_id = i.id
+                LEFT JOIN outbox o ON o.qonto_id = i.id
+                LEFT JOIN delivery_holds h ON h.qonto_id = i.id
+                WHERE i.created_date IN (SELECT unnest(?::DATE[]))
+                GROUP BY 1
+                """, [wanted]).fetchall()
+            states = con.execute(
+                "SELECT i.created_date, o.state, count(*) FROM outbox o JOIN qonto_supplier_invoices i "
+                "ON i.id = o.qonto_id WHERE i.created_date IN (SELECT unnest(?::DATE[])) GROUP BY 1, 2 ORDER BY 1, 2",
+                [wanted]).fetchall()
+            holds = con.execute(
+                "SELECT i.created_date, h.code, count(*) FROM delivery_holds h JOIN qonto_supplier_invoices i "
+                "ON i.id = h.qonto_id WHERE i.created_date IN (SELECT unnest(?::DATE[])) GROUP BY 1, 2 ORDER BY 1, 2",
+                [wanted]).fetchall()
+            waiting = con.execute(
+                f"SELECT created_date, count(*) FROM ({_AWAITING}) WHERE created_date IN (SELECT unnest(?::DATE[])) "
+                "GROUP BY 1", [wanted]).fetchall()
+        by_state: dict[date, dict[str, int]] = {}
+        for day, state, count in states:
+            by_state.setdefault(day, {})[state] = count
+        by_hold: dict[date, dict[str, int]] = {}
+        for day, code, count in holds:
+            by_hold.setdefault(day, {})[code] = count
+        waiting_by_day = dict(waiting)
+        return {day: DeliveryDay(released, recorded, by_state.get(day, {}), by_hold.get(day, {}),
+                                 waiting_by_day.get(day, 0))
+                for day, released, recorded in totals if released or recorded}
+
+    def awaiting_delivery(self) -> list[AwaitingDelivery]:
+        with self._db.connect() as con:
+            rows = con.execute(
+                f"SELECT w.* FROM ({_AWAITING}) w JOIN qonto_supplier_invoices i ON i.id = w.qonto_id "
+                "ORDER BY i.created_at, w.qonto_id").fetchall()
+        return [AwaitingDelivery(*row) for row in rows]

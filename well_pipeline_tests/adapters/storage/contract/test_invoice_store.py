@@ -17,6 +17,7 @@ from well_pipeline.adapters.storage.records import (
     UnparsedRecord,
 )
 from well_pipeline_tests.support.qonto_records import make_invoice
+from well_pipeline_tests.support.waiting import wait_until
 
 T0 = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 DAY = (date(2026, 3, 14), date(2026, 3, 15))
@@ -154,3 +155,38 @@ def test_named_markers_are_kept_apart_and_overwritten(storage: Storage) -> None:
     store.set_marker("other", "x")
     store.set_marker("qonto.sync", "2026-03-14T10:00:00+00:00")
     assert store.get_marker("qonto.sync") == "2026-03-14T10:00:00+00:00" and store.get_marker("other") == "x"
+
+
+# ---- what each `qonto_supplier_invoices` partition shows (issue 10) ------------------------------------------------
+def test_day_summaries_count_each_day_holding_invoices(storage: Storage) -> None:
+    store = storage.invoices
+    store.upsert_invoices([invoice("a", attachment="att-a"), invoice("b", supplier_name=None),
+                           invoice("next", created_at=T0 + timedelta(days=1), attachment=None)])
+    store.record_attachments([document("att-a")])
+    empty = date(2026, 3, 20)
+    summaries = store.day_summaries([DAY[0], DAY[1], empty])
+    assert summaries == {
+        DAY[0]: RangeSummary(rows=2, with_attachment=1, attachment_missing=1, incomplete_ocr=1),
+        DAY[1]: RangeSummary(rows=1, with_attachment=0, attachment_missing=0, incomplete_ocr=0),
+    }  # a day without invoices is absent, not zero
+    assert summaries[DAY[0]] == store.range_summary(*DAY)  # the same counts as the range, for one day
+    assert store.day_summaries([]) == {}
+
+
+def test_days_changed_since_are_the_days_an_ingest_rewrote(storage: Storage) -> None:
+    store = storage.invoices
+    store.upsert_invoices([invoice("a", attachment="att-a"), invoice("old", created_at=T0 - timedelta(days=5))])
+    future = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1)
+    assert store.days_changed_since(future) == []  # nothing written after that moment
+    # Stored times are whole seconds (a row written in the second `moment` falls in counts: the safe side), so
+    # start in the next second.
+    written = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    start = wait_until(lambda: (now := datetime.now(UTC).replace(tzinfo=None, microsecond=0)) > written and now,
+                       message="the clock to reach the next second")
+    assert store.upsert_invoices([invoice("a", attachment="att-a")]).unchanged == ["a"]  # not rewritten
+    assert store.days_changed_since(start + timedelta(seconds=1)) == []
+    store.upsert_invoices([invoice("new", created_at=T0 + timedelta(days=2))])
+    store.record_attachments([document("att-a")])  # a document arriving changes its invoice's day too
+    changed = store.days_changed_since(start)
+    assert changed == [DAY[0], date(2026, 3, 16)]
+    assert date(2026, 3, 9) not in changed  # "old" was written before `start`

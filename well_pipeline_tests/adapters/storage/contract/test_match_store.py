@@ -269,3 +269,15 @@ def test_an_invoice_belongs_to_its_utc_creation_day(storage: Storage) -> None:
     assert created_day(local) == DAY1  # 2026-03-14 22:30 UTC
     assert [row["id"] for row in storage.matches.scoring_inputs([DAY1]).invoices] == ["inv-local"]
     assert storage.matches.scoring_inputs([DAY2]).invoices == []
+
+
+# ---- what each `scored_matches` partition shows (issue 10) ---------------------------------------------------------
+def test_day_decisions_count_each_scored_day(storage: Storage) -> None:
+    fill_queue(storage, [record("q-1", decision="auto_link"), record("q-2", decision="review", hard_rules=("X",)),
+                         record("q-3", decision="review", hours=2), record("q-next", decision="refused", hours=30)])
+    day, next_day, empty = created_day(record("q-1")[0]), T0.date() + timedelta(days=1), date(2026, 1, 1)
+    decided = storage.matches.day_decisions([day, next_day, empty])
+    assert set(decided) == {day, next_day}
+    assert (decided[day].rows, decided[day].decisions, decided[day].capped) == (3, {"auto_link": 1, "review": 2}, 1)
+    assert (decided[next_day].rows, decided[next_day].decisions) == (1, {"refused": 1})
+    assert storage.matches.day_decisions([]) == {}

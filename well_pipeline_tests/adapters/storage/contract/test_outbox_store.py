@@ -7,7 +7,7 @@ them, so any implementation runs these tests unchanged.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -203,3 +203,31 @@ def test_status_counts_outbox_rows_by_state(storage: Storage) -> None:
     claim(storage, rows["q-3"])
     assert storage.outbox.status().states == [("sending", 1), ("sent", 2)]
     assert storage.outbox.send_audit().records_sent == 2 and storage.outbox.send_audit().sent_twice == []
+
+
+# ---- what each `delivered_bills` partition shows, and what waits for delivery (issue 10) ---------------------------
+def test_day_deliveries_describe_each_day_and_awaiting_lists_what_the_next_run_tries(storage: Storage) -> None:
+    rows = release_records(storage, ("q-sent", "auto_link", 0), ("q-held", "auto_link", 1),
+                           ("q-new", "auto_link", 2), ("q-review", "review", 3), ("q-next", "manual_link", 30))
+    assert [(a.qonto_id, a.reason) for a in storage.outbox.awaiting_delivery()] == [
+        ("q-sent", "not sent yet"), ("q-held", "not sent yet"), ("q-new", "not sent yet"),
+        ("q-next", "not sent yet")]
+    send(storage, rows["q-sent"])
+    storage.outbox.replace_holds(["q-held"], [Planned("q-held", Action.HOLD, HoldCode.IN_MELIO_LEDGER, "in ledger")])
+    awaiting = storage.outbox.awaiting_delivery()
+    assert [(a.qonto_id, a.record_version, a.created_date) for a in awaiting] == [("q-new", 1, DAY),
+                                                                                  ("q-next", 1, NEXT_DAY)]
+
+    days = storage.outbox.day_deliveries([DAY, NEXT_DAY, date(2026, 1, 1)])
+    assert set(days) == {DAY, NEXT_DAY}  # a day without released records or rows is absent
+    assert (days[DAY].released, days[DAY].recorded, days[DAY].states, days[DAY].holds, days[DAY].waiting) == (
+        3, 2, {"sent": 1}, {"IN_MELIO_LEDGER": 1}, 1)
+    assert (days[NEXT_DAY].released, days[NEXT_DAY].recorded, days[NEXT_DAY].waiting) == (1, 0, 1)
+
+    # A person's decision after the hold makes the held record worth another plan; an approved re-send waits too.
+    send(storage, rows["q-new"], OutboxState.TEMPORARY_FAILURE)
+    assert storage.outbox.approve_resend("q-sent", "ops") == 1
+    reasons = {a.qonto_id: a.reason for a in storage.outbox.awaiting_delivery()}
+    assert reasons == {"q-sent": "approved re-send", "q-new": "temporary failure", "q-next": "not sent yet"}
+    storage.matches.record_decision(qonto_id="q-held", action="pin", author="ana", vendor_id="V-1")
+    assert "q-held" in {a.qonto_id for a in storage.outbox.awaiting_delivery()}

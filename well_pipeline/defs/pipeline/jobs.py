@@ -1,0 +1,109 @@
+"""`qonto_sync_job` and `deliver_approved_job`: the pipeline step as unpartitioned op jobs, in process.
+
+Why op jobs: a sync covers a window of Qonto updates, not a partition range; an asset job over the partitioned
+multi-asset would need a partition (and a range run logs one planned event per partition per asset: 1,097 × 3 for
+three years). The op runs the same step (defs/pipeline/stages.py) and reports per-day materialisations of the three
+assets for exactly the days it rewrote, then refreshes `review_queue`. Why the in-process executor: a run is one
+step, so a subprocess per step only adds its start-up (issue 10 measured 32-40 s for an empty sync with the
+multiprocess executor, 4.3 s in process).
+
+Run config of `qonto_sync_job` (the sync sensor fills it; docs/CONTRACTS.md "Sync: sensor, jobs, cursor"):
+    {"ops": {"qonto_sync": {"config": {"updated_from": "2026-03-14T09:20:00+00:00" | null,
+                                       "updated_to": "2026-03-14T09:45:00+00:00" | null}}}}
+An empty window (launched by hand) runs from DuckDB's copy of the marker minus the overlap, up to now.
+"""
+
+
+from datetime import UTC, datetime
+
+import dagster as dg
+from pydantic import Field
+
+from well_pipeline.adapters.storage import Storage
+from well_pipeline.defs.matching.assets import REVIEW_QUEUE, refreshed_review_queue
+from well_pipeline.defs.pipeline.stages import BLOCKING, Collaborators, PipelineStep, Selection, log_checks
+from well_pipeline.defs.qonto.partitions import qonto_daily_partitions
+from well_pipeline.defs.resources import MelioDeliveryResource, QontoResource, ScoringResource, WellStorageResource
+from well_pipeline.defs.runs.limits import max_runtime_tags
+from well_pipeline.services.pipeline import RunScope
+from well_pipeline.services.qonto_ingest import IngestWindow
+from well_pipeline.services.sync_cursor import DELIVER_JOB, SYNC_JOB
+from well_pipeline.services.sync_marker import incremental_window
+
+SYNC_OP = "qonto_sync"
+
+
+class SyncWindow(dg.Config):
+    """The Qonto window a sync lists: records updated in [updated_from, updated_to) (ISO 8601 with an offset)."""
+
+    updated_from: str | None = Field(default=None, description="Start (the sync marker minus the overlap); empty: "
+                                     "DuckDB's copy of the marker minus sync_overlap_minutes, or everything.")
+    updated_to: str | None = Field(default=None, description="End (the probe's time); empty: now.")
+
+    def window(self, store: Storage, overlap_minutes: int) -> IngestWindow:
+        now = datetime.now(UTC).replace(microsecond=0)
+        if self.updated_from is None and self.updated_to is None:
+            return incremental_window(store.invoices, overlap_minutes, now)
+        return IngestWindow(updated_from=_moment(self.updated_from, "updated_from"),
+                            updated_to=_moment(self.updated_to, "updated_to") or now)
+
+
+def _moment(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise dg.Failure(f"run config {name}={value!r:.60} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise dg.Failure(f"run config {name}={value!r:.60} has no timezone: add Z or an offset")
+    return moment.astimezone(UTC)
+
+
+def _refresh_review_queue(context: dg.OpExecutionContext, store: Storage) -> None:
+    """`review_queue` computed again after the run, so it reflects the run and decisions made before it; written
+    only when it changed (see `refreshed_review_queue`)."""
+    latest = context.instance.get_latest_materialization_event(REVIEW_QUEUE)
+    previous = latest.asset_materialization if latest is not None else None
+    refreshed = refreshed_review_queue(store, previous)
+    if refreshed is None:
+        context.log.info("review_queue unchanged since its last materialisation: not written again")
+        return
+    context.log_event(refreshed)
+
+
+@dg.op(name=SYNC_OP, pool="duckdb", description="List the window from Qonto, score the days it touched and every "
+       "stale day, deliver them and every day with something to send; report each rewritten day.")
+def qonto_sync(context: dg.OpExecutionContext, config: SyncWindow, qonto: QontoResource,
+               storage: WellStorageResource, scoring: ScoringResource, melio_delivery: MelioDeliveryResource) -> None:
+    store = storage.storage()
+    window = config.window(store, qonto.sync_overlap_minutes)
+    step = PipelineStep(context, RunScope.sync(window), Selection(),
+                        Collaborators(qonto, storage, scoring, melio_delivery), partitions=qonto_daily_partitions)
+    log_checks(context, step.run(), BLOCKING.__getitem__)
+    _refresh_review_queue(context, step.store)
+
+
+@dg.op(name="deliver_approved", pool="duckdb", description="Deliver every record waiting for delivery (approved, "
+       "pinned, approved for a re-send, left by a quota pause), whatever its day; report each day.")
+def deliver_approved(context: dg.OpExecutionContext, qonto: QontoResource, storage: WellStorageResource,
+                     scoring: ScoringResource, melio_delivery: MelioDeliveryResource) -> None:
+    step = PipelineStep(context, RunScope.approved(), Selection(ingest=False, score=False),
+                        Collaborators(qonto, storage, scoring, melio_delivery), partitions=qonto_daily_partitions)
+    log_checks(context, step.run(), BLOCKING.__getitem__)
+    _refresh_review_queue(context, step.store)
+
+
+@dg.job(name=SYNC_JOB, executor_def=dg.in_process_executor, tags=max_runtime_tags(),
+        description="Incremental Qonto sync of a window (the sync sensor passes it): ingest, score the touched days, "
+                    "deliver, refresh the review queue. One in-process step.")
+def qonto_sync_job() -> None:
+    qonto_sync()
+
+
+@dg.job(name=DELIVER_JOB, executor_def=dg.in_process_executor, tags=max_runtime_tags(),
+        description="Deliver approved now: every approved or pinned record and approved re-send, whatever its day; "
+                    "then refresh the review queue. Launched by the sync sensor when approvals wait and Qonto has "
+                    "no change, or from the UI.")
+def deliver_approved_job() -> None:
+    deliver_approved()
