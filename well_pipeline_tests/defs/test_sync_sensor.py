@@ -312,6 +312,20 @@ def test_a_malformed_cursor_is_a_skip_naming_the_problem_and_nothing_is_lost(
     assert len(instance.get_runs()) == 1  # the Melio load only
 
 
+def test_the_cursor_of_an_earlier_version_is_read_as_a_new_sensor(delivery_env: WellEnv,
+                                                                  instance: dg.DagsterInstance) -> None:
+    """Before issue 10 the cursor was a time-slot label and held no marker: after an upgrade the sensor starts as a
+    new one (one full listing; rows are keyed, nothing is sent twice) instead of skipping on an unreadable cursor."""
+    env = delivery_env
+    env.write(clean_invoices(2))
+    load_melio(env, instance)
+    result = tick(env, instance, "2026-03-14T09:30Z")
+    (request,) = result.run_requests
+    assert request.job_name == qonto_sync_job.name and request.run_key.startswith("qonto-sync:start:")
+    assert request.run_config["ops"]["qonto_sync"]["config"]["updated_from"] is None
+    assert '"marker":null' in result.cursor
+
+
 def test_the_sensor_answers_while_another_process_holds_the_duckdb_write_lock(
         delivery_env: WellEnv, instance: dg.DagsterInstance) -> None:
     env = delivery_env

@@ -22,6 +22,7 @@ are kept between ticks) and launches nothing.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -83,7 +84,7 @@ def qonto_sync_sensor(context: dg.SensorEvaluationContext, qonto: QontoResource,
     if active is not None:
         return dg.SkipReason(_skip_reason(instance, active))
     try:
-        cursor = SyncCursor.parse(context.cursor)
+        cursor = SyncCursor.parse(None if _legacy_cursor(context.cursor) else context.cursor)
     except CursorError as exc:
         return dg.SkipReason(f"The sensor's cursor cannot be read: {exc}. Nothing was changed; fix or clear it "
                              "(Edit cursor on this page, or `well qonto rewind`).")
@@ -131,6 +132,16 @@ def qonto_sync_sensor(context: dg.SensorEvaluationContext, qonto: QontoResource,
 
 
 # -- the cursor's bookkeeping ----------------------------------------------------------------------------------
+_LEGACY_SLOT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}Z")
+
+
+def _legacy_cursor(text: str | None) -> bool:
+    """A cursor of Well before the marker moved into it: a time-slot label ("2026-03-14T09:30Z") that held no
+    marker. Read as a new sensor: the first sync after the upgrade lists everything once (rows are keyed on the
+    Qonto id and the outbox sends each record version once, so nothing is duplicated)."""
+    return bool(text) and _LEGACY_SLOT.fullmatch(text.strip()) is not None
+
+
 def _settle(instance: dg.DagsterInstance, cursor: SyncCursor) -> SyncCursor:
     """The pending run judged, a person's edit respected, the runs' marker reports adopted."""
     if cursor.pending is not None:
