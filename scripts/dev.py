@@ -3,6 +3,7 @@
 
     python3 scripts/dev.py demo    # Dagster UI on http://127.0.0.1:3000 against the embedded sandboxes
     python3 scripts/dev.py test    # layer rules, `dg check defs` and the whole test suite (what CI runs)
+    python3 scripts/dev.py shell   # a shell (or one command) with the demo's settings: `well review list` works
 
 Each creates or refreshes `.venv` from `pyproject.toml` + `constraints.txt` (pinned, so installs are
 reproducible) with the `test` extra (sandboxes, `dg`, import-linter, pytest), and reinstalls only when either
@@ -127,12 +128,12 @@ def wait_for(url: str, seconds: float) -> None:
             time.sleep(0.3)
 
 
-def run_demo(extra: list[str]) -> int:
-    ensure_venv()
+def demo_env() -> dict[str, str]:
+    """The demo's environment: its data directory, Dagster instance and every WELL_* setting it runs with (no
+    secret: those are in the encrypted store inside the data directory)."""
     dataset = DEMO_DIR / "dataset"
-    data_dir = DEMO_DIR / "data"
     inbox_store = DEMO_DIR / "melio-inbox"
-    env = dagster_env(data_dir)
+    env = dagster_env(DEMO_DIR / "data")
     sandbox_url = f"http://127.0.0.1:{SANDBOX_PORT}"
     env.update({
         "WELL_QONTO_API_URL": sandbox_url,
@@ -155,6 +156,33 @@ def run_demo(extra: list[str]) -> int:
         "WELL_SMTP_FROM_ADDRESS": "well-demo@example.com",
         "WELL_SMTP_CA_FILE": str(inbox_store / "tls" / "sandbox-cert.pem"),
     })
+    return env
+
+
+def run_shell(command: list[str]) -> int:
+    """`command` (default: the user's shell) with the demo's settings and `.venv` first on PATH, so the README's
+    `well review list`, `well delivery status`, `well qonto status` and `dagster` commands read the demo's data
+    and instance while the demo runs (reads never wait for a run: they open the file read-only)."""
+    ensure_venv()
+    env = demo_env()
+    env["PATH"] = f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    if not command:
+        shell = os.environ.get("SHELL") or "/bin/sh"
+        print(f"[dev] a shell with the demo's settings (data: {DEMO_DIR / 'data'}); `exit` to leave", flush=True)
+        command = [shell]
+    try:
+        return subprocess.run(command, env=env).returncode
+    except FileNotFoundError:
+        print(f"[dev] no such command: {command[0]}", file=sys.stderr)
+        return 127
+
+
+def run_demo(extra: list[str]) -> int:
+    ensure_venv()
+    dataset = DEMO_DIR / "dataset"
+    inbox_store = DEMO_DIR / "melio-inbox"
+    env = demo_env()
+    sandbox_url = env["WELL_QONTO_API_URL"]
     well = str(bin_path("well"))
     if not (dataset / "manifest.json").exists():
         log("generating the demo dataset (1,000 invoices, 300 vendors, 3 years)")
@@ -171,7 +199,8 @@ def run_demo(extra: list[str]) -> int:
             subprocess.run([well, "secrets", "set", name, "--value-from-env", "WELL_DEMO_SECRET"],
                            check=True, env={**env, "WELL_DEMO_SECRET": value})
         subprocess.run([well, "qonto", "connect", "--sandbox-approve"], check=True, env=env)
-        log(f"starting Dagster on http://127.0.0.1:{UI_PORT} (Ctrl-C stops everything)")
+        log(f"starting Dagster on http://127.0.0.1:{UI_PORT} (Ctrl-C stops everything); in a second terminal, "
+            "`python3 scripts/dev.py shell` gives the `well` CLI on the demo's data")
         # Started from DAGSTER_HOME: from the project root, Dagster would warn that the root's dagster.yaml is not
         # the instance's (it is, through the copy `dagster_home` made).
         dagster = subprocess.Popen(
@@ -194,13 +223,15 @@ def run_demo(extra: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"demo", "test", "install"}:
+    if not argv or argv[0] not in {"demo", "test", "install", "shell"}:
         print(__doc__)
         return 2
     command, extra = argv[0], argv[1:]
     if command == "install":
         ensure_venv()
         return 0
+    if command == "shell":
+        return run_shell(extra)
     return run_tests(extra) if command == "test" else run_demo(extra)
 
 

@@ -75,3 +75,26 @@ def test_dagster_without_a_target_or_dagster_home_loads_well_from_the_project_ro
     assert result.returncode == 0, output[-3000:]
     assert "Validation successful for code location well_pipeline." in output
     assert "WELL_DAGSTER_STORAGE" not in output and "not set" not in output
+
+
+def test_the_demo_shell_points_the_cli_at_the_demo_data_and_instance(tmp_path: Path, monkeypatch) -> None:
+    """`scripts/dev.py shell` runs with `demo_env()`: a second terminal's `well review list` reads the demo's
+    DuckDB file (issue 11: it used to look in `.well_data` and say "no database")."""
+    from click.testing import CliRunner
+
+    from well_pipeline.cli.main import cli
+    from well_pipeline_tests.support.review_queue import record, write_queue
+
+    dev = dev_script()
+    demo = tmp_path / ".well_demo"
+    monkeypatch.setattr(dev, "DEMO_DIR", demo)
+    env = dev.demo_env()
+    assert Path(env["DAGSTER_HOME"]) == demo / "data" / "dagster" and env["WELL_DATA_DIR"] == str(demo / "data")
+    assert_wells_instance(demo / "data" / "dagster")
+    settings_env = {k: v for k, v in env.items() if k.startswith("WELL_")}
+    before = CliRunner().invoke(cli, ["review", "list"], env=settings_env)
+    assert before.exit_code != 0 and str(demo / "data" / "well.duckdb") in " ".join(before.output.split())
+    write_queue(demo / "data" / "well.duckdb", [record("demo-record-1")])
+    after = CliRunner().invoke(cli, ["review", "list"], env=settings_env)
+    assert after.exit_code == 0, after.output
+    assert "demo-record-1" in after.output

@@ -11,7 +11,7 @@ import click
 
 from well_pipeline.adapters.storage import DatabaseLockedError, DuckDBStorage, Storage
 from well_pipeline.core.scoring.display import text
-from well_pipeline.settings import load_settings
+from well_pipeline.settings import DEFAULT_SETTINGS_FILE, SETTINGS_FILE_ENV, Settings, load_settings
 
 DATABASE_BUSY = "Well's database is busy (a run is writing); retry in a moment"
 
@@ -25,9 +25,19 @@ def open_storage(*, read_only: bool = False) -> Storage:
     """
     settings = load_settings()
     if not settings.duckdb_path.exists():
-        raise click.ClickException(f"no Well database at {settings.duckdb_path}; materialise the assets first")
+        raise click.ClickException(no_database_message(settings))
     return DuckDBStorage(settings.duckdb_path, settings.attachments_dir, read_only=read_only,
                          lock_timeout_s=settings.database_busy_wait_s)
+
+
+def no_database_message(settings: Settings) -> str:
+    """Where `well` looked, which setting moves it, and the usual cause (another data directory, e.g. the demo's)."""
+    data_dir = settings.data_path.resolve()
+    source = os.environ.get(SETTINGS_FILE_ENV) or DEFAULT_SETTINGS_FILE
+    return (f"no Well database at {settings.duckdb_path} (data directory {data_dir}, setting data_dir: "
+            f"WELL_DATA_DIR or data_dir in {source}). Point it at the directory that holds well.duckdb (the demo "
+            "keeps its data in .well_demo/data: WELL_DATA_DIR=.well_demo/data), or run a first sync (the Dagster "
+            "UI, qonto_sync_sensor) with these settings.")
 
 
 def storage_if_any(*, read_only: bool = True) -> Storage | None:

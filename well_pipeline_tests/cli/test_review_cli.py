@@ -142,3 +142,18 @@ def test_show_reads_like_list(data_dir: Path) -> None:
     assert not LEAKS.search(out + empty), out + empty
     missing = run(data_dir, "show", "inv-\x1b[2J")
     assert missing.exit_code != 0 and "no scored record inv-\\x1b[2J" in missing.output
+
+
+@pytest.mark.parametrize("command", [["review", "list"], ["delivery", "status"]])
+def test_no_database_names_the_data_directory_and_the_setting_that_moves_it(tmp_path: Path,
+                                                                            command: list[str]) -> None:
+    """A newcomer's second terminal, pointed elsewhere than the demo's data: the error says where it looked and how
+    to point it at the right place, instead of only "materialise the assets first"."""
+    elsewhere = tmp_path / "not-the-demo"
+    result = CliRunner().invoke(cli, command, env={"WELL_DATA_DIR": str(elsewhere)})
+    assert result.exit_code != 0
+    message = " ".join(result.output.split())
+    assert f"no Well database at {elsewhere / 'well.duckdb'}" in message
+    assert f"data directory {elsewhere.resolve()}" in message
+    assert "WELL_DATA_DIR" in message and "WELL_DATA_DIR=.well_demo/data" in message
+    assert not (elsewhere / "well.duckdb").exists()  # looking created nothing
