@@ -21,7 +21,7 @@ from pydantic import Field
 
 from well_pipeline.adapters.storage import Storage
 from well_pipeline.defs.matching.assets import REVIEW_QUEUE, refreshed_review_queue
-from well_pipeline.defs.pipeline.stages import BLOCKING, Collaborators, PipelineStep, Selection, log_checks
+from well_pipeline.defs.pipeline.stages import Collaborators, PipelineStep, Selection
 from well_pipeline.defs.qonto.partitions import qonto_daily_partitions
 from well_pipeline.defs.resources import MelioDeliveryResource, QontoResource, ScoringResource, WellStorageResource
 from well_pipeline.defs.runs.limits import max_runtime_tags
@@ -80,7 +80,7 @@ def qonto_sync(context: dg.OpExecutionContext, config: SyncWindow, qonto: QontoR
     window = config.window(store, qonto.sync_overlap_minutes)
     step = PipelineStep(context, RunScope.sync(window), Selection(),
                         Collaborators(qonto, storage, scoring, melio_delivery), partitions=qonto_daily_partitions)
-    log_checks(context, step.run(), BLOCKING.__getitem__)
+    step.run()
     _refresh_review_queue(context, step.store)
 
 
@@ -90,7 +90,7 @@ def deliver_approved(context: dg.OpExecutionContext, qonto: QontoResource, stora
                      scoring: ScoringResource, melio_delivery: MelioDeliveryResource) -> None:
     step = PipelineStep(context, RunScope.approved(), Selection(ingest=False, score=False),
                         Collaborators(qonto, storage, scoring, melio_delivery), partitions=qonto_daily_partitions)
-    log_checks(context, step.run(), BLOCKING.__getitem__)
+    step.run()
     _refresh_review_queue(context, step.store)
 
 

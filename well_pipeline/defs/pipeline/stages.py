@@ -20,7 +20,7 @@ and get no event: Dagster has no partition for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -57,15 +57,11 @@ class StepContext(Protocol):
 
 @dataclass(frozen=True)
 class Selection:
-    """Which stages and checks run (a UI subset of the multi-asset); `checks` None: every check of the stages."""
+    """Which stages run (a UI subset of the multi-asset); each stage that runs evaluates all of its checks."""
 
     ingest: bool = True
     score: bool = True
     deliver: bool = True
-    checks: frozenset[dg.AssetCheckKey] | None = None
-
-    def wants(self, check: StepCheck) -> bool:
-        return self.checks is None or check.key in self.checks
 
 
 @dataclass(frozen=True)
@@ -91,8 +87,8 @@ class BlockingCheckFailed(dg.Failure):
 
 
 class PipelineStep:
-    """One run of the step. `run()` yields the check results (the multi-asset yields them; the op jobs log them);
-    materialisations and observations are logged on `context` as they happen."""
+    """One run of the step: materialisations, observations and check evaluations are logged on `context` as
+    they happen (the multi-asset and the op jobs alike: neither has check outputs, see defs/pipeline/checks.py)."""
 
     def __init__(self, context: StepContext, scope: RunScope, selection: Selection, res: Collaborators, *,
                  partitions: dg.DailyPartitionsDefinition) -> None:
@@ -102,22 +98,22 @@ class PipelineStep:
         self.outcome = StepOutcome()
 
     # -- the whole step -----------------------------------------------------------------------------------------
-    def run(self) -> Iterator[dg.AssetCheckResult]:
+    def run(self) -> None:
         ingest = None
         touched: set[date] = set()
         if self.selection.ingest and self.scope.window is not None:
-            ingest = yield from self._ingest()
+            ingest = self._ingest()
             touched = ingest.report.touched_dates
         scored: list[date] = []
         if self.selection.score and self.scope.mode is not Mode.APPROVED:
-            scored = yield from self._score(touched)
+            scored = self._score(touched)
         if self.selection.deliver:
-            yield from self._deliver(scored)
+            self._deliver(scored)
         if ingest is not None and self.scope.sets_marker:
             self._set_marker(ingest)
 
     # -- ingest -------------------------------------------------------------------------------------------------
-    def _ingest(self) -> Iterator[dg.AssetCheckResult]:
+    def _ingest(self) -> _Ingested:
         scope, store, qonto = self.scope, self.store, self.res.qonto
         assert scope.window is not None
         # Stored times are whole seconds: what was written in this second before the start counts as rewritten too.
@@ -151,11 +147,11 @@ class PipelineStep:
         summary = ingest_summary(report, stats, self.res.storage, mode=str(scope.mode), days_materialized=len(days),
                                  preview=preview)
         self._observe(QONTO_SUPPLIER_INVOICES, summary, outside=self._outside(rewritten))
-        yield from self._checks(QONTO_CHECKS, then="scoring and delivery")
+        self._checks(QONTO_CHECKS, then="scoring and delivery")
         return _Ingested(report, offset, listing_started)
 
     # -- scoring ------------------------------------------------------------------------------------------------
-    def _score(self, touched: set[date]) -> Iterator[dg.AssetCheckResult]:
+    def _score(self, touched: set[date]) -> list[date]:
         store = self.store
         policy = self.res.scoring.policy()
         days = days_to_score(store, self.scope, touched)
@@ -163,11 +159,11 @@ class PipelineStep:
         materialized = self._materialize(SCORED_MATCHES, scoring_day_metadata(store, days))
         self._observe(SCORED_MATCHES, scoring_summary(store, report, policy, days, days_materialized=len(materialized)),
                       outside=self._outside(days))
-        yield from self._checks(MATCHING_CHECKS, then="delivery")
+        self._checks(MATCHING_CHECKS, then="delivery")
         return days
 
     # -- delivery -----------------------------------------------------------------------------------------------
-    def _deliver(self, scored: list[date]) -> Iterator[dg.AssetCheckResult]:
+    def _deliver(self, scored: list[date]) -> None:
         delivery, store = self.res.melio_delivery, self.store
         if self.scope.mode is Mode.SYNC and not (delivery.melio_inbox_address and delivery.smtp_host):
             # A sync must not stall on delivery not being set up yet: ingest and scoring still run, records wait.
@@ -189,7 +185,7 @@ class PipelineStep:
         self._observe(DELIVERED_BILLS, delivery_summary(report, to_address, days=len(days),
                                                         days_materialized=len(materialized)),
                       outside=self._outside(days))
-        yield from self._checks(DELIVERY_CHECKS, then="the rest of the run")
+        self._checks(DELIVERY_CHECKS, then="the rest of the run")
 
     # -- the sync marker ----------------------------------------------------------------------------------------
     def _set_marker(self, ingest: _Ingested) -> None:
@@ -235,13 +231,12 @@ class PipelineStep:
             metadata["days_before_the_first_partition"] = outside
         self.context.log_event(dg.AssetObservation(key, metadata=metadata))
 
-    def _checks(self, checks: tuple[StepCheck, ...], *, then: str) -> Iterator[dg.AssetCheckResult]:
+    def _checks(self, checks: tuple[StepCheck, ...], *, then: str) -> None:
+        """Evaluate a stage's checks and log each evaluation; a failed blocking one stops the step here."""
         failed = []
         for check in checks:
-            if not self.selection.wants(check):
-                continue
             result = check.result(self.store)
-            yield result
+            self.context.log_event(check_evaluation(result, blocking=check.spec.blocking))
             if check.spec.blocking and not result.passed:
                 failed.append(check.spec.name)
         if failed:
@@ -258,18 +253,8 @@ class _Ingested:
 
 
 def check_evaluation(result: dg.AssetCheckResult, *, blocking: bool) -> dg.AssetCheckEvaluation:
-    """A check result as an event an op logs (an op job has no check outputs)."""
+    """A check result as the event the step logs (no step declares check outputs: defs/pipeline/checks.py)."""
     assert result.asset_key is not None and result.check_name is not None
     return dg.AssetCheckEvaluation(asset_key=result.asset_key, check_name=result.check_name, passed=result.passed,
                                    metadata=result.metadata, severity=result.severity,
                                    description=result.description, blocking=blocking)
-
-
-def log_checks(context: StepContext, results: Iterator[dg.AssetCheckResult],
-               blocking: Callable[[str], bool]) -> None:
-    """Run the step from an op: each check result is logged as an evaluation event."""
-    for result in results:
-        context.log_event(check_evaluation(result, blocking=blocking(result.check_name or "")))
-
-
-BLOCKING = {check.spec.name: check.spec.blocking for check in PIPELINE_CHECKS}
