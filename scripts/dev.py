@@ -25,11 +25,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".well-install-stamp"
-DEMO_DIR = ROOT / ".well_demo"
+# The demo's folder (dataset, Melio inbox, data directory) and ports; the browser test moves them to run beside a demo.
+DEMO_DIR = Path(os.environ.get("WELL_DEMO_DIR") or ROOT / ".well_demo").resolve()
 SANDBOX_PORT = int(os.environ.get("WELL_DEMO_SANDBOX_PORT", "8710"))
 INBOX_PORT = int(os.environ.get("WELL_DEMO_INBOX_PORT", "2525"))
 INBOX_TLS_PORT = int(os.environ.get("WELL_DEMO_INBOX_TLS_PORT", "2465"))
 UI_PORT = int(os.environ.get("WELL_DEMO_UI_PORT", "3000"))
+# The dataset's size (the browser test runs a smaller one, to stay within its time).
+DEMO_INVOICES = int(os.environ.get("WELL_DEMO_INVOICES", "1000"))
+DEMO_VENDORS = int(os.environ.get("WELL_DEMO_VENDORS", "300"))
 
 # Public demo credentials of the local sandboxes (never real ones).
 DEMO_CLIENT_ID = "well-sandbox-client"
@@ -108,7 +112,11 @@ def run_checks(env: dict[str, str]) -> int:
 def run_tests(extra: list[str]) -> int:
     ensure_venv()
     env = dagster_env(ROOT / ".well_data" / "ci")
+    # Debian's Chromium for the browser test, installed beside the static checks when missing (apt: ~30 s).
+    chromium = subprocess.Popen([str(bin_path("python")), "-m", "well_pipeline_tests.support.chromium"],
+                                cwd=ROOT, env=env)
     checks = run_checks(env)
+    chromium.wait()
     if checks != 0:
         return checks
     log("pytest")
@@ -177,17 +185,30 @@ def run_shell(command: list[str]) -> int:
         return 127
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM stops the demo as Ctrl-C does (a supervisor or the browser test ends it so): its servers go too.
+
+    SIGINT gets Python's own handler back too: a shell running the demo in the background starts it with SIGINT
+    ignored, and a child inherits an ignored signal, so `dagster dev` (which maps SIGTERM to its SIGINT handler)
+    would then ignore both and only die when killed."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def run_demo(extra: list[str]) -> int:
     ensure_venv()
+    stop_on_sigterm()
     dataset = DEMO_DIR / "dataset"
     inbox_store = DEMO_DIR / "melio-inbox"
     env = demo_env()
     sandbox_url = env["WELL_QONTO_API_URL"]
     well = str(bin_path("well"))
     if not (dataset / "manifest.json").exists():
-        log("generating the demo dataset (1,000 invoices, 300 vendors, 3 years)")
-        subprocess.run([well, "sandbox", "generate", "--out", str(dataset), "--invoices", "1000",
-                        "--vendors", "300", "--years", "3", "--seed", "7"], check=True, env=env)
+        log(f"generating the demo dataset ({DEMO_INVOICES:,} invoices, {DEMO_VENDORS:,} vendors, 3 years)")
+        subprocess.run([well, "sandbox", "generate", "--out", str(dataset), "--invoices", str(DEMO_INVOICES),
+                        "--vendors", str(DEMO_VENDORS), "--years", "3", "--seed", "7"], check=True, env=env)
     log(f"starting the Qonto sandbox on {sandbox_url} and the Melio inbox sandbox on 127.0.0.1:{INBOX_PORT}")
     sandbox = subprocess.Popen([well, "sandbox", "qonto", "--data", str(dataset), "--port", str(SANDBOX_PORT)],
                                env=env, start_new_session=True)

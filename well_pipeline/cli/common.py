@@ -11,7 +11,7 @@ import click
 
 from well_pipeline.adapters.storage import DatabaseLockedError, DuckDBStorage, Storage
 from well_pipeline.core.scoring.display import text
-from well_pipeline.settings import DEFAULT_SETTINGS_FILE, SETTINGS_FILE_ENV, Settings, load_settings
+from well_pipeline.settings import DEFAULT_SETTINGS_FILE, SETTINGS_FILE_ENV, Settings, SettingsError, load_settings
 
 DATABASE_BUSY = "Well's database is busy (a run is writing); retry in a moment"
 
@@ -48,11 +48,12 @@ def storage_if_any(*, read_only: bool = True) -> Storage | None:
 
 
 class WellGroup(click.Group):
-    """The `well` group: a DuckDB file another process keeps locked is one line, not a traceback.
+    """The `well` group: a DuckDB file another process keeps locked, or a bad setting, is one line, not a traceback.
 
     DuckDB lets one process write the file, and while it does, no other process may even read it. Delivery and
     the other runs hold it only for short steps, so `Database.connect` waits a little; if the file is still
-    locked after that (a long write, a notebook holding it), every command says so the same way.
+    locked after that (a long write, a notebook holding it), every command says so the same way. A setting Well
+    cannot use names itself and where its value came from, whichever command read the settings.
     """
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -60,6 +61,8 @@ class WellGroup(click.Group):
             return super().invoke(ctx)
         except DatabaseLockedError:
             raise click.ClickException(DATABASE_BUSY) from None
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 def default_author() -> str:

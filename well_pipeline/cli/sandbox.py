@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -124,6 +127,29 @@ def _parse_now(text: str | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+@contextmanager
+def _generation_progress(total: int) -> Iterator[Callable[[int, int], None]]:
+    """The generator's `progress(done, total)` callback, shown on stderr (stdout keeps the summary).
+
+    On a terminal: a `click.progressbar` with count, percentage and time left. Elsewhere (a pipe, a CI log) click
+    would print the bar's label once and nothing more, so a plain line every 10% is written instead."""
+    err = sys.stderr
+    if not total or not err.isatty():
+        last_decile = [0]
+
+        def line(done: int, of: int) -> None:
+            decile = done * 10 // of if of else 10
+            if decile > last_decile[0]:
+                last_decile[0] = decile
+                click.echo(f"generate: {decile * 10:3d}%  ({done:,}/{of:,} invoices)", err=True)
+
+        yield line
+        return
+    with click.progressbar(length=total, label="generate: invoices + attachments", file=err, show_pos=True,
+                           show_percent=True, show_eta=True) as bar:
+        yield lambda done, _of: bar.update(done - bar.pos)
+
+
 @sandbox.command("generate")
 @click.option(
     "--out",
@@ -148,18 +174,11 @@ def generate_command(out_dir: Path, invoices: int, vendors: int, years: float, s
     from well_pipeline.sandbox.generator import generate_dataset
 
     now = _parse_now(now_text)
-    last_decile = [0]
-
-    def progress(done: int, total: int) -> None:
-        decile = done * 10 // total if total else 10
-        if decile > last_decile[0]:
-            last_decile[0] = decile
-            click.echo(f"generate: {decile * 10:3d}%  ({done:,}/{total:,} invoices)", err=True)
-
     try:
-        summary = generate_dataset(
-            out_dir, invoices=invoices, vendors=vendors, years=years, seed=seed, now=now, progress=progress
-        )
+        with _generation_progress(invoices) as progress:
+            summary = generate_dataset(
+                out_dir, invoices=invoices, vendors=vendors, years=years, seed=seed, now=now, progress=progress
+            )
     except FileExistsError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Dataset written to {summary.paths.root} in {summary.elapsed_s:.1f} s")

@@ -31,6 +31,7 @@ from well_pipeline.adapters.qonto import (
 )
 from well_pipeline.adapters.storage import AttachmentNeed, AttachmentStore, InvoiceStore, UpsertCounts
 from well_pipeline.adapters.storage.records import FailedAttachment, StoredAttachment
+from well_pipeline.services.progress import DEFAULT_PACE, Pace, Progress, size
 from well_pipeline.services.qonto_listing import ListingIncompleteError, ListingTally, list_until_reconciled
 
 ATTACHMENT_COMMIT_BATCH = 50
@@ -92,6 +93,7 @@ def ingest_supplier_invoices(
     max_attachment_bytes: int | None = None,
     log: Log = lambda message: None,
     warn: Log | None = None,
+    pace: Pace = DEFAULT_PACE,
 ) -> IngestReport:
     """List `window` from Qonto into `invoices`, then fetch missing attachments into `attachments`.
 
@@ -102,26 +104,29 @@ def ingest_supplier_invoices(
     and `QontoTimeoutError` when Qonto kept answering past the request deadline; both after storing what
     arrived, so the caller's sync marker stays and the next sync reads the window again.
     A rate-limit wait of 2 s or more goes to `log` too, with the time left (a long backfill otherwise stalls
-    silently for minutes); the stalled time is `client.stats.limiter_wait_s`.
+    silently for minutes); the stalled time is `client.stats.limiter_wait_s`. Progress lines (pages and records
+    listed, then attachments fetched, with the time left: services/progress.py) go to `log` at `pace`.
     """
     client.report_limiter_waits(log)
     try:
         return _ingest(client, invoices, attachments, window, attachment_scope=attachment_scope,
-                       max_attachment_bytes=max_attachment_bytes, log=log, warn=warn or log)
+                       max_attachment_bytes=max_attachment_bytes, log=log, warn=warn or log, pace=pace)
     finally:
         client.report_limiter_waits(None)  # the client is the caller's: leave no log of this call attached
 
 
 def _ingest(client: QontoClient, invoices: InvoiceStore, attachments: AttachmentStore, window: IngestWindow, *,
             attachment_scope: tuple[date, date] | None, max_attachment_bytes: int | None, log: Log,
-            warn: Log) -> IngestReport:
+            warn: Log, pace: Pace) -> IngestReport:
     report = IngestReport(window=window)
     started = time.monotonic()
     log(f"Listing Qonto supplier invoices: {window.describe()}")
     # Each page and each batch of attachments is one short write of the store (its own connection), so the
     # database is free between them (the CLI and the review queue can write while a long backfill runs).
-    outcome = list_until_reconciled(
-        window, lambda part: _list_once(client, invoices, part, report, log, warn), warn=warn)
+    # Pages: the `total_pages` of each pass's first page (a re-listed or split window adds its own pages).
+    with pace.track("ingest listing", "pages", 0, log, detail=lambda: _listed(report)) as pages:
+        outcome = list_until_reconciled(
+            window, lambda part: _list_once(client, invoices, part, report, pages, warn), warn=warn)
     report.listing_complete = outcome.complete
     report.listing_passes, report.windows_split = outcome.passes, outcome.windows_split
     if report.unknown_fields:
@@ -135,7 +140,10 @@ def _ingest(client: QontoClient, invoices: InvoiceStore, attachments: Attachment
     report.attachments_needed = len(needs)
     if needs:
         log(f"Fetching {len(needs)} attachments not stored yet")
-        _fetch_attachments(client, invoices, attachments, needs, report, max_attachment_bytes, log)
+        with pace.track("ingest attachments", "attachments", len(needs), log,
+                        detail=lambda: f"{size(report.attachment_bytes)}, {report.attachments_failed:,} failed"
+                        ) as fetched:
+            _fetch_attachments(client, invoices, attachments, needs, report, max_attachment_bytes, fetched)
     report.seconds = time.monotonic() - started
     log(f"Done in {report.seconds:.1f} s: {report.counts.new} new, {report.counts.changed} changed, "
         f"{report.counts.unchanged} unchanged, {report.rejected} rejected; attachments "
@@ -148,10 +156,17 @@ def _ingest(client: QontoClient, invoices: InvoiceStore, attachments: Attachment
     return report
 
 
-def _list_once(client: QontoClient, store: InvoiceStore, window: IngestWindow, report: IngestReport, log: Log,
-               warn: Log) -> ListingTally:
+def _listed(report: IngestReport) -> str:
+    """The listing's counts for its progress lines."""
+    return (f"{report.counts.seen:,} records ({report.counts.new:,} new, {report.counts.changed:,} changed, "
+            f"{report.rejected:,} rejected)")
+
+
+def _list_once(client: QontoClient, store: InvoiceStore, window: IngestWindow, report: IngestReport,
+               pages: Progress, warn: Log) -> ListingTally:
     """One pass over the window, each page stored as it arrives; returns what arrived, to reconcile."""
     tally = ListingTally.for_window(window)
+    first = True
     for page in client.iter_supplier_invoice_pages(
         created_at_from=window.created_from,
         created_at_to=window.created_to,
@@ -159,6 +174,9 @@ def _list_once(client: QontoClient, store: InvoiceStore, window: IngestWindow, r
         updated_at_to=window.updated_to,
         warn=warn,
     ):
+        if first:  # this pass's pages (a pass serves one page at least, even when Qonto counts none)
+            pages.grow(None if page.total_pages is None else max(page.total_pages, 1))
+            first = False
         tally.add(page)
         invoices = [r for r in page.results if isinstance(r, SupplierInvoice)]
         rejects = [r for r in page.results if isinstance(r, RejectedRecord)]
@@ -176,9 +194,7 @@ def _list_once(client: QontoClient, store: InvoiceStore, window: IngestWindow, r
             if invoice.id in rewritten:  # the overlap re-lists unchanged records: their days need no new score
                 report.touched_dates.add(invoice.created_at.astimezone(UTC).date())
         report.pages += 1
-        if report.pages == 1 or report.pages % 10 == 0:
-            log(f"page {page.number}/{page.total_pages or '?'}: {report.counts.seen} records "
-                f"({report.counts.new} new, {report.counts.changed} changed), {report.rejected} rejected")
+        pages.advance()
     return tally
 
 
@@ -196,13 +212,12 @@ def _fetch_attachments(
     needs: list[AttachmentNeed],
     report: IngestReport,
     max_bytes: int | None,
-    log: Log,
+    progress: Progress,
 ) -> None:
     invoice_of = {n.attachment_id: n.invoice_id for n in needs}
     stored: list[StoredAttachment] = []
     failed: list[FailedAttachment] = []
     done = 0
-    step = max(len(needs) // 10, ATTACHMENT_COMMIT_BATCH)
 
     def flush() -> None:
         invoices.record_attachments(stored, failed)
@@ -221,8 +236,7 @@ def _fetch_attachments(
             slow.append(result)
         if len(stored) + len(failed) >= ATTACHMENT_COMMIT_BATCH:
             flush()
-        if done % step == 0:
-            log(f"attachments {done}/{len(needs)} ({report.attachments_failed} failed)")
+        progress.advance()
     flush()
     if slow:
         # Fail the run (the caller keeps its marker); the failures are recorded and retried by the next sync.

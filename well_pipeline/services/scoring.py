@@ -13,14 +13,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from well_pipeline.adapters.melio import MelioBill, MelioVendor
 from well_pipeline.adapters.storage.ports import Storage
-from well_pipeline.adapters.storage.records import ScoredRow
+from well_pipeline.adapters.storage.records import ScoredRow, ScoringInputs
 from well_pipeline.core.matching.duplicates import earlier_duplicates
 from well_pipeline.core.matching.ledger_index import LedgerIndex
 from well_pipeline.core.matching.vendor_index import VendorIndex
 from well_pipeline.core.scoring.model import DocumentFacts, ScoredMatch
 from well_pipeline.core.scoring.policy import ScoringPolicy
 from well_pipeline.core.scoring.score import score_invoices
+from well_pipeline.services.progress import DEFAULT_PACE, Pace
 from well_pipeline.services.scoring_inputs import (
     duplicate_key,
     invoice_facts_from_row,
@@ -50,20 +52,33 @@ def stale_dates(storage: Storage) -> list[date]:
 
 
 def score_dates(storage: Storage, days: Sequence[date], policy: ScoringPolicy, *,
-                log: Log = lambda message: None) -> ScoringReport:
-    """Score every stored invoice created on `days` and replace those days' scored rows."""
-    started = time.monotonic()
+                log: Log = lambda message: None, pace: Pace = DEFAULT_PACE) -> ScoringReport:
+    """Score every stored invoice created on `days` and replace those days' scored rows.
+
+    `log` gets a line when scoring starts and its progress line when the decisions are stored: the batch is
+    decided at once (a vendor's IBAN seen on the batch's other invoices is evidence), so there is none between."""
+    started, begun = time.monotonic(), pace.clock()
     days = sorted(set(days))
     report = ScoringReport()
     vendors, bills = storage.melio.vendors(), storage.melio.bills()
     inputs = storage.matches.scoring_inputs(days)
-    rows, overrides = inputs.invoices, inputs.overrides
-    report.invoices, report.vendors, report.ledger_bills = len(rows), len(vendors), len(bills)
-    log(f"Scoring {len(rows)} invoices against {len(vendors)} Melio vendors and {len(bills)} ledger bills")
+    report.invoices, report.vendors, report.ledger_bills = len(inputs.invoices), len(vendors), len(bills)
+    log(f"Scoring {len(inputs.invoices)} invoices against {len(vendors)} Melio vendors and {len(bills)} ledger bills")
     if not vendors:
         log("The Melio vendor directory is empty: every invoice will be refused until melio_vendor_directory "
             "is materialised from a vendors.csv")
+    with pace.track("scoring", "invoices", len(inputs.invoices), log, started=begun,
+                    detail=lambda: ", ".join(f"{k} {v:,}" for k, v in sorted(report.decisions.items()))) as progress:
+        _decide_and_store(storage, days, policy, inputs, vendors, bills, report)
+        report.seconds = time.monotonic() - started
+        progress.advance(len(inputs.invoices))
+    return report
 
+
+def _decide_and_store(storage: Storage, days: list[date], policy: ScoringPolicy, inputs: ScoringInputs,
+                      vendors: list[MelioVendor], bills: list[MelioBill], report: ScoringReport) -> None:
+    """Score the read rows in memory (no connection open), then replace the days' rows in one transaction."""
+    rows, overrides = inputs.invoices, inputs.overrides
     duplicates = earlier_duplicates(duplicate_key(*k) for k in inputs.duplicate_keys)
     facts = [
         invoice_facts_from_row(
@@ -84,6 +99,3 @@ def score_dates(storage: Storage, days: Sequence[date], policy: ScoringPolicy, *
         report.hard_rules.update(str(h) for h in match.hard_rules)
     scored = [ScoredRow(m, row["created_date"], row["version"]) for m, row in zip(matches, rows, strict=True)]
     storage.matches.replace_days(days, scored, inputs.decisions_seen)
-    report.seconds = time.monotonic() - started
-    log(f"Scored in {report.seconds:.1f} s: " + ", ".join(f"{k} {v}" for k, v in sorted(report.decisions.items())))
-    return report

@@ -67,7 +67,8 @@ def test_an_approval_releases_a_duplicate_hold_and_a_refusal() -> None:
     plans = plan_deliveries([candidate("a"), candidate("b")], {}, {}, {}, [("b", 1)])
     assert actions(plans)["b"] == (Action.SEND, None, True)
     refused = {"a": entry("a", OutboxState.PERMANENT_FAILURE)}
-    assert plan_deliveries([candidate("a")], refused, {}, {})[0].code == HoldCode.REFUSED_BY_SERVER
+    held = plan_deliveries([candidate("a")], refused, {}, {})[0]
+    assert held.code == HoldCode.REFUSED_BY_SERVER and "then `well delivery resend`" in held.reason
     assert plan_deliveries([candidate("a")], refused, {}, {}, [("a", 1)])[0].resend is True
 
 

@@ -33,10 +33,13 @@ Result = dg.ExecuteInProcessResult
 
 
 def materialize_range(env: WellEnv, instance: dg.DagsterInstance, first: str, last: str, *,
-                      assets: Iterable[dg.AssetKey] = PIPELINE_KEYS, resources: dict | None = None) -> Result:
-    """One run of `invoice_pipeline` over the partitions [first, last], as the UI backfills a range."""
+                      assets: Iterable[dg.AssetKey] = PIPELINE_KEYS, resources: dict | None = None,
+                      tags: dict[str, str] | None = None) -> Result:
+    """One run of `invoice_pipeline` over the partitions [first, last], as the UI backfills a range (`tags`: more
+    run tags, as the launchpad adds them)."""
     return dg.materialize([invoice_pipeline], selection=list(assets), resources=resources or env.resources,
-                          instance=instance, tags={RANGE_START: first, RANGE_END: last}, raise_on_error=False)
+                          instance=instance, tags={RANGE_START: first, RANGE_END: last, **(tags or {})},
+                          raise_on_error=False)
 
 
 def sync(env: WellEnv, instance: dg.DagsterInstance, *, updated_from: str | None = None,

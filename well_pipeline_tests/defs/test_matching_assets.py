@@ -177,6 +177,12 @@ def test_melio_exports_sensor_fires_on_content_change(well_env: WellEnv) -> None
     (melio / "vendors.csv").write_text(VENDORS_CSV, encoding="utf-8")
     resources = {"melio_exports": well_env.resources["melio_exports"]}  # the sensor watches what it configures
     with dg.instance_for_test() as instance:
+        (melio / "vendors.csv").unlink(missing_ok=True)
+        (melio / "bills.csv").unlink(missing_ok=True)
+        nothing = melio_exports_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert isinstance(nothing, dg.SkipReason) and str(melio / "vendors.csv") in nothing.skip_message
+        assert "melio_vendors_csv" in nothing.skip_message  # where to put them, and the setting that moves them
+        (melio / "vendors.csv").write_text(VENDORS_CSV, encoding="utf-8")
         first = melio_exports_sensor(dg.build_sensor_context(instance=instance, resources=resources))
         assert len(first.run_requests) == 1
         unchanged = melio_exports_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor,

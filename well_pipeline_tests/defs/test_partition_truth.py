@@ -4,7 +4,9 @@ A generated three-year dataset (a couple of hundred invoices, one Qonto sandbox,
 Melio inbox): after an incremental sync, after a UI-style single-run backfill of every partition, after a partial
 range and after a rescore, the partitions the Dagster instance holds as materialised for each of the three assets
 are exactly the days that hold that asset's rows in DuckDB (read here with plain read-only SQL, independently of
-the store methods the pipeline uses), days without rows stay missing, and a day's metadata counts are that day's.
+the store methods the pipeline uses), plus the days a partition run computed and found empty (materialised with zero
+counts: Dagster's backfill counts a requested partition without one as failed); other days stay missing, and a day's
+metadata counts are that day's.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from well_pipeline_tests.defs.pipeline_runs import (
     summary,
     sync,
 )
+from well_pipeline_tests.support.partition_truth import days_holding_rows
 
 # Whole-history ranges: one planned event per asset, not per day (see the fixture; materialisations unchanged).
 pytestmark = pytest.mark.usefixtures("one_planned_event_per_asset")
@@ -44,18 +47,6 @@ INVOICES, VENDORS, YEARS, SEED = 200, 20, 3, 20261201
 NOW = datetime.now(UTC)  # the dataset ends here, so every record has a partition even if midnight passes
 FIRST, LAST = qonto_daily_partitions.get_first_partition_key(), NOW.strftime("%Y-%m-%d")
 ALL_DAYS = qonto_daily_partitions.get_partition_keys(current_time=NOW)
-
-# What "a day holds rows" means for each asset, straight from the tables.
-TRUTH_SQL = {
-    QONTO_SUPPLIER_INVOICES: "SELECT DISTINCT created_date FROM qonto_supplier_invoices",
-    SCORED_MATCHES: "SELECT DISTINCT created_date FROM scored_matches",
-    # A released record (auto or manual link), or a record delivery wrote an outbox row or a hold for.
-    DELIVERED_BILLS: """
-        SELECT DISTINCT i.created_date FROM qonto_supplier_invoices i
-        WHERE i.id IN (SELECT qonto_id FROM scored_matches WHERE decision IN ('auto_link', 'manual_link'))
-           OR i.id IN (SELECT qonto_id FROM outbox) OR i.id IN (SELECT qonto_id FROM delivery_holds)""",
-}
-
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -98,8 +89,7 @@ def db(env: WellEnv) -> duckdb.DuckDBPyConnection:
 def days_with_rows(env: WellEnv) -> dict[dg.AssetKey, set[str]]:
     """Per asset, the partition keys of the days holding its rows in DuckDB; fails if a row's day has no
     partition (the comparison would then hide it)."""
-    with db(env) as con:
-        found = {key: {day for (day,) in con.execute(sql).fetchall()} for key, sql in TRUTH_SQL.items()}
+    found = days_holding_rows(env.settings.duckdb_path)
     first, last = date.fromisoformat(FIRST), date.fromisoformat(LAST)
     outside = {day for days in found.values() for day in days if not first <= day <= last}
     assert not outside, f"rows on days without a partition: {sorted(outside)[:5]}"
@@ -119,12 +109,15 @@ def latest_day_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, day: str
     return {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
 
 
-def assert_partitions_equal_the_data(ws: Workspace) -> dict[dg.AssetKey, set[str]]:
-    """The instance's materialised partitions are exactly the days with rows; a busy day's counts are DuckDB's."""
+def assert_partitions_equal_the_data(ws: Workspace, computed: dict[dg.AssetKey, set[str]] | None = None
+                                     ) -> dict[dg.AssetKey, set[str]]:
+    """The instance's materialised partitions are exactly the days with rows plus the days partition runs computed
+    (`computed`, per asset; their empty days show zero counts); a busy day's counts are DuckDB's."""
     truth = days_with_rows(ws.env)
     shown = materialized(ws.instance)
     for key in PIPELINE_KEYS:
-        assert shown[key] == truth[key], (key.to_user_string(), sorted(shown[key] ^ truth[key])[:10])
+        expected = truth[key] | (computed or {}).get(key, set())
+        assert shown[key] == expected, (key.to_user_string(), sorted(shown[key] ^ expected)[:10])
     # The dataset spreads a couple of hundred invoices over ~1,100 days: most days are empty, and stay missing.
     assert 100 <= len(truth[QONTO_SUPPLIER_INVOICES]) < len(ALL_DAYS) // 2
     assert truth[SCORED_MATCHES] == truth[QONTO_SUPPLIER_INVOICES]  # every stored invoice is scored
@@ -166,28 +159,37 @@ def test_after_a_sync_and_a_rescore_the_partitions_are_the_days_holding_rows(wor
     assert sent and {m.qonto_id for m in ws.inbox.messages()} == sent  # the delivered days' e-mails really left
     assert marker_report(result) is not None
 
-    # A rescore from the UI: scored_matches alone over a year's range. Only that range's scored days get an event;
-    # nothing is listed from Qonto or delivered; the partition status still equals the data.
+    # A rescore from the UI: scored_matches alone over a year's range. Every day of that range gets an event (its
+    # own counts, zero on an empty day); nothing is listed from Qonto or delivered; the partition status still
+    # equals the data plus the range the run computed.
     first, last = ALL_DAYS[len(ALL_DAYS) // 3], ALL_DAYS[2 * len(ALL_DAYS) // 3]
     requests_before = ws.env.sandbox.stats()["requests"]
     rescored = materialize_range(ws.env, ws.instance, first, last, assets=[SCORED_MATCHES])
     assert rescored.success
-    in_range = {day for day in truth[SCORED_MATCHES] if first <= day <= last}
-    assert in_range and set(day_metadata(rescored, SCORED_MATCHES)) == in_range
-    assert materialization_events(ws.instance, rescored.run_id) == len(in_range)  # no event for an empty day
+    range_days = {day for day in ALL_DAYS if first <= day <= last}
+    with_rows = {day for day in truth[SCORED_MATCHES] if first <= day <= last}
+    per_day = day_metadata(rescored, SCORED_MATCHES)
+    assert with_rows and set(per_day) == range_days
+    assert {day for day, counts in per_day.items() if counts["invoices"] > 0} == with_rows
+    assert materialization_events(ws.instance, rescored.run_id) == len(range_days)
     assert not day_metadata(rescored, QONTO_SUPPLIER_INVOICES) and not day_metadata(rescored, DELIVERED_BILLS)
     assert ws.env.sandbox.stats()["requests"] == requests_before
     assert marker_report(rescored) is None
-    assert assert_partitions_equal_the_data(ws) == truth
+    assert assert_partitions_equal_the_data(ws, {SCORED_MATCHES: range_days}) == truth
 
 
-def test_after_a_ui_backfill_of_every_partition_the_partitions_are_the_days_holding_rows(
+def test_after_a_ui_backfill_of_every_partition_every_day_is_materialised_with_its_own_counts(
         workspace: Workspace) -> None:
     ws = workspace
     result = materialize_range(ws.env, ws.instance, FIRST, LAST)  # Materialize → all partitions, single run
     assert result.success
     assert summary(result, QONTO_SUPPLIER_INVOICES)["mode"] == "partition range"
-    truth = assert_partitions_equal_the_data(ws)
+    every_day = set(ALL_DAYS)
+    truth = assert_partitions_equal_the_data(ws, dict.fromkeys(PIPELINE_KEYS, every_day))
+    # Each day shows its own rows: zero on a day without any (the backfill computed it and found it empty).
+    per_day = day_metadata(result, QONTO_SUPPLIER_INVOICES)
+    assert set(per_day) == every_day
+    assert {day for day, counts in per_day.items() if counts["rows"] > 0} == truth[QONTO_SUPPLIER_INVOICES]
 
     # A range over every partition listed every record: it sets the sync marker and reports it to the sensor.
     reported = marker_report(result)
@@ -195,11 +197,9 @@ def test_after_a_ui_backfill_of_every_partition_the_partitions_are_the_days_hold
         stored = con.execute("SELECT value FROM sync_state WHERE name = ?", [SYNC_MARKER]).fetchone()
     assert reported is not None and stored == (reported,)
 
-    # What the run adds to Dagster's storage: one materialisation per asset per day holding its rows, none for the
-    # ~1,100 - N empty days (issue 10 measured one per partition: 1,097 per asset).
+    # What the run adds to Dagster's storage: one small materialisation per asset per day of the range.
     events = materialization_events(ws.instance, result.run_id)
-    assert events == sum(len(days) for days in truth.values())
-    assert events < len(ALL_DAYS)
+    assert events == len(PIPELINE_KEYS) * len(ALL_DAYS)
     # Everything else the run wrote is a constant (run and step events, 3 stage summaries, the marker report, 7
     # checks, progress lines), not a number per partition. Planned events: one per asset (the fixture's switch).
     everything = ws.instance.all_logs(result.run_id)
@@ -222,4 +222,5 @@ def test_a_partial_range_reaching_today_sets_no_marker(workspace: Workspace) -> 
     # Listed by creation date over the range (a minute wider on each side: RANGE_SLACK), so its days only.
     assert truth[QONTO_SUPPLIER_INVOICES] and min(truth[QONTO_SUPPLIER_INVOICES]) >= \
         (date.fromisoformat(first) - timedelta(days=1)).isoformat()
-    assert materialized(ws.instance) == truth
+    range_days = {day for day in ALL_DAYS if day >= first}
+    assert materialized(ws.instance) == {key: truth[key] | range_days for key in PIPELINE_KEYS}

@@ -142,14 +142,16 @@ class AttachmentDownloader:
                         declared = response.headers.get("content-length")
                         if max_bytes is not None and declared and declared.isdigit() and int(declared) > max_bytes:
                             return AttachmentFailure(
-                                info.id, f"attachment is {int(declared)} bytes, above the {max_bytes}-byte limit")
+                                info.id, f"attachment is {int(declared)} bytes, above the {max_bytes}-byte limit "
+                                "(setting attachment_max_mb)")
                         digest = hashlib.sha256()
                         chunks: list[bytes] = []
                         size = 0
                         for chunk in response.iter_bytes(65536):
                             size += len(chunk)
                             if max_bytes is not None and size > max_bytes:
-                                return AttachmentFailure(info.id, f"attachment exceeds the {max_bytes}-byte limit")
+                                return AttachmentFailure(info.id, f"attachment exceeds the {max_bytes}-byte limit "
+                                                         "(setting attachment_max_mb)")
                             digest.update(chunk)
                             chunks.append(chunk)
                         if info.file_size is not None and info.file_size != size:
@@ -213,7 +215,8 @@ class AttachmentDownloader:
                 return AttachmentFailure(attachment_id, str(exc))
             if max_bytes is not None and info.file_size is not None and info.file_size > max_bytes:
                 return AttachmentFailure(
-                    attachment_id, f"attachment is {info.file_size} bytes, above the {max_bytes}-byte limit")
+                    attachment_id, f"attachment is {info.file_size} bytes, above the {max_bytes}-byte limit "
+                    "(setting attachment_max_mb)")
             try:
                 return self._download_url(info, max_bytes)
             except _UrlExpired:

@@ -469,7 +469,7 @@ class OAuthTokenAuth(httpx.Auth):
         if not refresh_token:
             raise QontoAuthError(
                 0, "no_refresh_token", "no Qonto refresh token is stored", None, path=TOKEN_PATH,
-                hint="Connect Qonto first (OAuth connect flow) so a refresh token is stored",
+                hint="Connect Qonto first: run `well qonto connect`, which stores a refresh token",
             )
         form = {
             "grant_type": "refresh_token",

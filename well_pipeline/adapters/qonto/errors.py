@@ -190,7 +190,8 @@ class QontoAPIError(QontoError):
 class QontoAuthError(QontoAPIError):
     """The credentials are refused (401, `invalid_grant`, revoked consent): a human must reconnect Qonto."""
 
-    DEFAULT_HINT = "Reconnect Qonto (run the Qonto connect flow again, or check the API key)"
+    DEFAULT_HINT = ("Reconnect Qonto: run `well qonto connect` (in API-key mode, check the setting qonto_api_login "
+                    "and the secret qonto_api_secret)")
 
     def __init__(
         self,

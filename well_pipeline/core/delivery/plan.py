@@ -144,7 +144,8 @@ def _plan_existing(c: DeliveryCandidate, entry: OutboxEntry) -> Planned:
                        "change in Melio, or approve a re-send (`well delivery resend`)")
     if entry.state is OutboxState.PERMANENT_FAILURE:
         return Planned(c.qonto_id, Action.HOLD, HoldCode.REFUSED_BY_SERVER,
-                       "the mail server refused the message permanently (see the outbox reply)")
+                       "the mail server refused the message permanently (its reply: the outbox row's last_reply, "
+                       "docs/tables.md); fix what it says, then `well delivery resend`")
     return Planned(c.qonto_id, Action.HOLD, HoldCode.DELIVERY_UNCONFIRMED,
                    f"the outcome of sending {entry.message_id} is unknown (interrupted after hand-over); check the "
                    "Melio inbox for it, then `well delivery confirm` or `well delivery resend`")

@@ -38,6 +38,12 @@ def delivered_bills_spec() -> dg.AssetSpec:
     )
 
 
+# A partition range's day without delivery rows (see PipelineStep._complete_range): `delivery_day_metadata`'s keys.
+EMPTY_DELIVERY_DAY: dict[str, dg.RawMetadataValue] = {
+    "released_records": 0, "records": 0, "sent": 0, "held": 0, "waiting": 0,
+    "outbox_states": dg.MetadataValue.json({}), "held_by_reason": dg.MetadataValue.json({})}
+
+
 def delivery_day_metadata(store: Storage, days: Sequence[date]) -> dict[date, dict[str, dg.RawMetadataValue]]:
     """What each of `days` shows on its partition, for the days holding delivery rows (an outbox row or a hold):
     that day's released records, outbox states, holds and what still waits."""

@@ -47,6 +47,11 @@ def scored_matches_spec() -> dg.AssetSpec:
     )
 
 
+# A partition range's day without scored rows (see PipelineStep._complete_range): `scoring_day_metadata`'s keys.
+EMPTY_SCORING_DAY: dict[str, int] = {"invoices": 0, **{f"decision_{name}": 0 for name in DECISIONS},
+                                     "capped_by_a_hard_rule": 0}
+
+
 def scoring_day_metadata(store: Storage, days: Sequence[date]) -> dict[date, dict[str, int]]:
     """What each of `days` holding scored rows shows on its partition: that day's decisions."""
     return {day: {"invoices": scored.rows, **{f"decision_{name}": scored.decisions.get(name, 0) for name in DECISIONS},

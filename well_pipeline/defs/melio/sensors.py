@@ -38,7 +38,9 @@ def melio_exports_sensor(context: dg.SensorEvaluationContext,
     if digests == previous:
         return dg.SkipReason("Melio exports unchanged")
     if not any(digests.values()):
-        return dg.SkipReason(f"no Melio exports yet at {vendors} / {bills}")
+        return dg.SkipReason(f"no Melio exports yet at {vendors} / {bills}: export the vendor directory and the bills "
+                             "from Melio as CSV and put them there (or point the settings melio_vendors_csv and "
+                             "melio_bills_csv at them); the Qonto sync waits for their first load")
     changed = sorted(k for k in digests if digests[k] != previous.get(k))
     run_key = "melio-" + hashlib.sha256(json.dumps(digests, sort_keys=True).encode()).hexdigest()[:16]
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=run_key, tags={"well/changed": ",".join(changed)})],

@@ -11,15 +11,23 @@ Dagster run targets one partition or one contiguous range, while a sync touches 
 in 2024 and edited today belongs to its 2024 day), and a run that outputs a range materialises every partition of
 it with the same run-wide metadata, empty days included. Reported materialisations are Dagster's documented way
 for a step to record what it wrote: each sets its partition's status, so a day with rows shows as materialised
-with its own counts and a day without rows stays missing. Each stage's run-wide figures (records listed, Qonto
-requests, SMTP outcomes...) are one `AssetObservation` of its asset, not partition metadata.
+with its own counts and a day without rows stays missing. One exception: a partition run (one day, or a range
+launched from the UI) also materialises the days of its range that hold no rows, with zero counts, once the stage
+succeeded (`_complete_range`): Dagster's backfill counts a requested partition without a materialisation as failed.
+Each stage's run-wide figures (records listed, Qonto requests, SMTP outcomes...) are one `AssetObservation` of its
+asset, not partition metadata.
 
 Days outside the partition set (a record created before the first partition) are counted in the run's summary
 and get no event: Dagster has no partition for them.
+
+Progress: each stage logs progress lines (pages and records listed, attachments fetched, invoices scored, e-mails
+sent, and on a range run the days materialised, with the percentage and the time left; services/progress.py) at
+most every 10 s, or every `well/progress_every_s` seconds when the run has that tag (0: every step).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -28,15 +36,27 @@ from typing import Protocol
 import dagster as dg
 
 from well_pipeline.adapters.storage import Storage
-from well_pipeline.defs.delivery.assets import DELIVERED_BILLS, DELIVERY_CHECKS, delivery_day_metadata, delivery_summary
-from well_pipeline.defs.matching.assets import SCORED_MATCHES, scoring_day_metadata, scoring_summary
+from well_pipeline.defs.delivery.assets import (
+    DELIVERED_BILLS,
+    DELIVERY_CHECKS,
+    EMPTY_DELIVERY_DAY,
+    delivery_day_metadata,
+    delivery_summary,
+)
+from well_pipeline.defs.matching.assets import EMPTY_SCORING_DAY, SCORED_MATCHES, scoring_day_metadata, scoring_summary
 from well_pipeline.defs.matching.checks import MATCHING_CHECKS
 from well_pipeline.defs.pipeline.step_check import StepCheck
-from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES, ingest_day_metadata, ingest_summary
+from well_pipeline.defs.qonto.assets import (
+    EMPTY_INGEST_DAY,
+    QONTO_SUPPLIER_INVOICES,
+    ingest_day_metadata,
+    ingest_summary,
+)
 from well_pipeline.defs.qonto.checks import QONTO_CHECKS
 from well_pipeline.defs.resources import MelioDeliveryResource, QontoResource, ScoringResource, WellStorageResource
 from well_pipeline.services.delivery import deliver_days
 from well_pipeline.services.pipeline import Mode, RunScope, days_to_deliver_in, days_to_score
+from well_pipeline.services.progress import PROGRESS_EVERY_S, Pace
 from well_pipeline.services.qonto_ingest import IngestReport, ingest_supplier_invoices
 from well_pipeline.services.scoring import score_dates
 from well_pipeline.services.sync_marker import SYNC_MARKER, last_sync, marker_for
@@ -44,6 +64,9 @@ from well_pipeline.services.sync_marker import SYNC_MARKER, last_sync, marker_fo
 PIPELINE_CHECKS: tuple[StepCheck, ...] = (*QONTO_CHECKS, *MATCHING_CHECKS, *DELIVERY_CHECKS)
 # The metadata key of a run's marker report (an AssetObservation of qonto_supplier_invoices), read by the sensor.
 SYNC_MARKER_KEY = "sync_marker"
+# A run tag: seconds between two progress lines of a stage (default PROGRESS_EVERY_S). A run tag, not a setting:
+# it is about one run's log (set it in the launchpad's tags), and nothing else reads it.
+PROGRESS_TAG = "well/progress_every_s"
 
 
 class StepContext(Protocol):
@@ -51,6 +74,9 @@ class StepContext(Protocol):
 
     @property
     def log(self) -> dg.DagsterLogManager: ...
+
+    @property
+    def run(self) -> dg.DagsterRun: ...
 
     def log_event(self, event: dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation) -> None: ...
 
@@ -94,6 +120,7 @@ class PipelineStep:
                  partitions: dg.DailyPartitionsDefinition) -> None:
         self.context, self.scope, self.selection, self.res = context, scope, selection, res
         self.partitions = partitions
+        self.pace = progress_pace(context.run.tags)  # before the store opens: a bad tag fails here, having done nothing
         self.store: Storage = res.storage.storage()
         self.outcome = StepOutcome()
 
@@ -131,6 +158,7 @@ class PipelineStep:
                         max_attachment_bytes=qonto.attachment_max_mb * 1024 * 1024,
                         log=self.context.log.info,
                         warn=self.context.log.warning,  # paging shifts, re-listing, split windows: the event log
+                        pace=self.pace,
                     )
                 finally:
                     stats = client.stats.as_dict()
@@ -142,6 +170,7 @@ class PipelineStep:
             if scope.mode is Mode.RANGE:
                 rewritten |= set(scope.days)
             days = self._materialize(QONTO_SUPPLIER_INVOICES, ingest_day_metadata(store, sorted(rewritten)))
+        days = sorted({*days, *self._complete_range(QONTO_SUPPLIER_INVOICES, EMPTY_INGEST_DAY)})
         preview_days = sorted(set(days) | report.touched_dates)
         preview = store.invoices.preview(preview_days[0], preview_days[-1] + timedelta(days=1)) if preview_days else []
         summary = ingest_summary(report, stats, self.res.storage, mode=str(scope.mode), days_materialized=len(days),
@@ -155,8 +184,9 @@ class PipelineStep:
         store = self.store
         policy = self.res.scoring.policy()
         days = days_to_score(store, self.scope, touched)
-        report = score_dates(store, days, policy, log=self.context.log.info)
+        report = score_dates(store, days, policy, log=self.context.log.info, pace=self.pace)
         materialized = self._materialize(SCORED_MATCHES, scoring_day_metadata(store, days))
+        materialized += self._complete_range(SCORED_MATCHES, EMPTY_SCORING_DAY)
         self._observe(SCORED_MATCHES, scoring_summary(store, report, policy, days, days_materialized=len(materialized)),
                       outside=self._outside(days))
         self._checks(MATCHING_CHECKS, then="delivery")
@@ -178,10 +208,11 @@ class PipelineStep:
         try:
             report = deliver_days(store, days, delivery.mailer, to_address=to_address, from_address=from_address,
                                   allow_any_domain=delivery.melio_inbox_allow_any_domain, quota=delivery.quota(),
-                                  log=self.context.log.info)
+                                  log=self.context.log.info, pace=self.pace)
         finally:
             # Sent, held or claimed rows stay written even when the batch stopped: their days show them.
             materialized = self._materialize(DELIVERED_BILLS, delivery_day_metadata(store, days))
+        materialized += self._complete_range(DELIVERED_BILLS, EMPTY_DELIVERY_DAY)
         self._observe(DELIVERED_BILLS, delivery_summary(report, to_address, days=len(days),
                                                         days_materialized=len(materialized)),
                       outside=self._outside(days))
@@ -221,10 +252,38 @@ class PipelineStep:
         """One materialisation per day that holds rows, with that day's own metadata; returns the days."""
         first, last = self._partition_days()
         days = [day for day in sorted(per_day) if first <= day <= last]
-        for day in days:
-            self.context.log_event(dg.AssetMaterialization(key, partition=day.isoformat(), metadata=per_day[day]))
+        self._log_materializations(key, [(day, per_day[day]) for day in days], "days with rows")
         self.outcome.days[key] = days
         return days
+
+    def _log_materializations(self, key: dg.AssetKey, days: list[tuple[date, Mapping[str, dg.RawMetadataValue]]],
+                              unit: str) -> None:
+        """One materialisation per day. A multi-year range logs about a thousand per asset, one instance write
+        each (tens of seconds): a range run says how far it got in progress lines; a sync's few days need none."""
+        if not days:
+            return
+        log = self.context.log.info if self.scope.mode is Mode.RANGE else _silent
+        with self.pace.track(f"{key.to_user_string()} partitions", unit, len(days), log) as recorded:
+            for day, metadata in days:
+                self.context.log_event(dg.AssetMaterialization(key, partition=day.isoformat(), metadata=metadata))
+                recorded.advance()
+
+    def _complete_range(self, key: dg.AssetKey, empty: Mapping[str, dg.RawMetadataValue]) -> list[date]:
+        """A partition range's days that hold no rows, materialised with zero counts once the stage succeeded.
+
+        Why: Dagster's backfill counts a requested partition that no materialisation reached as failed, so a range
+        launched from the UI over a day without invoices would end "Failed" though the run succeeded. A day a
+        partition run computed and found empty is materialised (its counts say 0); a day no run computed stays
+        missing. A sync targets no partition and adds nothing here. Called after success only: a failed stage
+        leaves its empty days missing (the run, and the backfill, failed)."""
+        if self.scope.mode is not Mode.RANGE:
+            return []
+        done = set(self.outcome.days.get(key, ()))
+        first, last = self._partition_days()
+        empty_days = [day for day in self.scope.days if day not in done and first <= day <= last]
+        self._log_materializations(key, [(day, dict(empty)) for day in empty_days], "empty days")
+        self.outcome.days[key] = sorted(done | set(empty_days))
+        return empty_days
 
     def _observe(self, key: dg.AssetKey, metadata: dict[str, dg.RawMetadataValue], *, outside: int) -> None:
         if outside:
@@ -250,6 +309,26 @@ class _Ingested:
     report: IngestReport
     offset: float | None
     listing_started: datetime
+
+
+def _silent(message: str) -> None:
+    """A log that drops its lines."""
+
+
+def progress_pace(tags: Mapping[str, str]) -> Pace:
+    """The pace of the run's progress lines: the `well/progress_every_s` tag, else every PROGRESS_EVERY_S."""
+    text = tags.get(PROGRESS_TAG)
+    if text is None:
+        return Pace()
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise dg.Failure(description=f"Run tag {PROGRESS_TAG}={text!r}: expected the seconds between two progress "
+                                     f"lines, a number >= 0 (default {PROGRESS_EVERY_S:g}; 0: every step). Nothing "
+                                     "was done: fix or remove the tag and launch again.")
+    return Pace(every_s=seconds)
 
 
 def check_evaluation(result: dg.AssetCheckResult, *, blocking: bool) -> dg.AssetCheckEvaluation:

@@ -38,6 +38,10 @@ def qonto_supplier_invoices_spec() -> dg.AssetSpec:
     )
 
 
+# A partition range's day without invoices (see PipelineStep._complete_range): the keys of `ingest_day_metadata`.
+EMPTY_INGEST_DAY: dict[str, int] = {"rows": 0, "with_document": 0, "document_missing": 0, "incomplete_ocr_rows": 0}
+
+
 def ingest_day_metadata(store: Storage, days: Sequence[date]) -> dict[date, dict[str, int]]:
     """What each of `days` holding invoices shows on its partition: that day's own rows (a day without any is
     absent: it stays missing)."""

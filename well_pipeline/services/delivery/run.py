@@ -12,6 +12,7 @@ from well_pipeline.core.delivery.quota import DAY, SendQuota, SendWindow
 from well_pipeline.services.delivery.planning import plan_batch
 from well_pipeline.services.delivery.report import Clock, DeliveryReport, Log, utc_clock
 from well_pipeline.services.delivery.sending import DeliveryContext, MailerFactory, Sender
+from well_pipeline.services.progress import DEFAULT_PACE, Pace
 from well_pipeline.settings_rules import check_melio_inbox
 
 UNLIMITED = SendQuota()
@@ -37,9 +38,11 @@ def deliver_days(
     clock: Clock = utc_clock,
     sleep: Callable[[float], None] = time.sleep,
     log: Log = lambda message: None,
+    pace: Pace = DEFAULT_PACE,
 ) -> DeliveryReport:
     """Deliver the released records of `days` (see the package docstring). `quota` holds the relay's limits
-    (settings `smtp_max_per_minute`, `smtp_max_per_day`); `clock` and `sleep` pace them."""
+    (settings `smtp_max_per_minute`, `smtp_max_per_day`); `clock` and `sleep` pace them. Progress lines of the
+    e-mails (done/planned, outcomes, time left: services/progress.py) go to `log` at `pace`."""
     # Pre-flight (issue 7), before the outbox or the server is touched: the user's relay accepts any recipient,
     # so a mistyped inbox would be recorded as sent and never become a bill. Raises SettingsError.
     check_melio_inbox(to_address, allow_any_domain=allow_any_domain)
@@ -49,7 +52,7 @@ def deliver_days(
     window = SendWindow(quota, batch.handed_over)
     report.remaining = len(batch.to_send)
     context = DeliveryContext(storage.outbox, storage.documents, to_address=to_address, from_address=from_address,
-                              clock=clock, sleep=sleep, log=log)
+                              clock=clock, sleep=sleep, log=log, pace=pace)
     try:
         if batch.to_send:
             Sender(context, batch, window, report).run(mailer_factory)

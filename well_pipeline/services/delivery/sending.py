@@ -20,6 +20,7 @@ from well_pipeline.core.delivery.plan import Action, HoldCode, OutboxState, Plan
 from well_pipeline.core.delivery.quota import SendWindow
 from well_pipeline.services.delivery.planning import Batch
 from well_pipeline.services.delivery.report import Clock, DeliveryReport, DeliveryStoppedError, Log
+from well_pipeline.services.progress import DEFAULT_PACE, Pace
 
 MailerFactory = Callable[[], AbstractContextManager[SmtpMailer]]
 
@@ -42,6 +43,7 @@ class DeliveryContext:
     clock: Clock
     sleep: Callable[[float], None]
     log: Log
+    pace: Pace = DEFAULT_PACE
 
 
 class Sender:
@@ -52,20 +54,21 @@ class Sender:
 
     def run(self, mailer_factory: MailerFactory) -> None:
         to_send = self.batch.to_send
-        step = max(len(to_send) // 10, 25)
         if self._day_used_up():
             return  # not even a connection: the relay would refuse, and the backlog waits for the quota anyway
+        outcomes = self.report.outcomes
         # Opening the connection first means TLS or authentication problems fail the run before any row is touched.
-        with mailer_factory() as mailer:
-            for done, plan in enumerate(to_send, start=1):
+        with self.context.pace.track("delivery", "e-mails", len(to_send), self.context.log,
+                                     detail=lambda: ", ".join(f"{k} {v:,}" for k, v in sorted(outcomes.items()))
+                                     ) as progress, mailer_factory() as mailer:
+            for plan in to_send:
                 if self._day_used_up():
                     return
                 self._wait_for_minute_quota()
                 if not self._deliver(mailer, plan):
                     return
                 self.report.remaining -= 1
-                if done % step == 0:
-                    self.context.log(f"sent {done}/{len(to_send)} ({dict(self.report.outcomes)})")
+                progress.advance()
 
     def _day_used_up(self) -> bool:
         """True (and the pause logged) when the daily quota allows no more e-mail now."""
@@ -143,7 +146,8 @@ class Sender:
                            "check, then `well delivery confirm` or `well delivery resend`")
         elif state is OutboxState.PERMANENT_FAILURE:
             hold = Planned(row.qonto_id, Action.HOLD, HoldCode.REFUSED_BY_SERVER,
-                           f"the server refused it: {result.code} {result.reply}")
+                           f"the server refused it: {result.code} {result.reply} (fix what it says, then "
+                           "`well delivery resend`)")
         self.context.outbox.complete(row, message_id=message_id, state=state, code=result.code, reply=result.reply,
                                      attempts=result.attempts, resend=plan.resend, hold=hold)
         self.report.outcomes[result.outcome] += 1

@@ -138,6 +138,15 @@ def test_401_refreshes_once_and_replays() -> None:
     assert fake.events[-4:] == ["api:rejected", "refresh:2", "save:ory_rt_2", "api:ory_at_2"]
 
 
+def test_no_refresh_token_says_which_command_connects() -> None:
+    fake = FakeQonto()
+    client, _ = make(fake, store=InMemoryTokenStore(None))
+    with client, pytest.raises(QontoAuthError) as info:
+        client.get_organization()
+    assert "no_refresh_token" in str(info.value) and "run `well qonto connect`" in str(info.value)
+    assert not [e for e in fake.events if e.startswith(("refresh", "api"))]  # nothing was asked of Qonto
+
+
 def test_invalid_grant_means_reconnect_and_leaks_nothing(caplog: pytest.LogCaptureFixture) -> None:
     fake = FakeQonto()
     fake.valid_refresh = "something-else"
@@ -145,7 +154,7 @@ def test_invalid_grant_means_reconnect_and_leaks_nothing(caplog: pytest.LogCaptu
     with client, pytest.raises(QontoAuthError) as info:
         client.get_organization()
     message = str(info.value)
-    assert "invalid_grant" in message and "Reconnect Qonto" in message
+    assert "invalid_grant" in message and "Reconnect Qonto: run `well qonto connect`" in message
     for secret in ("ory_rt_0", CLIENT_SECRET, "ory_rt_x"):
         assert secret not in message and secret not in caplog.text and secret not in repr(info.value)
 

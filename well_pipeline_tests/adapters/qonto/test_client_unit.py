@@ -296,7 +296,7 @@ def test_401_with_api_key_is_auth_error_without_secret() -> None:
     with client_for(scripted(error(401, "unauthorized", "Invalid credentials"))) as client, \
             pytest.raises(QontoAuthError) as info:
         client.get_organization()
-    assert "Reconnect Qonto" in str(info.value)
+    assert "Reconnect Qonto" in str(info.value) and "the secret qonto_api_secret" in str(info.value)
     no_secret_leak(str(info.value), repr(info.value), repr(client))
 
 
@@ -389,6 +389,7 @@ def test_fetch_attachments_bytes_hashes_failures_and_refresh(caplog: pytest.LogC
     assert isinstance(results["expiring"], AttachmentDownload)  # 403 → fresh URL → success
     assert isinstance(results["big"], AttachmentFailure) and "limit" in results["big"].reason
     assert isinstance(results["liar"], AttachmentFailure) and "4096" in results["liar"].reason
+    assert all("(setting attachment_max_mb)" in results[a].reason for a in ("big", "liar"))  # the setting to raise
     assert stats["url_refreshes"] == 1 and stats["downloads"] == 21
     for headers in server.download_headers:  # pre-signed URLs get neither our credentials nor staging token
         assert "authorization" not in headers and "x-qonto-staging-token" not in headers
