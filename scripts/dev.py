@@ -112,11 +112,12 @@ def run_checks(env: dict[str, str]) -> int:
 def run_tests(extra: list[str]) -> int:
     ensure_venv()
     env = dagster_env(ROOT / ".well_data" / "ci")
-    # Debian's Chromium for the browser test, installed beside the static checks when missing (apt: ~30 s).
-    chromium = subprocess.Popen([str(bin_path("python")), "-m", "well_pipeline_tests.support.chromium"],
-                                cwd=ROOT, env=env)
+    # Debian's Chromium (the browser test) and PostgreSQL (the PostgreSQL store's tests), installed beside the
+    # static checks when missing, in one apt run (~30 s).
+    packages = subprocess.Popen([str(bin_path("python")), "-m", "well_pipeline_tests.support.debian_packages",
+                                 "chromium", "postgresql"], cwd=ROOT, env=env)
     checks = run_checks(env)
-    chromium.wait()
+    packages.wait()
     if checks != 0:
         return checks
     log("pytest")
@@ -149,9 +150,9 @@ def demo_env() -> dict[str, str]:
         "WELL_QONTO_AUTH_MODE": "oauth",
         "WELL_QONTO_CLIENT_ID": DEMO_CLIENT_ID,
         "WELL_QONTO_REDIRECT_URI": "http://127.0.0.1:8765/callback",
-        # The demo polls every minute (production default: 15): a quiet tick costs one sandbox request, and the first
-        # sync follows the first Melio export load within a minute instead of a quarter of an hour.
-        "WELL_SYNC_INTERVAL_MINUTES": "1",
+        # The demo polls every 15 s (production default: 15 minutes): a quiet tick costs one sandbox request, and the
+        # first sync follows the first Melio export load within seconds instead of a quarter of an hour.
+        "WELL_SYNC_INTERVAL_MINUTES": "0.25",
         # The generated Melio exports stand in for the customer's own.
         "WELL_MELIO_VENDORS_CSV": str(dataset / "melio" / "vendors.csv"),
         "WELL_MELIO_BILLS_CSV": str(dataset / "melio" / "bills.csv"),

@@ -24,11 +24,13 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import re
 import tomllib
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
@@ -96,6 +98,14 @@ class _Section(BaseModel):
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
 
+def dsn_has_password(dsn: str) -> bool:
+    """Whether a libpq DSN (key=value or URL) carries a password (read without psycopg, an optional extra)."""
+    if "://" in dsn:
+        parts = urlsplit(dsn.strip())
+        return bool(parts.password) or "password" in {key.lower() for key, _ in parse_qsl(parts.query)}
+    return re.search(r"(?:^|\s)password\s*=", dsn) is not None
+
+
 # ---- the sections ------------------------------------------------------------------------------------------------
 
 class DataDirSettings(_Section):
@@ -115,7 +125,7 @@ class DataDirSettings(_Section):
 
 
 class StorageSettings(DataDirSettings):
-    """Storage: the DuckDB file and the attachment store (Dagster resource `storage`)."""
+    """Storage: the DuckDB file or PostgreSQL schema, and the attachment store (Dagster resource `storage`)."""
 
     duckdb_file: PathText = Field("well.duckdb", description="DuckDB file name inside `data_dir` (or an absolute "
                                   "path).")
@@ -124,6 +134,31 @@ class StorageSettings(DataDirSettings):
     database_busy_wait_s: Number = Field(15.0, ge=0, description="How long a `well` command waits for the DuckDB "
                                          "file while a run is writing to it before saying it is busy (runs hold it "
                                          "only for short steps, so a few seconds is usually enough).")
+    storage_backend: Literal["duckdb", "postgres"] = Field(
+        "duckdb", description="Where Well keeps its tables: `duckdb` (one file, one machine) or `postgres` (a "
+        "PostgreSQL schema, for multi-node deployments; needs the `postgres` extra, see docs/storage-postgres.md). "
+        "Documents stay in `data_dir` either way.")
+    postgres_dsn: str = Field("", description="PostgreSQL connection (libpq `host=... dbname=... user=...` or "
+                              "`postgresql://user@host/db`) when `storage_backend` is `postgres`. Never a password: "
+                              "libpq reads it from `PGPASSFILE` (`~/.pgpass`) or the `PGPASSWORD` variable.")
+    postgres_schema: str = Field("well", description="PostgreSQL schema (namespace) holding this workspace's "
+                                 "tables, created on first use; workspaces can share a database, one schema each.")
+
+    @field_validator("postgres_dsn")
+    @classmethod
+    def _no_password_in_dsn(cls, value: str) -> str:
+        """A password here would reach the run config, the UI and `well settings`: refused (without echoing it)."""
+        if dsn_has_password(value):
+            raise ValueError("holds a password: remove it and put it in PGPASSFILE (~/.pgpass) or PGPASSWORD, "
+                             "which libpq reads itself")
+        return value
+
+    @field_validator("postgres_schema")
+    @classmethod
+    def _plain_schema_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+            raise ValueError(f"must be a plain lower-case identifier (letters, digits, _), got {value!r}")
+        return value
 
     @property
     def duckdb_path(self) -> Path:
@@ -330,8 +365,9 @@ class ScheduleSettings(_Section):
         "`well qonto connect` fixed, three years back on the 1st of that month (before any connect, the same "
         "rule as of today). Set it to widen the window: earlier days appear as missing partitions to backfill; "
         "existing ones are untouched.")
-    sync_interval_minutes: WholeNumber = Field(15, gt=0, description="How often the Qonto sync sensor polls for new "
-                                               "and changed invoices.")
+    sync_interval_minutes: Number = Field(15, ge=0.25, description="How often the Qonto sync sensor polls for new "
+                                          "and changed invoices (fractions allowed, down to 0.25: the demo polls "
+                                          "every 15 s). A quiet tick costs one Qonto request.")
     dead_run_check_seconds: WholeNumber = Field(
         300, gt=0, description="How often `run_health_sensor` looks for started runs whose processes are all gone "
         "(kill -9, OOM, reboot), fails them and frees their DuckDB slot: the bound on how long such a run blocks "

@@ -95,7 +95,7 @@ def test_the_sync_sensor_launches_the_sync_and_delivery_jobs(defs: dg.Definition
     sensor = next(s for s in defs.sensors if s.name == "qonto_sync_sensor")
     assert sorted(job.name for job in sensor.jobs) == sorted(SYNC_JOBS)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensor.minimum_interval_seconds == code_location_settings().sync_interval_minutes * 60
+    assert sensor.minimum_interval_seconds == round(code_location_settings().sync_interval_minutes * 60)
     assert {"qonto", "storage"} <= set(sensor.required_resource_keys)
     # Owners would be a beta parameter: none of Well's sensors sets them (see defs/__init__.py's filter).
     assert not any(s.owners for s in defs.sensors)

@@ -84,6 +84,8 @@ def test_the_layout_as_intended_keeps_every_contract(tmp_path: Path) -> None:
     ("cli/__init__.py", "from well_pipeline.defs import resources\n", "cli-no-defs"),
     ("adapters/__init__.py", "def later():\n    import PIL\n", "production-no-sandbox"),
     ("settings.py", "import well_pipeline.cli.sandbox\n", "production-no-sandbox"),  # indirectly reaches the sandbox
+    ("services/__init__.py", "import psycopg\n", "psycopg-only-in-adapters"),
+    ("defs/__init__.py", "def later():\n    from psycopg import sql\n", "psycopg-only-in-adapters"),
 ])
 def test_a_planted_violation_breaks_its_contract(tmp_path: Path, module: str, line: str, broken: str) -> None:
     result = lint(tmp_path, {module: line})

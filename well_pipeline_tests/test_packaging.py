@@ -70,8 +70,12 @@ def distributions_of(module: str) -> frozenset[str]:
     return frozenset(canonicalize_name(name) for name in found)
 
 
+POSTGRES_STORE = PACKAGE / "adapters" / "storage" / "postgres"  # needs the `postgres` extra (psycopg)
+
+
 def production_files() -> list[Path]:
-    return [path for path in PACKAGE.rglob("*.py") if SANDBOX not in path.parents]
+    return [path for path in PACKAGE.rglob("*.py")
+            if SANDBOX not in path.parents and POSTGRES_STORE not in path.parents]
 
 
 def test_a_production_install_provides_every_module_production_imports() -> None:
@@ -80,6 +84,19 @@ def test_a_production_install_provides_every_module_production_imports() -> None
     assert {"dagster", "duckdb", "anyascii"} <= imported  # the scan sees the imports (anyascii: name matching)
     missing = {module: distributions_of(module) for module in imported if not distributions_of(module) & production}
     assert not missing, f"imported outside the sandboxes but not installed by `pip install .`: {missing}"
+
+
+def test_the_postgres_store_needs_only_the_postgres_extra_beyond_production() -> None:
+    project = pyproject()["project"]
+    production = installed_closure(project["dependencies"])
+    extra = installed_closure(project["optional-dependencies"]["postgres"])
+    imported = third_party_imports(POSTGRES_STORE.rglob("*.py"))
+    assert "psycopg" in imported
+    missing = {module: distributions_of(module) for module in imported
+               if not distributions_of(module) & (production | extra)}
+    assert not missing, f"the PostgreSQL store imports what neither production nor its extra installs: {missing}"
+    assert "psycopg" not in third_party_imports(production_files())  # psycopg stays optional
+    assert "well-pipeline[postgres]" in project["optional-dependencies"]["test"]
 
 
 def test_the_sandboxes_packages_come_only_with_the_sandbox_extra() -> None:

@@ -112,6 +112,8 @@ def test_bad_environment_value_names_the_variable(tmp_path: Path, monkeypatch: p
         ("WELL_HISTORY_START", "last year", "history_start ($WELL_HISTORY_START): cannot read 'last year' "
                                             "(expected a date like 2024-01-31)"),
         ("WELL_SMTP_PORT", "25.5", "smtp_port ($WELL_SMTP_PORT): cannot read '25.5' (expected a whole number)"),
+        ("WELL_SYNC_INTERVAL_MINUTES", "0.1", "sync_interval_minutes ($WELL_SYNC_INTERVAL_MINUTES): must be at "
+                                              "least 0.25"),
     ],
 )
 def test_invalid_values_are_refused_naming_setting_and_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -120,6 +122,11 @@ def test_invalid_values_are_refused_naming_setting_and_variable(tmp_path: Path, 
     with pytest.raises(SettingsError) as caught:
         load_settings(tmp_path / "x.toml")
     assert str(caught.value).startswith(f"setting {message}")
+
+
+def test_the_sync_interval_takes_fractions_of_a_minute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WELL_SYNC_INTERVAL_MINUTES", "0.25")  # the demo's 15 s
+    assert load_settings(tmp_path / "x.toml").sync_interval_minutes * 60 == 15
 
 
 def test_a_value_from_the_file_names_the_file(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from well_pipeline.adapters.storage import DatabaseLockedError, DuckDBStorage, Storage
+from well_pipeline.adapters.storage import DatabaseLockedError, Storage
+from well_pipeline.adapters.storage.choice import open_storage as choose_storage
 from well_pipeline.core.scoring.display import text
 from well_pipeline.settings import DEFAULT_SETTINGS_FILE, SETTINGS_FILE_ENV, Settings, SettingsError, load_settings
 
@@ -24,10 +25,12 @@ def open_storage(*, read_only: bool = False) -> Storage:
     turns the lock error into one line.
     """
     settings = load_settings()
-    if not settings.duckdb_path.exists():
+    if settings.storage_backend == "duckdb" and not settings.duckdb_path.exists():
         raise click.ClickException(no_database_message(settings))
-    return DuckDBStorage(settings.duckdb_path, settings.attachments_dir, read_only=read_only,
-                         lock_timeout_s=settings.database_busy_wait_s)
+    return choose_storage(settings.storage_backend, duckdb_path=settings.duckdb_path,
+                          attachments_dir=settings.attachments_dir, postgres_dsn=settings.postgres_dsn,
+                          postgres_schema=settings.postgres_schema, read_only=read_only,
+                          lock_timeout_s=settings.database_busy_wait_s)
 
 
 def no_database_message(settings: Settings) -> str:
@@ -42,8 +45,9 @@ def no_database_message(settings: Settings) -> str:
 
 def storage_if_any(*, read_only: bool = True) -> Storage | None:
     """The configured storage, or None when nothing was materialised yet (for commands that then say "no data")."""
-    if not load_settings().duckdb_path.exists():
-        return None
+    settings = load_settings()
+    if settings.storage_backend == "duckdb" and not settings.duckdb_path.exists():
+        return None  # (a PostgreSQL schema is created on first use: an empty one just reads empty)
     return open_storage(read_only=read_only)
 
 

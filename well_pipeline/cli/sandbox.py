@@ -15,10 +15,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from well_pipeline.cli.common import printable
+
+if TYPE_CHECKING:
+    from well_pipeline.sandbox.qonto import OrgConfig
 
 
 def _wait_for_stop() -> None:
@@ -40,13 +44,38 @@ def sandbox() -> None:
     """Local stand-ins for Qonto and Melio; not production code."""
 
 
+def _parse_orgs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[OrgConfig, ...]:
+    """`--org NAME=DIR` values as OrgConfig (credentials derived from NAME); a clear error otherwise."""
+    from well_pipeline.sandbox.qonto import OrgConfig
+
+    orgs = []
+    for value in values:
+        name, sep, directory = value.partition("=")
+        if not sep or not name or not directory:
+            raise click.BadParameter(f"expected NAME=DIR, got {value!r}", ctx=ctx, param=param)
+        try:
+            orgs.append(OrgConfig(name.strip(), Path(directory)))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return tuple(orgs)
+
+
 @sandbox.command("qonto")
 @click.option(
     "--data",
     "data_dir",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Dataset directory (the one holding qonto/invoices.jsonl).",
+    help="Dataset directory (the one holding qonto/invoices.jsonl) of the default organisation.",
+)
+@click.option(
+    "--org",
+    "organizations",
+    multiple=True,
+    metavar="NAME=DIR",
+    callback=_parse_orgs,
+    help="Also serve organisation NAME from dataset DIR, isolated from the others, with its own credentials "
+    "(client id well-sandbox-client-NAME, API login NAME; docs/CONTRACTS.md). Repeatable.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (keep it loopback).")
 @click.option("--port", default=8710, show_default=True, type=click.IntRange(0, 65535), help="0 = any free port.")
@@ -63,6 +92,7 @@ def sandbox() -> None:
 )
 def qonto_command(
     data_dir: Path,
+    organizations: tuple[OrgConfig, ...],
     host: str,
     port: int,
     latency_ms: int,
@@ -71,32 +101,39 @@ def qonto_command(
     no_long_window: bool,
     log_level: str,
 ) -> None:
-    """Serve a Qonto sandbox (OAuth + /v2 API) for DIR until Ctrl-C."""
+    """Serve a Qonto sandbox (OAuth + /v2 API) for DIR (and each --org) until Ctrl-C."""
     from well_pipeline.sandbox.qonto import QontoSandbox, SandboxConfig
     from well_pipeline.sandbox.tls import generate_self_signed
 
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("well.sandbox.qonto").setLevel(log_level.upper())
-    if not (data_dir / "qonto" / "invoices.jsonl").exists():
-        missing = data_dir / "qonto" / "invoices.jsonl"
-        click.echo(f"warning: {missing} does not exist yet; serving no invoices", err=True)
+    for directory in (data_dir, *(Path(org.data_dir) for org in organizations)):
+        if not (directory / "qonto" / "invoices.jsonl").exists():
+            missing = directory / "qonto" / "invoices.jsonl"
+            click.echo(f"warning: {missing} does not exist yet; serving no invoices", err=True)
 
     cert_path = key_path = None
     cert_dir: tempfile.TemporaryDirectory[str] | None = None
     if tls:
         cert_dir = tempfile.TemporaryDirectory(prefix="well-sandbox-tls-")
         cert_path, key_path = generate_self_signed(cert_dir.name)
-    config = SandboxConfig(
-        host=host,
-        port=port,
-        latency_ms=latency_ms,
-        staging_token=staging_token,
-        tls_cert=cert_path,
-        tls_key=key_path,
-        long_rate_limit_requests=0 if no_long_window else SandboxConfig.long_rate_limit_requests,
-    )
-    server = QontoSandbox(data_dir, config)
+    try:
+        config = SandboxConfig(
+            host=host,
+            port=port,
+            latency_ms=latency_ms,
+            staging_token=staging_token,
+            tls_cert=cert_path,
+            tls_key=key_path,
+            long_rate_limit_requests=0 if no_long_window else SandboxConfig.long_rate_limit_requests,
+            organizations=organizations,
+        )
+        server = QontoSandbox(data_dir, config)
+    except ValueError as exc:
+        if cert_dir is not None:
+            cert_dir.cleanup()
+        raise click.BadParameter(str(exc), param_hint="--org") from None
     try:
         server.start()
     except OSError as exc:
@@ -105,6 +142,10 @@ def qonto_command(
     click.echo(f"  dataset:       {data_dir}")
     click.echo(f"  client_id:     {config.client_id}   client secret: see README")
     click.echo(f"  API key login: {config.api_login}   API secret: see README")
+    for org in organizations:  # public demo values, but secrets are never printed: see docs/CONTRACTS.md
+        click.echo(f"  organisation {org.name}: dataset {org.data_dir}")
+        click.echo(f"    client_id:     {org.client_id}   API key login: {org.api_login}   "
+                   "secrets: see docs/CONTRACTS.md (Qonto sandbox)")
     if staging_token:
         click.echo("  staging token required in X-Qonto-Staging-Token")
     if cert_path is not None:
@@ -246,7 +287,9 @@ def melio_command(store_dir: Path, host: str, port: int, tls_port: int, log_leve
 @sandbox.command("melio-inbox")
 @click.argument("store_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per message instead of the listing.")
-def melio_inbox_command(store_dir: Path, as_json: bool) -> None:
+@click.option("--to", "address", default=None, metavar="ADDRESS",
+              help="Only the messages and drafts delivered to this inbox address (one workspace's Melio inbox).")
+def melio_inbox_command(store_dir: Path, as_json: bool, address: str | None) -> None:
     """List the messages and draft bills kept in a Melio inbox store (no server needed)."""
     import json
 
@@ -256,12 +299,13 @@ def melio_inbox_command(store_dir: Path, as_json: bool) -> None:
         store = InboxStore(store_dir, create=False)
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
-    messages = store.messages()
+    messages = store.messages(address)
     if as_json:
         for message in messages:
             click.echo(json.dumps(message.to_json(store.directory), ensure_ascii=False, sort_keys=True))
         return
-    click.echo(f"{len(messages)} message(s) in {store_dir}")
+    to = f" to {printable(address)}" if address is not None else ""
+    click.echo(f"{len(messages)} message(s){to} in {store_dir}")
     for message in messages:
         stamp = message.received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
         dropped = "  [reply dropped by fault]" if not message.delivered_reply_sent else ""
@@ -274,7 +318,7 @@ def melio_inbox_command(store_dir: Path, as_json: bool) -> None:
             outcome = f"REJECTED: {rejected[index].reason}" if index in rejected else "draft"
             click.echo(f"    {printable(attachment.filename or '(unnamed)')}  {printable(attachment.content_type)}  "
                        f"{attachment.size:,} B  -> {printable(outcome)}")
-    drafts = store.drafts()
+    drafts = store.drafts(address)
     click.echo(f"{len(drafts)} draft bill(s)")
     for draft in drafts:
         amount = f"{draft.amount} {draft.currency}" if draft.amount is not None else "-"

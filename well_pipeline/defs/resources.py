@@ -15,7 +15,8 @@ from well_pipeline.adapters.melio import SmtpMailer
 from well_pipeline.adapters.melio.bill_email import validate_address
 from well_pipeline.adapters.qonto import QontoClient
 from well_pipeline.adapters.secrets import SMTP_PASSWORD, SecretStore
-from well_pipeline.adapters.storage import AttachmentStore, DuckDBStorage, Storage
+from well_pipeline.adapters.storage import AttachmentStore, Storage
+from well_pipeline.adapters.storage.choice import open_storage
 from well_pipeline.core.delivery.quota import SendQuota
 from well_pipeline.services.qonto_connection import QontoConnectionError, open_client
 from well_pipeline.settings import (
@@ -40,10 +41,11 @@ class WellStorageResource(dg.ConfigurableResource, StorageSettings):
     """Where Well keeps its data: the DuckDB file and the content-addressed attachment store."""
 
     def storage(self, *, read_only: bool = False, lock_timeout_s: float = 30.0) -> Storage:
-        """The workspace's storage (DuckDB today; the implementation is chosen here, nowhere else).
+        """The workspace's storage, of the `storage_backend` setting (chosen by `adapters/storage/choice.py`).
         `lock_timeout_s`: how long an open waits for another process's write lock (the sync sensor waits briefly)."""
-        return DuckDBStorage(self.duckdb_path, self.attachments_dir, read_only=read_only,
-                             lock_timeout_s=lock_timeout_s)
+        return open_storage(self.storage_backend, duckdb_path=self.duckdb_path, attachments_dir=self.attachments_dir,
+                            postgres_dsn=self.postgres_dsn, postgres_schema=self.postgres_schema,
+                            read_only=read_only, lock_timeout_s=lock_timeout_s)
 
     def attachment_store(self) -> AttachmentStore:
         return AttachmentStore(self.attachments_dir)

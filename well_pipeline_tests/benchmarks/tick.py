@@ -17,7 +17,7 @@ approves), and a Dagster instance in a temporary DAGSTER_HOME holding a copy of 
    its access token live in it between ticks) and a `dagster-daemon run` whose workspace names that server; the
    daemon evaluates the sensors and launches each run as a process through the code server. The code location is
    Well's as it ships, except that `qonto_sync_sensor` ticks every `--interval-s` (10 s) instead of
-   `sync_interval_minutes` (whole minutes): `bench_defs` below swaps in the same sensor function with that
+   `sync_interval_minutes` (15 by default): `bench_defs` below swaps in the same sensor function with that
    interval. `--managed-code-server` lets the daemon load the code itself instead (Dagster then replaces that code
    server every 60 s, and each tick after it pays an OAuth refresh). The daemon settles first: its first ticks
    adopt the backfill's marker, the Melio sensor reloads the exports once and the sync sensor syncs after that.
@@ -92,7 +92,7 @@ _TERMINAL = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.Dagste
 def bench_defs() -> dg.Definitions:
     """Well's code location (`well_pipeline.definitions`) with `qonto_sync_sensor` every `$TICK_BENCH_INTERVAL_S`.
 
-    Why a copy: the sensor's interval is `sync_interval_minutes`, whole minutes, and the issue measures a 10 s
+    Why a copy: the sensor's interval is `sync_interval_minutes`, at least 0.25 minutes, and the issue measures a 10 s
     interval. The copy is the same evaluation function (`_raw_fn`, the decorated function itself), jobs, status
     and description; only `minimum_interval_seconds` differs. Every other definition is Well's own object.
     """

@@ -43,7 +43,7 @@ pytestmark = pytest.mark.slow
 
 # Small enough for the first sync to take seconds, large enough for every queue section and many empty days.
 INVOICES, VENDORS = 200, 60
-SYNC_TIMEOUT_S = 300  # the sync sensor ticks every minute in the demo, after the Melio exports' first load
+SYNC_TIMEOUT_S = 300  # the sync sensor ticks every 15 s in the demo, after the Melio exports' first load
 UI_TIMEOUT_S = 60
 BACKFILL_TIMEOUT_S = 240  # the backfill daemon submits and settles on its own 30 s loop
 PIPELINE_KEYS = (QONTO_SUPPLIER_INVOICES, SCORED_MATCHES, DELIVERED_BILLS)

@@ -3,24 +3,24 @@
 Why Debian's package and not Playwright's own download: `playwright install` fetches its browser from a CDN that
 CI machines here cannot reach, while Debian's mirror is reachable. Playwright drives it through `executable_path`.
 
-The test command (`scripts/dev.py test`) runs `python -m well_pipeline_tests.support.chromium` before pytest, so
-the install is not counted inside a test worker; the browser test calls `ensure_chromium()` again (a no-op once
-installed) and skips, with the reason, only when no Chromium can be had at all.
+The test command (`scripts/dev.py test`) installs it before pytest (`support/debian_packages.py`: one apt run
+with PostgreSQL), so the install is not counted inside a test worker; the browser test calls `ensure_chromium()`
+again (a no-op once installed) and skips, with the reason, only when no Chromium can be had at all.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from well_pipeline_tests.support.debian_packages import apt_install
+
 # WELL_CHROMIUM points the browser test at another Chromium build (e.g. a developer's own).
 CANDIDATES = ("chromium", "chromium-browser")
 APT_PACKAGE = "chromium"
-INSTALL_TIMEOUT_S = 900
 
 # Chromium's flags for a headless run on a machine with a closed network, as root, with a small /dev/shm: without
 # the background-networking ones it opens many refused connections to Google's services at every start.
@@ -48,15 +48,9 @@ def find_chromium() -> Path | None:
     return None
 
 
-def _apt_prefix() -> list[str] | None:
-    """How to run apt-get here: directly as root, through password-less sudo, or not at all."""
-    if shutil.which("apt-get") is None:
-        return None
-    if os.geteuid() == 0:
-        return []
-    if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0:
-        return ["sudo", "-n"]
-    return None
+def installed() -> bool:
+    """Whether a Chromium is there already (for `debian_packages.main`, which installs what is missing at once)."""
+    return find_chromium() is not None
 
 
 def ensure_chromium() -> ChromiumLookup:
@@ -66,21 +60,10 @@ def ensure_chromium() -> ChromiumLookup:
         return ChromiumLookup(found, f"found {found}")
     if os.environ.get("WELL_CHROMIUM"):
         return ChromiumLookup(None, f"WELL_CHROMIUM={os.environ['WELL_CHROMIUM']} is not a file")
-    prefix = _apt_prefix()
-    if prefix is None:
-        return ChromiumLookup(None, "Chromium is not installed and apt-get cannot be run here (not Debian, or "
-                                    "not root and no password-less sudo): install Debian's `chromium` package")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-q"],
-                    ["apt-get", "install", "-y", "-q", "--no-install-recommends", APT_PACKAGE]):
-        try:
-            result = subprocess.run([*prefix, *command], capture_output=True, text=True, env=env,
-                                    timeout=INSTALL_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            return ChromiumLookup(None, f"`{' '.join(command)}` did not finish within {INSTALL_TIMEOUT_S} s")
-        if result.returncode != 0:
-            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-            return ChromiumLookup(None, f"`{' '.join(command)}` failed: {' / '.join(tail)}")
+    outcome = apt_install([APT_PACKAGE])
+    if not outcome.ok:
+        return ChromiumLookup(None, f"Chromium is not installed: {outcome.detail}; install Debian's `chromium` "
+                                    "package")
     found = find_chromium()
     if found is None:
         return ChromiumLookup(None, f"apt-get installed {APT_PACKAGE} but no chromium executable is on PATH")

@@ -4,7 +4,8 @@
         tokens = obtain_tokens(httpx.Client(base_url=sb.base_url), sb)
 
 `running_sandbox` accepts any SandboxConfig field as a keyword (plus `clock=` for a ManualClock), so each
-test states the exact limits and lifetimes it relies on.
+test states the exact limits and lifetimes it relies on. The credential helpers take `org=NAME` to act as
+one of several organisations (`organizations=(OrgConfig(NAME, DIR), ...)`); the default is the demo one.
 """
 
 from __future__ import annotations
@@ -50,13 +51,16 @@ def fast_limiter() -> RateLimiter:
     return RateLimiter([RateWindow(10_000, 1.0)])
 
 
-def api_key_client(sb: QontoSandbox, *, limiter: RateLimiter | None = None, **config: Any) -> QontoClient:
-    """A real QontoClient on the sandbox's demo API key, with retry backoff shrunk so fault tests stay fast;
-    `config` overrides `QontoClientConfig` fields."""
+def api_key_client(sb: QontoSandbox, *, limiter: RateLimiter | None = None, org: str | None = None,
+                   **config: Any) -> QontoClient:
+    """A real QontoClient on the sandbox's demo API key (organisation `org`'s when given), with retry backoff
+    shrunk so fault tests stay fast; `config` overrides `QontoClientConfig` fields."""
     config.setdefault("backoff_base_s", 0.01)
     config.setdefault("backoff_max_s", 0.2)
+    credentials = sb.organization(org)
     return QontoClient(QontoClientConfig(sb.base_url, **config),
-                       ApiKeyAuth(sb.config.api_login, Secret(sb.config.api_secret)), limiter=limiter or fast_limiter())
+                       ApiKeyAuth(credentials.api_login, Secret(credentials.api_secret)),
+                       limiter=limiter or fast_limiter())
 
 
 def wait_for_stats(sandbox: QontoSandbox, holds: Callable[[dict[str, Any]], bool], what: str,
@@ -73,9 +77,10 @@ def wait_for_stats(sandbox: QontoSandbox, holds: Callable[[dict[str, Any]], bool
     return wait_until(holding, timeout_s, lambda: f"{what}; sandbox stats: {sandbox.stats()}")
 
 
-def api_key_headers(sandbox: QontoSandbox) -> dict[str, str]:
-    """Authorization header for the sandbox's demo API key (raw login:secret, not Base64)."""
-    return {"Authorization": f"{sandbox.config.api_login}:{sandbox.config.api_secret}"}
+def api_key_headers(sandbox: QontoSandbox, org: str | None = None) -> dict[str, str]:
+    """Authorization header for the sandbox's demo API key, or organisation `org`'s (raw login:secret)."""
+    credentials = sandbox.organization(org)
+    return {"Authorization": f"{credentials.api_login}:{credentials.api_secret}"}
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -90,11 +95,12 @@ def authorize(
     scope: str = DEFAULT_SCOPE,
     redirect_uri: str = REDIRECT_URI,
     state: str = "state-0123456789",
+    org: str | None = None,
     **extra: str,
 ) -> httpx.Response:
-    """GET /oauth2/auth without following the redirect (the sandbox auto-approves)."""
+    """GET /oauth2/auth without following the redirect (the sandbox auto-approves), as `org`'s client."""
     params = {
-        "client_id": sandbox.config.client_id,
+        "client_id": sandbox.organization(org).client_id,
         "redirect_uri": redirect_uri,
         "response_type": "code",
         "scope": scope,
@@ -113,9 +119,11 @@ def authorization_code(client: httpx.Client, sandbox: QontoSandbox, **kwargs: An
     return params["code"]
 
 
-def token_request(client: httpx.Client, sandbox: QontoSandbox, **form: str) -> httpx.Response:
-    """POST /oauth2/token with the demo client credentials in the body."""
-    body = {"client_id": sandbox.config.client_id, "client_secret": sandbox.config.client_secret, **form}
+def token_request(client: httpx.Client, sandbox: QontoSandbox, *, org: str | None = None,
+                  **form: str) -> httpx.Response:
+    """POST /oauth2/token with the demo client credentials (organisation `org`'s when given) in the body."""
+    credentials = sandbox.organization(org)
+    body = {"client_id": credentials.client_id, "client_secret": credentials.client_secret, **form}
     return client.post(f"{sandbox.base_url}/oauth2/token", data=body)
 
 
@@ -125,11 +133,12 @@ def obtain_tokens(
     *,
     scope: str = DEFAULT_SCOPE,
     redirect_uri: str = REDIRECT_URI,
+    org: str | None = None,
 ) -> dict[str, Any]:
-    """Full code flow over HTTP; returns the token response JSON."""
-    code = authorization_code(client, sandbox, scope=scope, redirect_uri=redirect_uri)
+    """Full code flow over HTTP (as organisation `org`'s client when given); returns the token response JSON."""
+    code = authorization_code(client, sandbox, scope=scope, redirect_uri=redirect_uri, org=org)
     response = token_request(
-        client, sandbox, grant_type="authorization_code", code=code, redirect_uri=redirect_uri
+        client, sandbox, org=org, grant_type="authorization_code", code=code, redirect_uri=redirect_uri
     )
     assert response.status_code == 200, response.text
     return response.json()

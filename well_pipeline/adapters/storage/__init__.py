@@ -1,5 +1,6 @@
 """Well's storage: the protocols every implementation follows (`ports.py`), the DuckDB implementation
-(`duckdb/`), and the content-addressed document files (`attachment_store.py`)."""
+(`duckdb/`), the PostgreSQL one (`postgres/`, imported only when chosen: `choice.py`), and the content-addressed
+document files (`attachment_store.py`)."""
 
 from well_pipeline.adapters.storage.attachment_store import AttachmentStore
 from well_pipeline.adapters.storage.duckdb import DuckDBStorage

@@ -1,7 +1,7 @@
 """What Well needs from its storage, one protocol per aggregate; each implementation owns its connections.
 
 Why protocols: services, the Dagster layer and the CLI must not know which database holds the data (DuckDB on one
-machine today, PostgreSQL for multi-node deployments next). They call these methods; every method opens, uses and
+machine, PostgreSQL for multi-node deployments). They call these methods; every method opens, uses and
 closes its own connection, and a write is one short transaction that never spans network work (Qonto, SMTP), so
 readers (the CLI) are never locked out for long.
 
@@ -13,8 +13,8 @@ The aggregates:
 - `OutboxStore`: delivery to Melio: the outbox, attempts, holds and re-send approvals.
 
 `Storage` bundles one of each plus the content-addressed document files. Implementations live in one folder each
-(`adapters/storage/duckdb/`); `well_pipeline_tests/adapters/storage/contract/` runs the same tests against every
-one of them.
+(`adapters/storage/duckdb/`, `adapters/storage/postgres/`; `choice.py` picks one from the settings);
+`well_pipeline_tests/adapters/storage/contract/` runs the same tests against every one of them.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from well_pipeline.adapters.melio import CsvLoad, MelioBill, MelioVendor
 from well_pipeline.adapters.qonto.records import RejectedRecord, SupplierInvoice
 from well_pipeline.adapters.storage.attachment_store import AttachmentStore
 from well_pipeline.adapters.storage.records import (
+    ANY_ROW,
     QUEUE_DECISIONS,
     AttachmentDigest,
     AttachmentNeed,
@@ -48,6 +49,7 @@ from well_pipeline.adapters.storage.records import (
     ScoringInputs,
     SendAudit,
     StoredAttachment,
+    Unchecked,
     UnparsedRecord,
 )
 from well_pipeline.core.delivery.plan import OutboxEntry, OutboxState, Planned
@@ -175,11 +177,13 @@ class MatchStore(Protocol):
         ...
 
     def record_decision(self, *, qonto_id: str, action: str, author: str, vendor_id: str | None = None,
-                        reason: str | None = None) -> ReviewOverride:
+                        reason: str | None = None, expected_decision: str | None = None) -> ReviewOverride:
         """Store a decision (`approve`, `pin`, `refuse`) and apply it to the scored row, in one transaction.
 
         `approve` without `vendor_id` takes the scored vendor. Raises `KeyError` for an unknown record and
-        `StaleRecordError` when the record changed in Qonto since it was scored (or was never scored).
+        `StaleRecordError` when the record changed in Qonto since it was scored (or was never scored), or when
+        `expected_decision` (the decision the person was shown, e.g. `review`) is given and the scored row's
+        decision is no longer it: someone decided meanwhile, so of two people deciding at once one wins.
         """
         ...
 
@@ -268,10 +272,15 @@ class OutboxStore(Protocol):
 
     # -- one e-mail -----------------------------------------------------------------------------------------------
     def mark_sending(self, row: DeliveryRow, *, message_id: str, to_address: str, dedup: tuple[str, str] | None,
-                     resend: bool) -> Claim:
+                     resend: bool, expected: OutboxEntry | None | Unchecked = ANY_ROW) -> Claim:
         """Claim the record (state `sending`), committed before the e-mail leaves; a re-send uses up its approval
         here. Returns what `release` needs to undo the claim. A claim is exclusive: raises ClaimConflictError
-        (nothing changed) when the record is already `sending`."""
+        (nothing changed) when the record is already `sending`.
+
+        `expected`: the outbox row the caller planned from (`entries()`; None: no row). When given, the claim
+        also conflicts when the row is no longer that one (another process claimed, completed or released it
+        since the plan was read): with several delivery processes, a record is then claimed once, not once per
+        plan. A re-send then also needs its approval unused."""
         ...
 
     def release(self, row: DeliveryRow, claim: Claim, *, message_id: str, reason: str) -> None:

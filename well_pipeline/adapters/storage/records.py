@@ -1,6 +1,6 @@
 """Values that cross the storage boundary, shared by services and every storage implementation.
 
-Why a module of its own: the protocols (`ports.py`) and each implementation (`duckdb/`, PostgreSQL later) must
+Why a module of its own: the protocols (`ports.py`) and each implementation (`duckdb/`, `postgres/`) must
 agree on these types without importing each other, and services must not depend on one implementation. Types
 the pure core already defines (`QueuePage`, `ReviewOverride`, `LearnedLink`...) stay in core.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from well_pipeline.core.matching.vendor_index import LearnedLink
@@ -120,6 +121,15 @@ class DeliveryRow:
     size_bytes: int | None
     sha256: str | None
     blob_path: str | None
+
+
+class Unchecked(Enum):
+    """`OutboxStore.mark_sending(expected=ANY_ROW)`: claim whatever row is there (unless it is `sending`)."""
+
+    ANY_ROW = "any row"
+
+
+ANY_ROW = Unchecked.ANY_ROW
 
 
 class ClaimConflictError(RuntimeError):

@@ -47,7 +47,7 @@ from well_pipeline.services.sync_cursor import (
 )
 from well_pipeline.settings import code_location_settings
 
-_INTERVAL_S = code_location_settings().sync_interval_minutes * 60
+_INTERVAL_S = round(code_location_settings().sync_interval_minutes * 60)
 _ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
            dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 _FAILED = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
@@ -234,8 +234,8 @@ def _request_delivery(context: dg.SensorEvaluationContext, cursor: SyncCursor, w
 
 def _awaiting_delivery(storage: WellStorageResource) -> list[str] | str:
     """The records waiting for delivery as `id@version` (read-only: no write lock), or why it could not be read."""
-    if not storage.duckdb_path.exists():
-        return []
+    if storage.storage_backend == "duckdb" and not storage.duckdb_path.exists():
+        return []  # no file yet: nothing was ever stored (PostgreSQL creates its schema on first use)
     try:
         waiting = storage.storage(read_only=True, lock_timeout_s=_READ_WAIT_S).outbox.awaiting_delivery()
     except Exception as exc:  # noqa: BLE001 - a busy or locked file: say so, try again next tick

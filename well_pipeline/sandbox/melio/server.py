@@ -230,13 +230,18 @@ class MelioInbox:
         """The underlying persistent store."""
         return self._store
 
-    def messages(self) -> list[ReceivedMessage]:
-        """Every kept message (including those from before a restart on the same store), oldest first."""
-        return self._store.messages()
+    def messages(self, to: str | None = None) -> list[ReceivedMessage]:
+        """Every kept message (including those from before a restart on the same store), oldest first; only
+        those delivered to inbox address `to` when given (one workspace's inbox)."""
+        return self._store.messages(to)
 
-    def drafts(self) -> list[DraftBill]:
-        """Every draft bill, in message then attachment order."""
-        return self._store.drafts()
+    def drafts(self, to: str | None = None) -> list[DraftBill]:
+        """Every draft bill, in message then attachment order; only inbox `to`'s when given."""
+        return self._store.drafts(to)
+
+    def addresses(self) -> list[str]:
+        """Inbox addresses that received mail so far (lower-cased, in order of first receipt)."""
+        return self._store.addresses()
 
     # ----- test hooks ------------------------------------------------------------------------------
     def add_fault(

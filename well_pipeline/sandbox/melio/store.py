@@ -5,6 +5,10 @@ MelioInbox on the same DIR) and `well sandbox melio-inbox DIR` see earlier messa
 tests prove that a retried delivery did not create a second bill. The raw .eml is written first (atomically,
 via rename) and the JSON line second, so a crash can leave an orphan .eml but never a record without bytes;
 ordinals are never reused. A torn last JSON line (crash mid-write) is skipped on load.
+
+Each `...@invoicesmelio.com` address is one Melio workspace's inbox, so reads can be narrowed to one
+address (`to=`): a message belongs to every inbox it was addressed to in the SMTP envelope (RCPT TO, so a
+Bcc counts and the To header does not decide), compared case-insensitively as the RCPT rule does.
 """
 
 from __future__ import annotations
@@ -22,6 +26,12 @@ logger = logging.getLogger("well.sandbox.melio")
 
 MESSAGES_DIR = "messages"
 INDEX_FILE = "inbox.jsonl"
+
+
+def addressed_to(message: ReceivedMessage, address: str) -> bool:
+    """True if `address` was one of the message's envelope recipients (case-insensitive)."""
+    wanted = address.strip().lower()
+    return any(recipient.lower() == wanted for recipient in message.rcpt_tos)
 
 
 class InboxStore:
@@ -103,14 +113,25 @@ class InboxStore:
             return fh.read(1) == b"\n"
 
     # ----- reading ---------------------------------------------------------------------------------
-    def messages(self) -> list[ReceivedMessage]:
-        """Every kept message, oldest first."""
+    def messages(self, to: str | None = None) -> list[ReceivedMessage]:
+        """Every kept message, oldest first; only those delivered to address `to` when given."""
         with self._lock:
-            return list(self._messages)
+            kept = list(self._messages)
+        if to is None:
+            return kept
+        return [message for message in kept if addressed_to(message, to)]
 
-    def drafts(self) -> list[DraftBill]:
-        """Every draft bill, in message then attachment order."""
-        return [draft for message in self.messages() for draft in message.drafts]
+    def drafts(self, to: str | None = None) -> list[DraftBill]:
+        """Every draft bill, in message then attachment order; only those of inbox `to` when given."""
+        return [draft for message in self.messages(to) for draft in message.drafts]
+
+    def addresses(self) -> list[str]:
+        """The inbox addresses that received at least one message, lower-cased, in order of first receipt."""
+        seen: dict[str, None] = {}
+        for message in self.messages():
+            for recipient in message.rcpt_tos:
+                seen.setdefault(recipient.lower(), None)
+        return list(seen)
 
     def __len__(self) -> int:
         with self._lock:

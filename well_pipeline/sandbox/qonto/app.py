@@ -3,6 +3,9 @@
 Order for /oauth2 and /v2 (and, where it makes sense, /_files):
 latency -> staging-token trap -> per-IP rate limit -> injected fault -> authentication -> handler.
 Downloads skip the trap and the rate limit (in reality they hit another host); /_sandbox skips all of it.
+Before all of it, the organisation the request claims is noted (organizations.identify) to count it in that
+organisation's stats, to pick its rate-limit bucket when buckets are per organisation, and to match faults
+scoped to it; authentication proper still decides what the request may see.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from .context import Call, SandboxContext
 from .errors import ApiError, error_response, new_trace_id
 from .handlers import api, control, files, oauth
 from .messages import HTML_CONTENT_TYPE, JSON_CONTENT_TYPE, Request, Response
+from .organizations import Organization
 from .pages import FAULT_HTML_PAGE, STAGING_LOGIN_PAGE
 
 logger = logging.getLogger("well.sandbox.qonto")
@@ -130,20 +134,24 @@ class SandboxApp:
         routes = {"api": API_ROUTES, "oauth": OAUTH_ROUTES, "files": FILE_ROUTES}.get(area, [])
         route, params, path_known = _match(routes, method, request.path)
         template = route.template if route else ("(wrong method)" if path_known else "(unmatched)")
-        self.ctx.stats.begin(template, is_api=area == "api")
+        org = self.ctx.orgs.identify(request, area)
+        counters = [self.ctx.stats] if org is None else [self.ctx.stats, org.stats]
+        for stats in counters:
+            stats.begin(template, is_api=area == "api")
         outcome: dict[str, Any] = {"rate_limited": False, "fault": False}
         response: Response | None = None
         try:
-            response = self._pipeline(request, method, area, route, params, path_known, outcome)
+            response = self._pipeline(request, method, area, route, params, path_known, outcome, org)
             return response
         finally:
             status = None if response is None or response.disconnect else response.status
-            self.ctx.stats.end(
-                status,
-                rate_limited=outcome["rate_limited"],
-                download=area == "files" and status == 200,
-                fault=outcome["fault"],
-            )
+            for stats in counters:
+                stats.end(
+                    status,
+                    rate_limited=outcome["rate_limited"],
+                    download=area == "files" and status == 200,
+                    fault=outcome["fault"],
+                )
             if response is not None:
                 self._log(request, response, started)
 
@@ -157,6 +165,7 @@ class SandboxApp:
         params: dict[str, str],
         path_known: bool,
         outcome: dict[str, Any],
+        org: Organization | None,
     ) -> Response:
         ctx = self.ctx
         trace_id = new_trace_id()
@@ -172,7 +181,10 @@ class SandboxApp:
         ):
             return Response(200, STAGING_LOGIN_PAGE.encode(), HTML_CONTENT_TYPE)
         if area in ("api", "oauth"):
-            decision = ctx.limiter.check(request.client_ip)
+            bucket = request.client_ip
+            if ctx.config.rate_limit_per_organization and org is not None:
+                bucket = f"{request.client_ip} {org.name}"
+            decision = ctx.limiter.check(bucket)
             if not decision.allowed:
                 outcome["rate_limited"] = True
                 headers = (
@@ -185,7 +197,7 @@ class SandboxApp:
                     headers=headers,
                     trace_id=trace_id,
                 )
-        fault = ctx.faults.take(method, request.path, _page_param(request))
+        fault = ctx.faults.take(method, request.path, _page_param(request), org.name if org else None)
         if fault is not None:
             outcome["fault"] = True
             if fault.kind == "status":
@@ -232,7 +244,7 @@ class SandboxApp:
             if area == "api":
                 if route is None:
                     raise ApiError(404, "not_found", "No route matches this path and method")
-                principal = authenticate(call.request.header("Authorization"), ctx.config, ctx.oauth)
+                principal = authenticate(call.request.header("Authorization"), ctx.orgs)
                 return route.handler(ctx, call, principal, **params)
             if route is None:
                 if area == "oauth" and path_known:

@@ -6,12 +6,59 @@ is tuned for the real thing; tests shrink the durations instead of sleeping.
 
 The credentials below are public sandbox-only demo values (documented in the README); they grant access to
 nothing but a sandbox on loopback.
+
+Several organisations: the dataset directory given to QontoSandbox is the *default* organisation, with the
+credentials below; `organizations` adds more, each with its own dataset directory and its own credentials
+(`OrgConfig`, derived from its name unless given), so one server can stand in for the Qonto accounts of
+several workspaces (docs/CONTRACTS.md "Qonto sandbox").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+
+# An organisation's name is its API-key login and appears in URLs and credentials: keep it a plain slug.
+ORG_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class OrgConfig:
+    """One extra organisation: its name, its dataset directory and its public sandbox-only credentials.
+
+    Credentials left empty are derived from the name (`derived_credentials`), so a test or the CLI only
+    names the organisation and its dataset; they are deterministic so another process can know them too.
+    """
+
+    name: str
+    data_dir: Path | str
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    api_login: str = ""
+    api_secret: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if not ORG_NAME_PATTERN.match(self.name):
+            raise ValueError(
+                f"organisation name {self.name!r}: use lower-case letters, digits, '-' or '_' (at most 63)"
+            )
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        for key, value in derived_credentials(self.name).items():
+            if not getattr(self, key):
+                object.__setattr__(self, key, value)
+        if ":" in self.api_login or " " in self.api_login:
+            raise ValueError("an API login cannot contain ':' or spaces (the API key is '<login>:<secret>')")
+
+
+def derived_credentials(name: str) -> dict[str, str]:
+    """The public demo credentials of organisation `name` (documented; sandbox-only, grant nothing real)."""
+    return {
+        "client_id": f"well-sandbox-client-{name}",
+        "client_secret": f"well-sandbox-client-secret-{name}",
+        "api_login": name,
+        "api_secret": f"well-sandbox-api-secret-{name}",
+    }
 
 
 @dataclass(frozen=True)
@@ -23,6 +70,9 @@ class SandboxConfig:
     client_secret: str = "well-sandbox-client-secret"
     api_login: str = "well-demo-org"
     api_secret: str = "well-sandbox-api-secret"
+    # Organisations served besides the default one (the QontoSandbox's own data directory, named
+    # `api_login`, with the credentials above); each is isolated from the others (docs/CONTRACTS.md).
+    organizations: tuple[OrgConfig, ...] = ()
     # When set, requests without a matching X-Qonto-Staging-Token get Qonto's HTML 200 page.
     staging_token: str | None = None
     # OAuth lifetimes (seconds; floats so tests can use fractions).
@@ -44,6 +94,10 @@ class SandboxConfig:
     long_rate_limit_requests: int = 10000
     long_rate_limit_window_s: float = 600.0
     send_retry_after: bool = True
+    # Qonto counts requests per client IP (reference §7), so organisations called from one host share one
+    # budget, as several workspaces on one Well host would at Qonto. True gives each organisation its own
+    # budget per IP (as if each workspace had its own egress address).
+    rate_limit_per_organization: bool = False
     # Records created more than this many years ago are hidden everywhere (0 disables).
     exposure_years: int = 3
     # Added before answering every /v2, /oauth2 and download request.
@@ -67,6 +121,20 @@ class SandboxConfig:
             raise ValueError("rate limit windows must be > 0")
         if self.latency_ms < 0:
             raise ValueError("latency_ms must be >= 0")
+        self._check_organizations()
+
+    def _check_organizations(self) -> None:
+        """Names, client ids and API logins must each pick out one organisation; datasets are not shared."""
+        names = [self.api_login, *(org.name for org in self.organizations)]
+        client_ids = [self.client_id, *(org.client_id for org in self.organizations)]
+        logins = [self.api_login, *(org.api_login for org in self.organizations)]
+        for what, values in (("name", names), ("client_id", client_ids), ("API login", logins)):
+            duplicates = sorted({value for value in values if values.count(value) > 1})
+            if duplicates:
+                raise ValueError(f"organisation {what} used twice: {', '.join(duplicates)}")
+        dirs = [Path(org.data_dir).resolve() for org in self.organizations]
+        if len(set(dirs)) != len(dirs):
+            raise ValueError("each organisation needs its own dataset directory")
 
     @property
     def tls_enabled(self) -> bool:

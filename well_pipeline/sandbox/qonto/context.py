@@ -9,11 +9,9 @@ from zoneinfo import ZoneInfo
 
 from .clock import Clock
 from .config import SandboxConfig
-from .dataset import Dataset
 from .faults import Fault, FaultRegistry
-from .listing import ListingEngine
 from .messages import Request
-from .oauth import OAuthStore
+from .organizations import Organizations
 from .rate_limit import SlidingWindowLimiter
 from .signing import UrlSigner
 from .stats import Stats
@@ -33,14 +31,16 @@ def exposure_cutoff(now: float, years: int) -> float | None:
 
 @dataclass
 class SandboxContext:
-    """Everything handlers need; one per QontoSandbox."""
+    """Everything handlers need; one per QontoSandbox.
+
+    Per-organisation state (dataset, listing cache, OAuth, per-org stats) lives in `orgs`; `stats`, `faults`, `limiter`
+    and `signer` are the server's own (faults and rate-limit buckets can still be scoped to one organisation).
+    """
 
     config: SandboxConfig
     clock: Clock
-    dataset: Dataset
-    oauth: OAuthStore
+    orgs: Organizations
     signer: UrlSigner
-    listing: ListingEngine
     faults: FaultRegistry
     stats: Stats
     limiter: SlidingWindowLimiter

@@ -17,6 +17,9 @@ wins; each request consumes at most one fault. Kinds (see docs/CONTRACTS.md):
   and drop the record that should have opened page k+1, `meta.total_count` unchanged. This is what tied sort
   keys do to page-number paging when two records swap places between two requests (reference §12). Only list
   requests for page 2 or later consume it.
+
+With `org` set, a fault only fires for requests of that organisation (the one the request's credential,
+client_id or download URL names), so one workspace's outage can be staged while the others run normally.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class Fault:
     rate_bps: float = 1.0
     include_headers: bool = False
     page: int | None = None
+    org: str | None = None
     fired: int = 0
 
     def applies_to_page(self, page: int | None) -> bool:
@@ -70,7 +74,7 @@ class Fault:
 def build_fault(fault_id: int, spec: dict[str, Any]) -> Fault:
     """Validate a fault description (keys as in the control endpoint's JSON body)."""
     allowed = {"path_prefix", "kind", "times", "method", "status", "retry_after", "delay_s", "field", "value",
-               "rate_bps", "include_headers", "page"}
+               "rate_bps", "include_headers", "page", "org"}
     unknown = set(spec) - allowed
     if unknown:
         raise FaultSpecError(f"unknown fault parameters: {sorted(unknown)}")
@@ -88,8 +92,11 @@ def build_fault(fault_id: int, spec: dict[str, Any]) -> Fault:
     method = spec.get("method")
     if method is not None and not isinstance(method, str):
         raise FaultSpecError("method must be a string")
+    org = spec.get("org")
+    if org is not None and (not isinstance(org, str) or not org):
+        raise FaultSpecError("org must be an organisation name")
     fault = Fault(
-        id=fault_id, path_prefix=path_prefix, kind=kind, times=times, method=method and method.upper()
+        id=fault_id, path_prefix=path_prefix, kind=kind, times=times, method=method and method.upper(), org=org
     )
     if kind == "status":
         status = spec.get("status")
@@ -136,33 +143,40 @@ def build_fault(fault_id: int, spec: dict[str, Any]) -> Fault:
 class FaultRegistry:
     """Thread-safe list of active faults."""
 
-    def __init__(self) -> None:
+    def __init__(self, org_names: tuple[str, ...] | None = None) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._ids = itertools.count(1)
+        self._org_names = org_names
 
     def add(self, spec: dict[str, Any]) -> Fault:
         """Register a fault from its description; raises FaultSpecError."""
+        org = spec.get("org")
+        if org is not None and self._org_names is not None and org not in self._org_names:
+            raise FaultSpecError(f"no organisation {org!r}; known: {', '.join(self._org_names)}")
         with self._lock:
             fault = build_fault(next(self._ids), spec)
             self._faults.append(fault)
             return fault
 
-    def clear(self) -> None:
-        """Remove every fault."""
+    def clear(self, org: str | None = None) -> None:
+        """Remove every fault (only those scoped to `org` when given)."""
         with self._lock:
-            self._faults.clear()
+            self._faults = [] if org is None else [fault for fault in self._faults if fault.org != org]
 
-    def active(self) -> list[dict[str, Any]]:
-        """Descriptions of the faults still armed."""
+    def active(self, org: str | None = None) -> list[dict[str, Any]]:
+        """Descriptions of the faults still armed (only those scoped to `org` when given)."""
         with self._lock:
-            return [fault.describe() for fault in self._faults]
+            return [fault.describe() for fault in self._faults if org is None or fault.org == org]
 
-    def take(self, method: str, path: str, page: int | None = None) -> Fault | None:
-        """The fault to apply to this request (consuming one use), or None. `page`: the `page` query value."""
+    def take(self, method: str, path: str, page: int | None = None, org: str | None = None) -> Fault | None:
+        """The fault to apply to this request (consuming one use), or None. `page`: the `page` query value;
+        `org`: the organisation the request claims (org-scoped faults fire only for theirs)."""
         with self._lock:
             for fault in self._faults:
                 if not path.startswith(fault.path_prefix):
+                    continue
+                if fault.org is not None and fault.org != org:
                     continue
                 if fault.method is not None and fault.method != method:
                     continue

@@ -8,6 +8,8 @@ Modelled on Ory Hydra, which Qonto runs (token prefixes ory_ac_/ory_at_/ory_rt_)
   revokes the whole grant when `revoke_family_on_refresh_reuse`, as Hydra does);
 - a "grant" is one completed consent (one code exchange); revoking it kills its refresh and access tokens.
 There is no user, login or consent screen: `/oauth2/auth` approves at once (see handlers.oauth).
+One store per served organisation (organizations.py): its client, codes, grants and tokens are unknown to
+every other organisation's store, so another organisation's code or refresh token answers invalid_grant.
 """
 
 from __future__ import annotations
@@ -342,6 +344,11 @@ class OAuthStore:
         return ".".join(parts)
 
     # ----- validation, revocation ------------------------------------------------------------------
+    def knows_access_token(self, token: str) -> bool:
+        """True if this store issued `token` (whatever its state): which organisation a bearer belongs to."""
+        with self._lock:
+            return token in self._access
+
     def check_access_token(self, token: str) -> TokenCheck:
         """Validate a bearer token; `reason` says why not ("unknown", "revoked", "expired")."""
         now = self.clock()
@@ -373,8 +380,8 @@ class OAuthStore:
     def revoke_consent(self, grant_id: str) -> int:
         """DELETE /v2/oauth2/consents: the app loses access to the organisation.
 
-        A consent is per client and organisation, so every grant of that pair is revoked (in the sandbox
-        there is a single organisation, so that is every grant of the client). Returns grants revoked.
+        A consent is per client and organisation, so every grant of that pair is revoked (this store is one
+        organisation's, so other organisations stay connected). Returns grants revoked.
         """
         with self._lock:
             grant = self._grants.get(grant_id)

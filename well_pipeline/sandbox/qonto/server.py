@@ -4,6 +4,9 @@ ThreadingHTTPServer with daemon threads (one per connection, keep-alive with Con
 response) so dozens of concurrent clients with injected latency are served in parallel. With
 `tls_cert`/`tls_key` the socket speaks TLS 1.3 only; the handshake runs in the connection's own thread so
 one slow or refused client (e.g. TLS 1.2-only) never stalls the accept loop.
+
+One server can serve several organisations (`SandboxConfig.organizations`), each isolated from the others;
+`QontoSandbox.organizations` gives each one's name, dataset directory and credentials.
 """
 
 from __future__ import annotations
@@ -21,13 +24,12 @@ from urllib.parse import urlsplit
 
 from .app import SandboxApp
 from .clock import Clock, system_clock
-from .config import SandboxConfig
+from .config import OrgConfig, SandboxConfig
 from .context import SandboxContext
-from .dataset import Dataset
 from .faults import FaultRegistry
-from .listing import ListingEngine
+from .handlers.control import stats_snapshot
 from .messages import Request, Response
-from .oauth import OAuthStore
+from .organizations import Organization, Organizations
 from .rate_limit import SlidingWindowLimiter, Window
 from .signing import UrlSigner
 from .stats import Stats
@@ -261,14 +263,13 @@ class QontoSandbox:
             Window(self.config.rate_limit_requests, self.config.rate_limit_window_s),
             Window(self.config.long_rate_limit_requests, self.config.long_rate_limit_window_s),
         ]
+        orgs = Organizations(self.data_dir, self.config, clock)
         self._ctx = SandboxContext(
             config=self.config,
             clock=clock,
-            dataset=Dataset(self.data_dir),
-            oauth=OAuthStore(self.config, clock),
+            orgs=orgs,
             signer=UrlSigner(),
-            listing=ListingEngine(),
-            faults=FaultRegistry(),
+            faults=FaultRegistry(tuple(orgs.names())),
             stats=Stats(),
             limiter=SlidingWindowLimiter(windows, clock),
         )
@@ -287,12 +288,13 @@ class QontoSandbox:
         self._server = server
         self._port = int(server.server_address[1])
         self._ctx.base_url = self.base_url
-        self._ctx.oauth.issuer = self.base_url
+        self._ctx.orgs.set_issuer(self.base_url)
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="qonto-sandbox", daemon=True
         )
         self._thread.start()
-        logger.info("Qonto sandbox serving %s from %s", self.base_url, self.data_dir)
+        for org in self._ctx.orgs:
+            logger.info("Qonto sandbox serving %s: organisation %s from %s", self.base_url, org.name, org.data_dir)
         return self
 
     def stop(self) -> None:
@@ -333,51 +335,87 @@ class QontoSandbox:
             host = f"[{host}]"
         return f"{scheme}://{host}:{self.port}"
 
-    # ----- test hooks (same as the /_sandbox control endpoints) -------------------------------------
+    # ----- organisations -----------------------------------------------------------------------------
+    @property
+    def organizations(self) -> dict[str, OrgConfig]:
+        """Every served organisation by name, the default one first: name, data_dir and credentials
+        (client_id, client_secret, api_login, api_secret; public sandbox-only values)."""
+        return {org.name: org.credentials for org in self._ctx.orgs}
+
+    def organization(self, name: str | None = None) -> OrgConfig:
+        """One organisation's name, data_dir and credentials (the default one for None); KeyError if unknown."""
+        return self._ctx.orgs.get(name).credentials
+
+    def _org(self, name: str | None) -> Organization:
+        return self._ctx.orgs.get(name)
+
+    # ----- test hooks (same as the /_sandbox control endpoints; `org` = their ?org=) ----------------
     def add_fault(
-        self, path_prefix: str = "/", kind: str = "status", times: int | None = 1, **params: Any
+        self,
+        path_prefix: str = "/",
+        kind: str = "status",
+        times: int | None = 1,
+        *,
+        org: str | None = None,
+        **params: Any,
     ) -> dict[str, Any]:
-        """Arm a fault (see faults.py); returns its description. Raises ValueError if invalid."""
-        return self._ctx.faults.add(
-            {"path_prefix": path_prefix, "kind": kind, "times": times, **params}
-        ).describe()
+        """Arm a fault (see faults.py), for one organisation's requests only when `org` is given; returns
+        its description. Raises ValueError if invalid."""
+        spec = {"path_prefix": path_prefix, "kind": kind, "times": times, **params}
+        if org is not None:
+            spec["org"] = org
+        return self._ctx.faults.add(spec).describe()
 
-    def clear_faults(self) -> None:
-        """Disarm every fault."""
-        self._ctx.faults.clear()
+    def clear_faults(self, org: str | None = None) -> None:
+        """Disarm every fault (only `org`'s when given)."""
+        self._ctx.faults.clear(org)
 
-    def faults(self) -> list[dict[str, Any]]:
-        """Faults still armed."""
-        return self._ctx.faults.active()
+    def faults(self, org: str | None = None) -> list[dict[str, Any]]:
+        """Faults still armed (only `org`'s when given)."""
+        return self._ctx.faults.active(org)
 
-    def expire_access_tokens(self) -> int:
-        """Expire every access token issued so far; returns how many were live."""
-        return self._ctx.oauth.expire_access_tokens()
+    def expire_access_tokens(self, org: str | None = None) -> int:
+        """Expire every access token issued so far (by `org` only when given); returns how many were live."""
+        orgs = [self._org(org)] if org is not None else list(self._ctx.orgs)
+        return sum(each.oauth.expire_access_tokens() for each in orgs)
 
-    def stats(self) -> dict[str, Any]:
-        """Counters: requests, api_requests, rate_limited, downloads, by_path (+ by_status, ...)."""
-        return self._ctx.stats.snapshot()
+    def stats(self, org: str | None = None) -> dict[str, Any]:
+        """Counters: requests, api_requests, rate_limited, downloads, by_path (+ by_status, ...); the global
+        ones with each organisation's under `by_organization`, or only `org`'s when given (same keys)."""
+        return stats_snapshot(self._ctx, self._org(org) if org is not None else None)
 
-    def reset_stats(self) -> None:
-        """Zero the counters."""
+    def reset_stats(self, org: str | None = None) -> None:
+        """Zero the counters (all of them, or only `org`'s)."""
+        if org is not None:
+            self._org(org).stats.reset()
+            return
         self._ctx.stats.reset()
+        for each in self._ctx.orgs:
+            each.stats.reset()
 
     def reset_rate_limits(self) -> None:
         """Forget rate-limit history (all client IPs)."""
         self._ctx.limiter.reset()
 
-    def reload(self) -> int:
-        """Re-read the dataset now; returns the number of invoices loaded."""
-        return len(self._ctx.dataset.force_reload().rows)
+    def reload(self, org: str | None = None) -> int:
+        """Re-read datasets now (every one, or `org`'s); returns the invoices loaded for `org` (default one)."""
+        targets = [self._org(org)] if org is not None else list(self._ctx.orgs)
+        for each in targets:
+            each.dataset.force_reload()
+        return len(self._org(org).dataset.current().rows)
 
     def issue_tokens(
-        self, scopes: str = "offline_access supplier_invoice.read attachment.read organization.read"
+        self,
+        scopes: str = "offline_access supplier_invoice.read attachment.read organization.read",
+        *,
+        org: str | None = None,
     ) -> dict[str, Any]:
-        """Run the code flow in-process (no HTTP) and return the token response, for tests of other layers."""
+        """Run the code flow in-process (no HTTP) for `org` (default one) and return the token response, for
+        tests of other layers."""
+        target = self._org(org)
+        client_id = target.credentials.client_id
         redirect_uri = "http://127.0.0.1/callback"
-        code = self._ctx.oauth.create_code(
-            client_id=self.config.client_id, redirect_uri=redirect_uri, scopes=tuple(scopes.split())
-        )
-        return self._ctx.oauth.exchange_code(
-            client_id=self.config.client_id, code=code, redirect_uri=redirect_uri, code_verifier=None
+        code = target.oauth.create_code(client_id=client_id, redirect_uri=redirect_uri, scopes=tuple(scopes.split()))
+        return target.oauth.exchange_code(
+            client_id=client_id, code=code, redirect_uri=redirect_uri, code_verifier=None
         )

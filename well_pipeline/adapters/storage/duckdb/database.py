@@ -14,13 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
 from well_pipeline.adapters.filesystem import private_dir, tighten
 from well_pipeline.adapters.storage.duckdb.schema import MIGRATIONS
+from well_pipeline.adapters.storage.rows import utc_now  # noqa: F401 (re-exported: the stores import it from here)
 
 
 class DatabaseLockedError(RuntimeError):
@@ -83,11 +83,6 @@ class Database:
             con.close()
             self._tighten_files(log=False)
 
-
-
-def utc_now() -> datetime:
-    """Now as stored in DuckDB: naive UTC, whole seconds."""
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 @contextmanager

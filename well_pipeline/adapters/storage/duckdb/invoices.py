@@ -7,17 +7,14 @@ of its own: the slow network work happens between batches, never inside one.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Any
 
 import duckdb
 import pandas as pd
 
 from well_pipeline.adapters.qonto.records import RejectedRecord, SupplierInvoice
-from well_pipeline.adapters.storage.duckdb.database import Database, transaction, utc_now
+from well_pipeline.adapters.storage.duckdb.database import Database, transaction
 from well_pipeline.adapters.storage.records import (
     AttachmentDigest,
     AttachmentNeed,
@@ -28,36 +25,8 @@ from well_pipeline.adapters.storage.records import (
     StoredAttachment,
     UnparsedRecord,
 )
+from well_pipeline.adapters.storage.rows import INVOICE_COLUMNS, invoice_row, reject_key, utc_now
 from well_pipeline.core.record_versions import ChangeSet, Incoming, StoredVersion, classify, fingerprint
-
-INVOICE_COLUMNS = [
-    "id", "organization_id", "status", "supplier_name", "invoice_number", "total_amount", "currency",
-    "payable_amount", "issue_date", "due_date", "iban", "vat_number", "attachment_id", "file_name",
-    "attachment_category", "has_duplicates", "is_credit_note", "is_attachment_non_financial",
-    "created_at", "updated_at", "created_date", "unknown_fields", "record_hash", "version", "raw_json",
-    "first_seen_at", "last_changed_at", "supplier_id", "issuer_name", "payment_links",
-]
-
-
-def _utc_naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def invoice_row(invoice: SupplierInvoice, record_hash: str, version: int, now: datetime) -> list[Any]:
-    """The `qonto_supplier_invoices` row of `invoice`, in `INVOICE_COLUMNS` order (timestamps naive UTC)."""
-    total = invoice.total_amount
-    payable = invoice.payable_amount
-    created = _utc_naive(invoice.created_at)
-    return [
-        invoice.id, invoice.organization_id, invoice.status, invoice.supplier_name, invoice.invoice_number,
-        total.amount if total else None, total.currency if total else None,
-        payable.amount if payable else None, invoice.issue_date, invoice.due_date, invoice.iban,
-        invoice.vat_number, invoice.attachment_id, invoice.file_name, invoice.attachment_category,
-        invoice.has_duplicates, invoice.is_credit_note, invoice.is_attachment_non_financial,
-        created, _utc_naive(invoice.updated_at), created.date(), list(invoice.unknown_fields), record_hash,
-        version, json.dumps(invoice.raw, ensure_ascii=False, sort_keys=True), now, now,
-        invoice.supplier_id, invoice.issuer_name, list(invoice.payment_links),
-    ]
 
 
 class DuckDBInvoiceStore:
@@ -136,8 +105,7 @@ class DuckDBInvoiceStore:
         now = utc_now()
         rows = []
         for reject in rejects:
-            key = reject.record_id or "sha256:" + hashlib.sha256(reject.raw_text.encode("utf-8")).hexdigest()
-            rows.append((key, reject.record_id, reject.reason, reject.raw_text, now, now, 1))
+            rows.append((reject_key(reject), reject.record_id, reject.reason, reject.raw_text, now, now, 1))
         con.executemany(
             "INSERT INTO qonto_rejected_records VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (reject_key) DO UPDATE "
             "SET reason = excluded.reason, raw_text = excluded.raw_text, last_seen_at = excluded.last_seen_at, "

@@ -7,14 +7,13 @@ decision survives re-materialisation, backfills and a Qonto disconnect.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import date, datetime
 
 import duckdb
 import pandas as pd
 
-from well_pipeline.adapters.storage.duckdb.database import Database, transaction, utc_now
+from well_pipeline.adapters.storage.duckdb.database import Database, transaction
 from well_pipeline.adapters.storage.duckdb.melio import vendor_name
 from well_pipeline.adapters.storage.records import (
     QUEUE_DECISIONS,
@@ -26,20 +25,17 @@ from well_pipeline.adapters.storage.records import (
     ScoringInputs,
     StaleRecordError,
 )
-from well_pipeline.core.matching.vendor_index import LearnedLink
-from well_pipeline.core.scoring.display import (
-    QueueEntry,
-    QueueKey,
-    QueuePage,
-    parse_candidates,
-    parse_reasons,
-    select_page,
+from well_pipeline.adapters.storage.rows import (
+    ENTRY_COLUMNS,
+    MATCH_COLUMNS,
+    check_expected_decision,
+    queue_entry,
+    scored_values,
+    utc_now,
 )
+from well_pipeline.core.matching.vendor_index import LearnedLink
+from well_pipeline.core.scoring.display import QueueKey, QueuePage, select_page
 from well_pipeline.core.scoring.model import ReviewOverride
-
-MATCH_COLUMNS = ["qonto_id", "created_date", "record_version", "decision", "score", "completeness", "strength",
-                 "policy_fit", "raw_score", "vendor_id", "vendor_name", "melio_bill_id", "hard_rules", "reasons",
-                 "candidates", "scored_at"]
 
 # The latest decision per record (decisions are append-only; the highest id wins).
 _LATEST_DECISION = "QUALIFY row_number() OVER (PARTITION BY d.qonto_id ORDER BY d.decision_id DESC) = 1"
@@ -123,24 +119,6 @@ def _observed_ibans(con: duckdb.DuckDBPyConnection, outside_days: Sequence[date]
         """, [list(outside_days)]).fetchall()
 
 
-def _entry(qonto_id: str, decision: str, score: float, raw_score: float | None, rules: Sequence[str] | None,
-           reasons: str | None, candidates: str | None, vendor_id: str | None, vendor_name_: str | None,
-           created_at: datetime | None, supplier_name: str | None, invoice_number: str | None,
-           total_amount: object, currency: str | None, status: str | None, iban: str | None) -> QueueEntry:
-    """A stored scored row joined with its invoice, as the queue and `well review show` read it."""
-    return QueueEntry(
-        qonto_id=qonto_id, decision=decision, score=score, raw_score=raw_score, hard_rules=tuple(rules or ()),
-        reasons=parse_reasons(reasons), candidates=parse_candidates(candidates), vendor_id=vendor_id,
-        vendor_name=vendor_name_, created_at=created_at, supplier_name=supplier_name,
-        invoice_number=invoice_number, total_amount=total_amount, currency=currency, status=status, iban=iban)
-
-
-# The columns `_entry` takes, in its order.
-_ENTRY_COLUMNS = ("s.qonto_id, s.decision, s.score, s.raw_score, s.hard_rules, s.reasons, s.candidates, s.vendor_id, "
-                  "s.vendor_name, i.created_at, i.supplier_name, i.invoice_number, i.total_amount, i.currency, "
-                  "i.status, i.iban")
-
-
 class DuckDBMatchStore:
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -174,14 +152,7 @@ class DuckDBMatchStore:
         is applied again on top, so a person's refusal is never overwritten by an auto_link computed before it.
         """
         now = utc_now()
-        frame = pd.DataFrame(
-            [[r.match.qonto_id, r.created_date, r.record_version, r.match.decision.value, r.match.score,
-              r.match.completeness, r.match.strength, r.match.policy_fit, r.match.raw_score, r.match.vendor_id,
-              r.match.vendor_name, r.match.melio_bill_id, [str(h) for h in r.match.hard_rules],
-              json.dumps([x.as_dict() for x in r.match.reasons], ensure_ascii=False),
-              json.dumps([c.as_dict() for c in r.match.candidates], ensure_ascii=False), now] for r in rows],
-            columns=MATCH_COLUMNS,
-        )
+        frame = pd.DataFrame([scored_values(r, now) for r in rows], columns=MATCH_COLUMNS)
         with self._db.connect() as con, transaction(con):
             con.execute("DELETE FROM scored_matches WHERE created_date IN (SELECT unnest(?::DATE[]))", [list(days)])
             ids = [r.match.qonto_id for r in rows]
@@ -214,7 +185,7 @@ class DuckDBMatchStore:
 
     # ---- review decisions ---------------------------------------------------------------------------------------
     def record_decision(self, *, qonto_id: str, action: str, author: str, vendor_id: str | None = None,
-                        reason: str | None = None) -> ReviewOverride:
+                        reason: str | None = None, expected_decision: str | None = None) -> ReviewOverride:
         """Store a person's decision and apply it to the current scored row at once (one transaction).
 
         The decision is stamped with the version the person was shown (the scored one). When Qonto changed the
@@ -222,16 +193,17 @@ class DuckDBMatchStore:
         """
         with self._db.connect() as con:
             row = con.execute(
-                "SELECT i.version, s.record_version, i.supplier_name, i.iban, s.vendor_id "
+                "SELECT i.version, s.record_version, i.supplier_name, i.iban, s.vendor_id, s.decision "
                 "FROM qonto_supplier_invoices i LEFT JOIN scored_matches s ON s.qonto_id = i.id WHERE i.id = ?",
                 [qonto_id]).fetchone()
             if row is None:
                 raise KeyError(qonto_id)
-            version, scored_version, supplier_name, iban, scored_vendor = row
+            version, scored_version, supplier_name, iban, scored_vendor, decision = row
             if scored_version is None or scored_version != version:
                 raise StaleRecordError(
                     f"{qonto_id} changed in Qonto (version {version}) since it was scored (version "
                     f"{scored_version}); materialise scored_matches for its day, then decide on the new version")
+            check_expected_decision(qonto_id, decision, expected_decision)
             vendor_id = vendor_id or (scored_vendor if action == "approve" else None)
             now = utc_now()
             with transaction(con):
@@ -273,22 +245,22 @@ class DuckDBMatchStore:
                         f"JOIN qonto_supplier_invoices i ON i.id = s.qonto_id WHERE {where}", params).fetchall()]
             chosen, totals = select_page(keys, limit)
             rows = con.execute(
-                f"SELECT {_ENTRY_COLUMNS} FROM scored_matches s JOIN qonto_supplier_invoices i ON i.id = s.qonto_id "
+                f"SELECT {ENTRY_COLUMNS} FROM scored_matches s JOIN qonto_supplier_invoices i ON i.id = s.qonto_id "
                 "WHERE s.qonto_id IN (SELECT unnest(?::VARCHAR[]))", [[k.qonto_id for k in chosen]]).fetchall()
         by_id = {row[0]: row for row in rows}
-        entries = [_entry(*by_id[key.qonto_id]) for key in chosen if key.qonto_id in by_id]
+        entries = [queue_entry(*by_id[key.qonto_id]) for key in chosen if key.qonto_id in by_id]
         return QueuePage(tuple(entries), totals)
 
     def details(self, qonto_id: str) -> MatchDetails | None:
         with self._db.connect() as con:
             row = con.execute(
-                f"SELECT {_ENTRY_COLUMNS}, s.completeness, s.strength, s.policy_fit, i.due_date "
+                f"SELECT {ENTRY_COLUMNS}, s.completeness, s.strength, s.policy_fit, i.due_date "
                 "FROM scored_matches s JOIN qonto_supplier_invoices i ON i.id = s.qonto_id WHERE s.qonto_id = ?",
                 [qonto_id]).fetchone()
         if row is None:
             return None
         *entry, completeness, strength, policy_fit, due_date = row
-        return MatchDetails(_entry(*entry), completeness, strength, policy_fit, due_date)
+        return MatchDetails(queue_entry(*entry), completeness, strength, policy_fit, due_date)
 
     # ---- the asset checks ---------------------------------------------------------------------------------------
     def row_coverage(self) -> RowCoverage:

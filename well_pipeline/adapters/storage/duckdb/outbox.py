@@ -16,6 +16,7 @@ import duckdb
 
 from well_pipeline.adapters.storage.duckdb.database import Database, transaction, utc_now
 from well_pipeline.adapters.storage.records import (
+    ANY_ROW,
     DEFERRED,
     HANDED_OVER_OUTCOMES,
     AwaitingDelivery,
@@ -26,7 +27,9 @@ from well_pipeline.adapters.storage.records import (
     HeldRecord,
     OutboxStatus,
     SendAudit,
+    Unchecked,
 )
+from well_pipeline.adapters.storage.rows import plan_outdated
 from well_pipeline.core.delivery.plan import OutboxEntry, OutboxState, Planned
 
 _INTERRUPTED = "interrupted between hand-over and confirmation"
@@ -173,13 +176,13 @@ class DuckDBOutboxStore:
 
     # -- one e-mail -----------------------------------------------------------------------------------------------
     def mark_sending(self, row: DeliveryRow, *, message_id: str, to_address: str, dedup: tuple[str, str] | None,
-                     resend: bool) -> Claim:
+                     resend: bool, expected: OutboxEntry | None | Unchecked = ANY_ROW) -> Claim:
         now = utc_now()
         with self._db.connect() as con, transaction(con):
             cursor = con.execute("SELECT * FROM outbox WHERE qonto_id = ?", [row.qonto_id])
             found = cursor.fetchone()
             previous = dict(zip([c[0] for c in cursor.description], found, strict=True)) if found else None
-            if previous is not None and previous["state"] == OutboxState.SENDING:
+            if (previous is not None and previous["state"] == OutboxState.SENDING) or plan_outdated(previous, expected):
                 raise ClaimConflictError(row.qonto_id)  # rolls the transaction back: nothing changed
             con.execute(
                 """
@@ -197,6 +200,8 @@ class DuckDBOutboxStore:
                 used = bool(con.execute(
                     "UPDATE resend_approvals SET used_at = ? WHERE qonto_id = ? AND record_version = ? "
                     "AND used_at IS NULL RETURNING qonto_id", [now, row.qonto_id, row.record_version]).fetchall())
+                if not used and expected is not ANY_ROW:
+                    raise ClaimConflictError(row.qonto_id)  # its approval was used by another claim meanwhile
         return Claim(previous, now if used else None)
 
     def release(self, row: DeliveryRow, claim: Claim, *, message_id: str, reason: str) -> None:

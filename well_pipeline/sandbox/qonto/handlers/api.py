@@ -2,6 +2,11 @@
 
 Authentication and scope checks come first (as on the real gateway), then parameter validation.
 Records created more than `exposure_years` ago are invisible everywhere: list, get and their attachments.
+
+Every handler serves the caller's organisation only (`principal.org`, see organizations.py): its dataset,
+its organisation record, its consent. Another organisation's invoice or attachment id answers 404
+not_found, exactly like an id that does not exist: Qonto's docs do not say what a foreign id returns
+(UNCONFIRMED), and 404 is the answer that reveals nothing about another organisation's records.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from ..dataset import InvoiceRow, content_type_for
 from ..errors import TRACE_HEADER, not_found, unprocessable
 from ..listing import paginate, parse_list_query, shift_page
 from ..messages import JSON_CONTENT_TYPE, Response
+from ..organizations import Organization
 
 
 def _ok(call: Call, payload: Any) -> Response:
@@ -57,9 +63,9 @@ def list_supplier_invoices(ctx: SandboxContext, call: Call, principal: Principal
     """GET /v2/supplier_invoices."""
     require_any_scope(principal, ["supplier_invoice.read"])
     query, page = parse_list_query(call.request.query)
-    snapshot = ctx.dataset.current()
+    snapshot = principal.org.dataset.current()
     first_exposed = snapshot.first_exposed_index(ctx.cutoff(call.now))
-    rows = ctx.listing.results(snapshot, query, first_exposed, ctx.today())
+    rows = principal.org.listing.results(snapshot, query, first_exposed, ctx.today())
     page_rows, meta = paginate(rows, page)
     if call.fault is not None and call.fault.kind == "shifted_page":
         page_rows = shift_page(rows, page)
@@ -79,7 +85,7 @@ def list_supplier_invoices(ctx: SandboxContext, call: Call, principal: Principal
 def get_supplier_invoice(ctx: SandboxContext, call: Call, principal: Principal, invoice_id: str) -> Response:
     """GET /v2/supplier_invoices/{id}, wrapped as {"supplier_invoice": {...}}."""
     require_any_scope(principal, ["supplier_invoice.read"])
-    snapshot = ctx.dataset.current()
+    snapshot = principal.org.dataset.current()
     row = _exposed_row(ctx, call, snapshot.by_id.get(invoice_id))
     if row is None:
         raise not_found("Supplier invoice not found", parameter="id")
@@ -92,15 +98,18 @@ def get_attachment(ctx: SandboxContext, call: Call, principal: Principal, attach
     # Qonto's reference lists organization.read; its scopes page says attachment.read suffices for
     # invoice PDFs. Which applies is UNCONFIRMED, so either is accepted.
     require_any_scope(principal, ["attachment.read", "organization.read"])
-    snapshot = ctx.dataset.current()
+    dataset = principal.org.dataset
+    snapshot = dataset.current()
     row = _exposed_row(ctx, call, snapshot.by_attachment.get(attachment_id))
-    path = ctx.dataset.attachment_path(attachment_id) if row is not None else None
+    path = dataset.attachment_path(attachment_id) if row is not None else None
     if row is None or path is None:
         raise not_found("Attachment not found", parameter="id")
     size = str(path.stat().st_size)
     content_type = content_type_for(path)
     file_name = row.file_name if attachment_id == row.attachment_id and row.file_name else path.name
-    url = ctx.signer.sign(ctx.base_url, attachment_id, call.now, ctx.config.download_url_ttl_s)
+    url = ctx.signer.sign(
+        ctx.base_url, attachment_id, call.now, ctx.config.download_url_ttl_s, url_org(ctx, principal.org)
+    )
     # The probative copy is a PAdES PDF, which only exists for PDFs (status values UNCONFIRMED).
     probative: dict[str, str | None]
     if content_type == "application/pdf":
@@ -131,14 +140,19 @@ def get_attachment(ctx: SandboxContext, call: Call, principal: Principal, attach
     return _ok(call, {"attachment": _decorate(attachment, call)})
 
 
-def _default_organization(ctx: SandboxContext) -> dict[str, Any]:
-    snapshot = ctx.dataset.current()
+def url_org(ctx: SandboxContext, org: Organization) -> str:
+    """How a download URL names `org`: "" for the default organisation (its URLs are unchanged)."""
+    return "" if org is ctx.orgs.default else org.name
+
+
+def _default_organization(ctx: SandboxContext, org: Organization) -> dict[str, Any]:
+    snapshot = org.dataset.current()
     org_id = snapshot.default_organization_id()
-    slug = ctx.config.api_login
+    slug = org.credentials.api_login
     return {
         "organization": {
             "id": org_id,
-            "name": "Well Demo",
+            "name": "Well Demo" if org is ctx.orgs.default else f"Well Demo {org.name}",
             "slug": slug,
             "legal_name": "WELL DEMO SAS",
             "locale": "fr",
@@ -173,15 +187,15 @@ def _default_organization(ctx: SandboxContext) -> dict[str, Any]:
     }
 
 
-def _organization_payload(ctx: SandboxContext) -> dict[str, Any]:
-    organization = ctx.dataset.current().organization
-    return organization if organization is not None else _default_organization(ctx)
+def _organization_payload(ctx: SandboxContext, org: Organization) -> dict[str, Any]:
+    organization = org.dataset.current().organization
+    return organization if organization is not None else _default_organization(ctx, org)
 
 
 def get_organization(ctx: SandboxContext, call: Call, principal: Principal) -> Response:
-    """GET /v2/organization: organization.json, or a generated organisation for the records' org id."""
+    """GET /v2/organization: the caller's organization.json, or one generated for its records' org id."""
     require_any_scope(principal, ["organization.read"])
-    payload = _organization_payload(ctx)
+    payload = _organization_payload(ctx, principal.org)
     return _ok(call, {"organization": _decorate(payload["organization"], call)})
 
 
@@ -205,7 +219,7 @@ def _simple_page(call: Call, items: list[Any]) -> tuple[list[Any], dict[str, Any
 def list_bank_accounts(ctx: SandboxContext, call: Call, principal: Principal) -> Response:
     """GET /v2/bank_accounts: the organisation's accounts, paginated."""
     require_any_scope(principal, ["organization.read"])
-    organization = _organization_payload(ctx)["organization"]
+    organization = _organization_payload(ctx, principal.org)["organization"]
     accounts = [
         {**account, "organization_id": organization.get("id")}
         for account in organization.get("bank_accounts") or []
@@ -226,7 +240,8 @@ def list_transactions(ctx: SandboxContext, call: Call, principal: Principal) -> 
 
 
 def revoke_consent(ctx: SandboxContext, call: Call, principal: Principal) -> Response:
-    """DELETE /v2/oauth2/consents: revoke the caller's consent (all its tokens) -> 204."""
+    """DELETE /v2/oauth2/consents: revoke the caller's consent (all its tokens) -> 204; other organisations'
+    consents are untouched."""
     grant_id = require_bearer(principal)
-    ctx.oauth.revoke_consent(grant_id)
+    principal.org.oauth.revoke_consent(grant_id)
     return Response.empty(204, [(TRACE_HEADER, call.trace_id)])

@@ -8,6 +8,12 @@ whole code flow with plain HTTP by reading the Location header instead of follow
 Client credentials are accepted only in the form body (client_secret_post), as Qonto documents;
 Basic-only authentication gets 401 invalid_client. Errors are Ory Hydra-style
 `{"error", "error_description"}` (exact Qonto wording UNCONFIRMED).
+
+Each served organisation has its own OAuth client: the client_id of a request picks the organisation the
+consent is for (`/oauth2/auth` approves for that organisation only), and codes, refresh tokens and revocations
+are looked up in that organisation's store alone. Real Qonto lets one client be approved by several
+organisations (the user picks one); the sandbox binds one client to one organisation, which is what lets
+`well qonto connect --sandbox-approve` approve each workspace for its own organisation.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..context import Call, SandboxContext
 from ..messages import Response
-from ..oauth import KNOWN_SCOPES, OAuthError
+from ..oauth import INVALID_CLIENT_DESCRIPTION, KNOWN_SCOPES, OAuthError
+from ..organizations import Organization
 
 NO_STORE = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
 
@@ -37,7 +44,8 @@ def authorize(ctx: SandboxContext, call: Call) -> Response:
     """GET /oauth2/auth: validate, then redirect with a fresh code (auto-approved consent)."""
     params = dict(parse_qsl(call.request.query_string, keep_blank_values=True))
     client_id = params.get("client_id", "")
-    if client_id != ctx.config.client_id:
+    org = ctx.orgs.by_client_id(client_id)
+    if org is None:
         return oauth_error_response(
             OAuthError(400, "invalid_client", "The requested OAuth 2.0 Client does not exist.")
         )
@@ -88,7 +96,7 @@ def authorize(ctx: SandboxContext, call: Call) -> Response:
     method = params.get("code_challenge_method") or None
     if method is not None and (method not in ("S256", "plain") or challenge is None):
         return redirect_error("invalid_request", "Unsupported or incomplete PKCE parameters.")
-    code = ctx.oauth.create_code(
+    code = org.oauth.create_code(
         client_id=client_id,
         redirect_uri=redirect_uri,
         scopes=scopes,
@@ -100,8 +108,8 @@ def authorize(ctx: SandboxContext, call: Call) -> Response:
     return Response.empty(302, [("Location", location), *NO_STORE])
 
 
-def _client_from_body(ctx: SandboxContext, call: Call) -> dict[str, str]:
-    """Parse the form body and authenticate the client (client_secret_post only)."""
+def _client_from_body(ctx: SandboxContext, call: Call) -> tuple[Organization, dict[str, str]]:
+    """Parse the form body and authenticate the client (client_secret_post only); its organisation too."""
     content_type = (call.request.header("Content-Type") or "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise OAuthError(
@@ -117,24 +125,27 @@ def _client_from_body(ctx: SandboxContext, call: Call) -> dict[str, str]:
             "Client authentication failed: the OAuth 2.0 Client supports client authentication method "
             "'client_secret_post', but method 'client_secret_basic' was requested.",
         )
-    ctx.oauth.authenticate_client(client_id, client_secret)
-    return form
+    org = ctx.orgs.by_client_id(client_id)
+    if org is None:
+        raise OAuthError(401, "invalid_client", INVALID_CLIENT_DESCRIPTION)
+    org.oauth.authenticate_client(client_id, client_secret)
+    return org, form
 
 
 def token(ctx: SandboxContext, call: Call) -> Response:
     """POST /oauth2/token: authorization_code and refresh_token grants."""
     try:
-        form = _client_from_body(ctx, call)
+        org, form = _client_from_body(ctx, call)
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
-            body = ctx.oauth.exchange_code(
+            body = org.oauth.exchange_code(
                 client_id=form["client_id"],
                 code=form.get("code"),
                 redirect_uri=form.get("redirect_uri"),
                 code_verifier=form.get("code_verifier"),
             )
         elif grant_type == "refresh_token":
-            body = ctx.oauth.refresh(client_id=form["client_id"], refresh_token=form.get("refresh_token"))
+            body = org.oauth.refresh(client_id=form["client_id"], refresh_token=form.get("refresh_token"))
         elif not grant_type:
             raise OAuthError(400, "invalid_request", "The request is missing the 'grant_type' parameter.")
         else:
@@ -149,13 +160,17 @@ def token(ctx: SandboxContext, call: Call) -> Response:
 
 
 def revoke(ctx: SandboxContext, call: Call) -> Response:
-    """POST /oauth2/revoke (RFC 7009; documented by qontoctl only, UNCONFIRMED at Qonto)."""
+    """POST /oauth2/revoke (RFC 7009; documented by qontoctl only, UNCONFIRMED at Qonto).
+
+    Only the calling client's own tokens can be revoked: another organisation's token is unknown to this
+    client's store and, like any unknown token, answers 200 and changes nothing (RFC 7009 §2.2).
+    """
     try:
-        form = _client_from_body(ctx, call)
+        org, form = _client_from_body(ctx, call)
         token_value = form.get("token")
         if not token_value:
             raise OAuthError(400, "invalid_request", "The request is missing the 'token' parameter.")
     except OAuthError as error:
         return oauth_error_response(error)
-    ctx.oauth.revoke_token(token_value)
+    org.oauth.revoke_token(token_value)
     return Response.empty(200, NO_STORE)

@@ -154,6 +154,23 @@ def test_decisions_are_applied_at_once_kept_in_order_and_read_back_for_scoring(s
 
 
 @pytest.mark.usefixtures("vendors")
+def test_a_decision_on_what_someone_else_just_decided_is_stale(storage: Storage) -> None:
+    """`expected_decision`: of two people deciding on what they were both shown, the first wins."""
+    fill_queue(storage, [record("inv-1")])
+    storage.matches.record_decision(qonto_id="inv-1", action="refuse", author="ana", reason="not ours",
+                                    expected_decision="review")
+    with pytest.raises(StaleRecordError, match="inv-1 was decided meanwhile"):
+        storage.matches.record_decision(qonto_id="inv-1", action="approve", author="bo", expected_decision="review")
+    assert [h.author for h in storage.matches.decision_history("inv-1")] == ["ana"]  # nothing stored
+    assert _decisions(storage)["inv-1"][0] == "refused"
+    # Shown the refusal, a person may overturn it; without `expected_decision` the latest decision wins.
+    storage.matches.record_decision(qonto_id="inv-1", action="pin", author="bo", vendor_id="V-1",
+                                    expected_decision="refused")
+    storage.matches.record_decision(qonto_id="inv-1", action="refuse", author="cy", reason="no")
+    assert [h.author for h in storage.matches.decision_history("inv-1")] == ["ana", "bo", "cy"]
+
+
+@pytest.mark.usefixtures("vendors")
 def test_a_refusal_teaches_nothing(storage: Storage) -> None:
     fill_queue(storage, [record("inv-1")])
     storage.matches.record_decision(qonto_id="inv-1", action="pin", author="ana", vendor_id="V-1")

@@ -93,6 +93,37 @@ def test_a_claim_is_exclusive(storage: Storage) -> None:
     assert states(storage) == {"q-1": "sending", "q-2": "sending"}
 
 
+def test_a_claim_naming_its_plan_conflicts_once_the_row_moved_on(storage: Storage) -> None:
+    """`expected`: a claim made from an outdated plan (another delivery claimed and completed the record since)
+    is refused, so several delivery processes send a record once, not once per plan."""
+    rows = release_records(storage, ("q-1", "auto_link", 0), ("q-2", "auto_link", 1))
+    plan = storage.outbox.entries()  # both processes planned from here: no row for either record
+    send(storage, rows["q-1"])  # the other process was quicker
+    with pytest.raises(ClaimConflictError):
+        storage.outbox.mark_sending(rows["q-1"], message_id="<late@x>", to_address=TO, dedup=None, resend=False,
+                                    expected=plan.get("q-1"))
+    assert storage.outbox.entries()["q-1"].state == OutboxState.SENT  # untouched
+    storage.outbox.mark_sending(rows["q-2"], message_id="<m2@x>", to_address=TO, dedup=None, resend=False,
+                                expected=plan.get("q-2"))  # the plan still holds: claimed
+    assert states(storage) == {"q-1": "sent", "q-2": "sending"}
+
+    # A re-send planned from the sent row needs its approval still unused.
+    assert storage.outbox.approve_resend("q-1", "ops") == 1
+    sent = storage.outbox.entries()["q-1"]
+    storage.outbox.mark_sending(rows["q-1"], message_id="<r1@x>", to_address=TO, dedup=None, resend=True,
+                                expected=sent)
+    storage.outbox.complete(rows["q-1"], message_id="<r1@x>", state=OutboxState.SENT, code=250, reply="OK",
+                            attempts=1, resend=True)
+    resent = storage.outbox.entries()["q-1"]
+    with pytest.raises(ClaimConflictError):  # planned from the row as it was before the re-send: outdated
+        storage.outbox.mark_sending(rows["q-1"], message_id="<r2@x>", to_address=TO, dedup=None, resend=True,
+                                    expected=sent)
+    with pytest.raises(ClaimConflictError):  # the current row, but the approval is used up
+        storage.outbox.mark_sending(rows["q-1"], message_id="<r2@x>", to_address=TO, dedup=None, resend=True,
+                                    expected=resent)
+    assert storage.outbox.entries()["q-1"] == resent and storage.outbox.send_audit().sent_twice == []
+
+
 def test_release_restores_the_previous_row_and_the_approval(storage: Storage) -> None:
     rows = release_records(storage, ("q-new", "auto_link", 0), ("q-sent", "auto_link", 1))
     first = claim(storage, rows["q-new"])
