@@ -29,6 +29,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from well_pipeline.defs.delivery.assets import DELIVERED_BILLS
 from well_pipeline.defs.matching.assets import SCORED_MATCHES
@@ -77,8 +78,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
 
 @pytest.fixture
 def page(chromium: Path):  # -> playwright Page
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), args=list(LAUNCH_ARGS), headless=True)
         try:
@@ -118,6 +117,7 @@ def truth(demo: DemoStack) -> dict[dg.AssetKey, set[str]]:
 def partition_counts(page, demo: DemoStack, key: dg.AssetKey) -> dict[str, int]:
     page.goto(f"{demo.ui_url}/assets/{key.to_user_string()}?view=partitions")
     page.get_by_text(re.compile(r"Materialized \(\d")).first.wait_for()
+    page.get_by_text(re.compile(r"[\d,]+ Partitions Selected")).first.wait_for()
     text = page.inner_text("body")
     total = re.search(r"([\d,]+) Partitions Selected", text)
     assert total, "no 'N Partitions Selected' on the partitions page"
@@ -226,12 +226,13 @@ def test_a_newcomer_sees_the_lineage_the_partitions_the_queue_and_backfills_by_c
         return None
 
     status = wait_until(backfill_status, BACKFILL_TIMEOUT_S, f"backfill {backfill_id} to finish")
-    page.screenshot(path=str(screenshots / "5-backfill-succeeded.png"))
     assert status in ("Succeeded", "Completed"), demo.log_tail()
     with dg.DagsterInstance.from_config(str(demo.dagster_home)) as instance:
         runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
     assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS]  # one run for the whole range
-    assert page.get_by_text("Success", exact=True).count() == 1
+    # The runs table loads after the backfill's status: wait for its one row (Playwright retries the count).
+    expect(page.get_by_text("Success", exact=True)).to_have_count(1, timeout=UI_TIMEOUT_S * 1000)
+    page.screenshot(path=str(screenshots / "5-backfill-succeeded.png"))
 
     # 6. Ctrl-C leaves nothing behind.
     demo.stop()
