@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "well_pipeline"
 DOC = ROOT / "docs" / "troubleshooting.md"
-MIN_MESSAGES = 54  # what the page documents today: removing entries must be deliberate
+MIN_MESSAGES = 57  # what the page documents today: removing entries must be deliberate
 _PLACEHOLDER = "\x00"  # where an f-string fills in a value: no fragment spans it
 _HEADING = re.compile(r"^### `([^`]+)`$")
 

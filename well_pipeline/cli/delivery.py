@@ -1,8 +1,10 @@
-"""`well delivery`: what was sent to Melio, what is held and why, and the two decisions only a person makes.
+"""`well delivery`: what was sent to Melio, what is held and why, and the decisions only a person makes.
 
 - `confirm ID`: the message of an unconfirmed delivery *is* in Melio (you found its Message-ID there): record it
   as sent. Nothing is e-mailed.
 - `resend ID`: approve sending the record's current version (again). The next delivery run sends it once.
+- `dismiss ID --reason TEXT`: Qonto changed a delivered record and you made the change to the bill in Melio by
+  hand: lift its `CHANGED_AFTER_DELIVERY` hold. Nothing is e-mailed; other holds are refused (see the service).
 
 Every text shown comes through `printable()`: reasons quote supplier names, invoice numbers and server replies,
 which may carry terminal control characters.
@@ -76,3 +78,17 @@ def resend(qonto_id: str, author: str) -> None:
         raise click.ClickException(printable(str(exc))) from None
     click.echo(f"{printable(qonto_id)}: re-send of version {version} approved by {printable(author)}; it goes out "
                "on the next run")
+
+
+@delivery.command()
+@click.argument("qonto_id")
+@click.option("--reason", required=True, help="What was done in Melio (kept in the delivery audit).")
+@author_option
+def dismiss(qonto_id: str, reason: str, author: str) -> None:
+    """QONTO_ID changed after delivery and the bill in Melio was updated by hand: lift its hold (no e-mail)."""
+    try:
+        version = service.dismiss_change(open_storage(), qonto_id, reason=reason, author=author)
+    except service.DeliveryAdminError as exc:
+        raise click.ClickException(printable(str(exc))) from None
+    click.echo(f"{printable(qonto_id)}: change to version {version} recorded as applied in Melio by "
+               f"{printable(author)}; nothing was sent")

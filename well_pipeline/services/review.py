@@ -6,7 +6,9 @@ a web page tomorrow) applies the same ones:
 - `approve` needs a candidate vendor (otherwise the person must `pin` one);
 - a pinned vendor must exist in the Melio directory;
 - a record Qonto changed since it was scored cannot be decided until its new version is scored (the store
-  enforces this inside the decision's transaction, where no scoring run can slip in between).
+  enforces this inside the decision's transaction, where no scoring run can slip in between);
+- a decision is about the record's decision as this use case read it: when another person decided in between
+  (two people at once, on PostgreSQL), the store refuses the later one and it is stale (`RecordChangedError`).
 
 Each refusal is a typed `ReviewError` whose message is plain text: front ends escape it for their medium.
 A decision is stored with its author and time and applied to the scored row at once; scoring reads it back on
@@ -53,7 +55,8 @@ class UnknownVendorError(ReviewError):
 
 
 class RecordChangedError(ReviewError):
-    """Qonto changed the record since it was scored: the person has not seen the new version yet."""
+    """Qonto changed the record since it was scored, or someone decided on it meanwhile: the person has not seen
+    what it is now."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,8 @@ def _decide(storage: Storage, qonto_id: str, action: str, author: str, *, vendor
         raise UnknownVendorError(vendor_id)
     try:
         override = storage.matches.record_decision(qonto_id=qonto_id, action=action, author=author,
-                                                   vendor_id=vendor_id, reason=reason)
+                                                   vendor_id=vendor_id, reason=reason,
+                                                   expected_decision=details.entry.decision)
     except StaleRecordError as exc:
         raise RecordChangedError(str(exc)) from exc
     return DecisionOutcome(override, details.entry.decision)

@@ -177,6 +177,12 @@ def test_second_line_duplicates_and_changes_after_delivery(delivery_env: WellEnv
     assert run(delivery_env, instance, assets=("deliver",)).success
     assert set(inbox_ids(inbox)) == {"d0-000", "d0-001", "d0-002"}
     assert holds(delivery_env) == {"d0-twin": "DUPLICATE_OF_DELIVERED", "d0-ledger": "IN_MELIO_LEDGER"}
+    # A copy a person then refuses in review is no longer released: the next delivery run lifts its hold.
+    refuse = ["review", "refuse", "d0-twin", "--reason", "a copy of d0-001"]
+    assert CliRunner().invoke(cli, refuse, env=env).exit_code == 0
+    lifted = run(delivery_env, instance, assets=("deliver",))
+    assert lifted.success and delivery_figures(lifted)["holds_lifted"] == 1
+    assert holds(delivery_env) == {"d0-ledger": "IN_MELIO_LEDGER"}
 
     # Qonto changes a delivered record: Well updates its entry and holds the change for a person.
     changed = [dict(r) for r in delivery_env.invoices]

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from well_pipeline.adapters.melio import SmtpMailer
@@ -14,16 +15,16 @@ from well_pipeline.adapters.secrets.secret import Secret
 from well_pipeline.adapters.storage import DuckDBStorage, Storage
 from well_pipeline.core.delivery.plan import Action, HoldCode, OutboxState, Planned
 from well_pipeline.sandbox.melio import InboxConfig, MelioInbox
-from well_pipeline.services import delivery
+from well_pipeline.services import delivery, review
 from well_pipeline.settings_rules import SettingsError
-from well_pipeline_tests.support.delivery_records import DAY, NEXT_DAY, release_records
+from well_pipeline_tests.support.delivery_records import DAY, NEXT_DAY, change_record, release_records
 
 INBOX = "papeterie_1234@invoicesmelio.com"
 FROM = "well@papeterie-client.example"
 
 
 @pytest.fixture
-def storage(tmp_path: Path) -> Storage:
+def storage(tmp_path: Path) -> DuckDBStorage:
     return DuckDBStorage(tmp_path / "well.duckdb", tmp_path / "attachments")
 
 
@@ -80,6 +81,68 @@ def test_an_incremental_run_also_covers_earlier_pending_days(storage: Storage, i
     assert delivery.days_to_deliver(storage.outbox, [NEXT_DAY], with_pending=True) == [DAY, NEXT_DAY]
     deliver(storage, inbox, days=[DAY])
     assert delivery.days_to_deliver(storage.outbox, [NEXT_DAY], with_pending=True) == [NEXT_DAY]
+
+
+def test_a_held_record_no_longer_released_loses_its_hold_on_the_next_run(storage: Storage,
+                                                                         inbox: MelioInbox) -> None:
+    release_records(storage, ("q-refused", "auto_link", 0), ("q-1", "auto_link", 1), ("q-changed", "auto_link", 30),
+                    without_document={"q-refused", "q-changed"})
+    deliver(storage, inbox)
+    assert {h.qonto_id for h in delivery.held(storage, limit=10)} == {"q-refused", "q-changed"}
+    review.refuse(storage, "q-refused", "not a bill", author="ops")
+    change_record(storage, "q-changed", 30, 2, decision="review")  # Qonto changed it; scoring sends it to review
+
+    report = deliver(storage, inbox)
+    assert report.holds_lifted == 2 and report.held == Counter()
+    assert delivery.held(storage, limit=10) == [] and delivery.status(storage).holds == []
+    assert received(inbox) == Counter({"q-1": 1})  # and nothing was sent for them
+    assert deliver(storage, inbox).holds_lifted == 0
+
+
+def test_a_change_applied_in_melio_by_hand_is_dismissed_until_qonto_changes_the_record_again(
+        storage: DuckDBStorage, inbox: MelioInbox) -> None:
+    release_records(storage, ("q-1", "auto_link", 0), ("q-nodoc", "auto_link", 30), without_document={"q-nodoc"})
+    deliver(storage, inbox)
+    change_record(storage, "q-1", 0, 2, total_amount={"value": "999.00", "currency": "EUR"})
+    assert deliver(storage, inbox).held == Counter({"CHANGED_AFTER_DELIVERY": 1, "DOCUMENT_NOT_SENDABLE": 1})
+
+    assert delivery.dismiss_change(storage, "q-1", reason="amount fixed in Melio", author="ops") == 2
+    assert [h.qonto_id for h in delivery.held(storage, limit=10)] == ["q-nodoc"]
+    again = deliver(storage, inbox)  # the dismissed version stays dismissed: not held, not sent
+    assert (again.sent, again.already_delivered, again.held) == (0, 1, Counter({"DOCUMENT_NOT_SENDABLE": 1}))
+    assert received(inbox) == Counter({"q-1": 1})
+    with duckdb.connect(storage.location, read_only=True) as con:
+        audit = con.execute("SELECT record_version, outcome, reply FROM delivery_attempts WHERE qonto_id = 'q-1' "
+                            "ORDER BY attempted_at, outcome").fetchall()
+    assert [row[:2] for row in audit] == [(1, "sent"), (2, "change_applied_by_person")]
+    assert audit[1][2] == "dismissed by ops: amount fixed in Melio"
+
+    change_record(storage, "q-1", 0, 3, total_amount={"value": "1000.00", "currency": "EUR"})
+    deliver(storage, inbox)  # Qonto changed it again: held again, with what changed since the dismissed version
+    (changed,) = [h for h in delivery.held(storage, limit=10) if h.qonto_id == "q-1"]
+    assert changed.code == "CHANGED_AFTER_DELIVERY"
+    assert changed.changes == [delivery.FieldChange("total_amount", {"value": "999.00", "currency": "EUR"},
+                                                    {"value": "1000.00", "currency": "EUR"})]
+
+
+def test_dismiss_refuses_holds_where_melio_has_no_bill_of_the_record(storage: Storage) -> None:
+    rows = release_records(storage, ("q-lost", "auto_link", 0), ("q-nodoc", "auto_link", 30),
+                           without_document={"q-nodoc"})
+    storage.outbox.mark_sending(rows["q-lost"], message_id="<m@x>", to_address=INBOX, dedup=None, resend=False)
+    storage.outbox.complete(rows["q-lost"], message_id="<m@x>", state=OutboxState.UNCONFIRMED, code=None,
+                            reply="connection lost", attempts=1, resend=False,
+                            hold=Planned("q-lost", Action.HOLD, HoldCode.DELIVERY_UNCONFIRMED, "may be in Melio"))
+    storage.outbox.replace_holds(["q-nodoc"], [Planned("q-nodoc", Action.HOLD, HoldCode.DOCUMENT_NOT_SENDABLE, "no")])
+    with pytest.raises(delivery.NotDismissibleError, match="q-lost is held DELIVERY_UNCONFIRMED, which dismiss cannot "
+                                                           "lift: whether its e-mail reached Melio is unknown"):
+        delivery.dismiss_change(storage, "q-lost", reason="x", author="ops")
+    with pytest.raises(delivery.NotDismissibleError, match="well review refuse"):
+        delivery.dismiss_change(storage, "q-nodoc", reason="x", author="ops")
+    for qonto_id in ("q-404", "q-nodoc-not-held"):
+        with pytest.raises(delivery.NothingToDismissError, match=f"{qonto_id} has no change held to dismiss"):
+            delivery.dismiss_change(storage, qonto_id, reason="x", author="ops")
+    assert {h.qonto_id for h in delivery.held(storage, limit=10)} == {"q-lost", "q-nodoc"}  # both untouched
+    assert delivery.status(storage).states == [("unconfirmed", 1)]
 
 
 # ---- people's decisions --------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -101,6 +103,29 @@ def test_a_record_changed_in_qonto_cannot_be_decided_before_it_is_scored_again(s
     with pytest.raises(RecordChangedError, match="inv-review changed in Qonto \\(version 2\\)"):
         review.approve(storage, "inv-review", author="ana")
     assert review.show(storage, "inv-review").history == []
+
+
+class _SomeoneDecidesFirst:
+    """The real match store, where another person's decision lands between this decision's read and its write."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._matches = storage.matches
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._matches, name)
+
+    def details(self, qonto_id: str) -> Any:
+        found = self._matches.details(qonto_id)
+        self._matches.record_decision(qonto_id=qonto_id, action="refuse", author="bob", reason="not ours")
+        return found
+
+
+def test_of_two_people_deciding_at_once_the_later_one_is_stale(storage: Storage) -> None:
+    racing = SimpleNamespace(matches=_SomeoneDecidesFirst(storage), melio=storage.melio)
+    with pytest.raises(RecordChangedError, match=r"inv-review was decided meanwhile \(it is now refused, no longer "
+                                                 r"review\); look at it again"):
+        review.approve(racing, "inv-review", author="alice")  # type: ignore[arg-type]
+    assert [h.author for h in storage.matches.decision_history("inv-review")] == ["bob"]  # alice stored nothing
 
 
 def test_every_refusal_is_a_review_error() -> None:

@@ -224,8 +224,10 @@ class OutboxStore(Protocol):
     Exactly once: a record's outbox row is claimed (`mark_sending`, committed) before its e-mail leaves and
     completed (`complete`) or given back (`release`) after, each its own short transaction, never held across the
     SMTP exchange. A row left `sending` by a dead run becomes `unconfirmed` (`expire_interrupted`), never pending:
-    only a person (`confirm_delivered`, `approve_resend`) lets it go further. Delivery runs one at a time.
-    Times are naive UTC, whole seconds.
+    only a person (`confirm_delivered`, `approve_resend`) lets it go further. The delivery service claims with
+    `expected=` (the row it planned from), so delivery processes sending at once claim each record once;
+    `expire_interrupted` still takes any `sending` row for a dead run's, so only one run per workspace should be
+    starting at a time. Times are naive UTC, whole seconds.
     """
 
     # -- planning a run -------------------------------------------------------------------------------------------
@@ -263,6 +265,13 @@ class OutboxStore(Protocol):
     def replace_holds(self, qonto_ids: Sequence[str], holds: Sequence[Planned],
                       changes: Mapping[str, dict] | None = None) -> None:
         """The holds of `qonto_ids` become `holds` (with `changes[qonto_id]` as the changed fields), at once."""
+        ...
+
+    def lift_unreleased_holds(self) -> int:
+        """Lift, at once, the hold of every record scoring no longer releases (its scored decision is not
+        auto_link or manual_link, or it has no scored row: refused in review, or a new version scoring refused or
+        sent to review); how many. A hold only exists for a record delivery would otherwise send, so `held` and
+        `status` count what a person still has to act on. The outbox row and its audit stay as they are."""
         ...
 
     def pending_days(self) -> list[date]:
@@ -305,6 +314,15 @@ class OutboxStore(Protocol):
         lifted, at once. False (nothing changed) when the record has no such row."""
         ...
 
+    def dismiss_change(self, qonto_id: str, version: int, author: str, reason: str) -> bool:
+        """A person applied in Melio, by hand, the change Qonto made to a delivered record: when the record is
+        held `CHANGED_AFTER_DELIVERY` and its outbox row is `sent` in an older version than `version` (the
+        hold's `current_version`), the row takes `version` as the one Melio's bill holds (its Message-ID stays
+        the e-mail's), an audit line (`change_applied_by_person`, with `reason` and `author`) is added and the
+        hold lifted, at once; nothing is sent. The next run then finds `version` delivered, and holds the record
+        again only for a later version. False (nothing changed) otherwise."""
+        ...
+
     # -- what people and checks read ------------------------------------------------------------------------------
     def status(self) -> OutboxStatus:
         """Outbox rows by state, holds by reason."""
@@ -312,6 +330,10 @@ class OutboxStore(Protocol):
 
     def held(self, limit: int) -> list[HeldRecord]:
         """At most `limit` holds, the most recent first."""
+        ...
+
+    def hold(self, qonto_id: str) -> HeldRecord | None:
+        """The record's hold, None when it is not held."""
         ...
 
     def send_audit(self) -> SendAudit:

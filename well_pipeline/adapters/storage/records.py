@@ -101,6 +101,8 @@ class RowCoverage:
 HANDED_OVER_OUTCOMES = ("sent", "unconfirmed")
 # Outcome of a claim given back without any hand-over (quota answer, configuration error): audit only.
 DEFERRED = "deferred"
+# Audit outcome of `well delivery dismiss`: a person applied Qonto's change in Melio by hand; nothing was sent.
+CHANGE_APPLIED = "change_applied_by_person"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from well_pipeline.adapters.qonto.records import RejectedRecord, SupplierInvoice
-from well_pipeline.adapters.storage.records import ANY_ROW, ScoredRow, StaleRecordError, Unchecked
+from well_pipeline.adapters.storage.records import ANY_ROW, HeldRecord, ScoredRow, StaleRecordError, Unchecked
 from well_pipeline.core.delivery.plan import OutboxEntry, OutboxState
 from well_pipeline.core.scoring.display import QueueEntry, parse_candidates, parse_reasons
 
@@ -98,8 +98,13 @@ def plan_outdated(previous: Mapping[str, Any] | None, expected: OutboxEntry | No
     return current != expected
 
 
+def held_record(qonto_id: str, code: str, reason: str, related: str | None, changed: str | None) -> HeldRecord:
+    """A `delivery_holds` row (its changed fields stored as JSON text) as the interface returns it."""
+    return HeldRecord(qonto_id, code, reason, related, json.loads(changed) if changed else None)
+
+
 def check_expected_decision(qonto_id: str, decision: str | None, expected: str | None) -> None:
-    """`StaleRecordError` when the person was shown `expected` and the record's decision is now another one."""
+    """`StaleRecordError` when the decision was made on the record as `expected` and it is now another one."""
     if expected is not None and decision != expected:
-        raise StaleRecordError(f"{qonto_id} was decided meanwhile (it is now {decision}, you were shown "
-                               f"{expected}); look at it again, then decide")
+        raise StaleRecordError(f"{qonto_id} was decided meanwhile (it is now {decision}, no longer {expected}); "
+                               "look at it again, then decide")

@@ -1,18 +1,21 @@
 """Deliver released records to the Melio inbox (`deliver_days`, the use case behind `delivered_bills`), and what
-people do with deliveries (`admin.py`: status, held, confirm, resend).
+people do with deliveries (`admin.py`: status, held, confirm, resend, dismiss).
 
 Order of work of a run, chosen so that nothing is ever sent twice and nothing is lost:
 
 0. the inbox address is re-checked (exactly `@invoicesmelio.com`, unless any domain is allowed for tests): a
    wrong one fails the run before the outbox or the mail server is touched (`run.py`);
-1. rows a dead run left `sending` become `unconfirmed` (held for a person, never re-sent on their own);
+1. rows a dead run left `sending` become `unconfirmed` (held for a person, never re-sent on their own); holds of
+   records scoring no longer releases (refused in review, or a new version refused or sent to review) are lifted;
 2. every candidate is planned from the outbox (core/delivery/plan.py); a document that is not what its type
    says (an executable or an HTML page served as `application/pdf`: core/delivery/document_type.py) is held,
    never sent; holds are written with their reasons (`planning.py`);
 3. the SMTP connection is opened: a TLS or login problem fails the run here, before any row is claimed;
 4. for each record to send, within the relay's quotas (core/delivery/quota.py): the outbox row is committed as
-   `sending`, the e-mail is handed to the server, and the answer is committed (`sent`, `temporary_failure` to
-   retry next run, `permanent_failure` or `unconfirmed` held for a person) (`sending.py`).
+   `sending` (only if it is still the row the plan read: a record another delivery process claimed since is
+   skipped, counted as claimed by another run), the e-mail is handed to the server, and the answer is committed
+   (`sent`, `temporary_failure` to retry next run, `permanent_failure` or `unconfirmed` held for a person)
+   (`sending.py`).
 
 Storage is touched only in short store calls, never while SMTP talks: reads and the holds to plan, then per
 e-mail one call to claim and one to complete. `well` commands read and write between two e-mails.
@@ -30,10 +33,13 @@ from well_pipeline.services.delivery.admin import (
     DeliveryAdminError,
     FieldChange,
     HeldView,
+    NotDismissibleError,
     NothingToConfirmError,
+    NothingToDismissError,
     UnknownRecordError,
     approve_resend,
     confirm_delivered,
+    dismiss_change,
     held,
     status,
 )
@@ -47,10 +53,13 @@ __all__ = [
     "DeliveryStoppedError",
     "FieldChange",
     "HeldView",
+    "NotDismissibleError",
     "NothingToConfirmError",
+    "NothingToDismissError",
     "UnknownRecordError",
     "approve_resend",
     "confirm_delivered",
+    "dismiss_change",
     "days_to_deliver",
     "deliver_days",
     "held",

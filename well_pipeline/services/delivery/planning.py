@@ -1,4 +1,5 @@
-"""Steps 1 and 2 of a delivery run: expire interrupted sends, plan every released record, write the holds.
+"""Steps 1 and 2 of a delivery run: expire interrupted sends, lift the holds of records no longer released, plan
+every released record, write the holds.
 
 The decisions are core's (`core/delivery/plan.py`); this module gathers what they need from the stores, checks
 each document (readable, what its type says: `core/delivery/document_type.py`) and records why a record is held.
@@ -33,17 +34,23 @@ from well_pipeline.services.scoring_inputs import ledger_bills, vendor_profiles
 
 @dataclass
 class Batch:
-    """The records this run sends, in order, with their rows; `handed_over`: send times of the last 24 h."""
+    """The records this run sends, in order, with their rows; `entries`: the outbox rows the plan was made from
+    (each claim names its own, so a row another delivery process moved on since is not claimed again);
+    `handed_over`: send times of the last 24 h."""
 
     rows: dict[str, DeliveryRow]
     to_send: list[Planned]
     handed_over: list[datetime]
+    entries: dict[str, OutboxEntry]
 
 
 def plan_batch(outbox: OutboxStore, melio: MelioStore, documents: AttachmentStore, days: Sequence[date],
                report: DeliveryReport, log: Log, *, since: datetime) -> Batch:
     """Read, decide, write the holds (see the module docstring); fills the report's planning counts."""
     report.interrupted_found = outbox.expire_interrupted()
+    # Before planning: a record refused in review (or by scoring, for a new version) since it was held is never
+    # planned again, so only this lifts its hold; every run does it, whatever its days.
+    report.holds_lifted = outbox.lift_unreleased_holds()
     rows = outbox.candidates(days)
     entries = outbox.entries()
     delivered, approvals = outbox.delivered_keys(), outbox.approved_resends()
@@ -51,6 +58,8 @@ def plan_batch(outbox: OutboxStore, melio: MelioStore, documents: AttachmentStor
     handed_over = outbox.handed_over_since(since)
     if report.interrupted_found:
         log(f"{report.interrupted_found} deliveries were interrupted by an earlier crash: held as unconfirmed")
+    if report.holds_lifted:
+        log(f"{report.holds_lifted} holds lifted: their records are no longer released (refused, or back in review)")
     report.candidates = len(rows)
     by_id = {r.qonto_id: r for r in rows}
     problems = {r.qonto_id: document_problem(r, documents) for r in rows}
@@ -64,7 +73,7 @@ def plan_batch(outbox: OutboxStore, melio: MelioStore, documents: AttachmentStor
     to_send = [p for p in plans if p.action is Action.SEND]
     log(f"{len(rows)} released records: {len(to_send)} to send, {report.already_delivered} already delivered, "
         f"{len(holds)} held")
-    return Batch(by_id, to_send, handed_over)
+    return Batch(by_id, to_send, handed_over, entries)
 
 
 def document_problem(row: DeliveryRow, documents: AttachmentStore) -> str | None:

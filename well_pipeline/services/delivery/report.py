@@ -21,7 +21,9 @@ class DeliveryReport:
     """What one delivery run did. `remaining`: records to send that this run left for the next one (a quota,
     or a stop); `sent_today`: e-mails handed to the relay in the last 24 h (what a daily quota counts);
     `quota_resets_at`: when the daily quota lets the next one go (naive UTC), when it is used up; `paused`:
-    why the batch paused early, None when it went through."""
+    why the batch paused early, None when it went through; `holds_lifted`: holds of records no longer released,
+    lifted before planning; `claimed_elsewhere`: records another delivery process claimed after this run planned
+    them (skipped, not sent)."""
 
     candidates: int = 0
     sent: int = 0
@@ -38,6 +40,8 @@ class DeliveryReport:
     quota_resets_at: datetime | None = None
     paused: str | None = None
     throttled_s: float = 0.0
+    holds_lifted: int = 0
+    claimed_elsewhere: int = 0
 
 
 def utc_clock() -> datetime:

@@ -63,6 +63,8 @@ def deliver_days(
         report.seconds = time.monotonic() - started
         log(f"Delivery done in {report.seconds:.1f} s: sent {report.sent} (re-sent {report.resent}), already "
             f"delivered {report.already_delivered}, held {sum(report.held.values())}, outcomes "
-            f"{dict(report.outcomes)}; {report.remaining} left for the next run, {report.sent_today} e-mails "
+            f"{dict(report.outcomes)}"
+            + (f", {report.claimed_elsewhere} claimed by another run" if report.claimed_elsewhere else "")
+            + f"; {report.remaining} left for the next run, {report.sent_today} e-mails "
             f"sent in the last 24 h" + (f" (daily quota {quota.per_day})" if quota.per_day else ""))
     return report

@@ -2,7 +2,9 @@
 
 Per e-mail: the outbox row is claimed (`sending`, committed), the e-mail is handed to the server, and the answer
 is recorded (`complete`), or the claim is given back (`release`) when nothing was handed over. Storage is never
-held while SMTP talks.
+held while SMTP talks. The claim names the outbox row the run planned from: when another delivery process claimed,
+completed or released the record since (several processes on PostgreSQL), the claim conflicts and the record is
+skipped, never sent, and counted as claimed by another run.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from email.message import EmailMessage
 
 from well_pipeline.adapters.melio import BillEmail, MailerError, SendResult, SmtpMailer, build_bill_email
 from well_pipeline.adapters.storage import AttachmentStore, OutboxStore
-from well_pipeline.adapters.storage.records import DEFERRED, Claim, DeliveryRow
+from well_pipeline.adapters.storage.records import DEFERRED, Claim, ClaimConflictError, DeliveryRow
 from well_pipeline.core.delivery.plan import Action, HoldCode, OutboxState, Planned, dedup_key
 from well_pipeline.core.delivery.quota import SendWindow
 from well_pipeline.services.delivery.planning import Batch
@@ -92,16 +94,24 @@ class Sender:
             self.context.sleep(wait)
 
     def _deliver(self, mailer: SmtpMailer, plan: Planned) -> bool:
-        """Send one record and record the answer; False when the batch must pause (a quota answer)."""
+        """Send one record and record the answer (or skip it: another run claimed it since the plan); False when
+        the batch must pause (a quota answer)."""
         row = self.batch.rows[plan.qonto_id]
         message = self._message(row)
         if isinstance(message, Planned):
             self._hold(message)
             return True
         message_id = str(message["Message-ID"])
-        claim = self.context.outbox.mark_sending(
-            row, message_id=message_id, to_address=self.context.to_address, resend=plan.resend,
-            dedup=dedup_key(row.vendor_id, row.supplier_name, row.invoice_number))
+        try:
+            claim = self.context.outbox.mark_sending(
+                row, message_id=message_id, to_address=self.context.to_address, resend=plan.resend,
+                dedup=dedup_key(row.vendor_id, row.supplier_name, row.invoice_number),
+                expected=self.batch.entries.get(row.qonto_id))
+        except ClaimConflictError:
+            # Nothing changed: the other run sends it (or has), and the next plan sees what it recorded.
+            self.report.claimed_elsewhere += 1
+            self.context.log(f"{row.qonto_id}: claimed by another delivery run since this one planned it; skipped")
+            return True
         try:
             result = mailer.send(message)
         except MailerError as exc:

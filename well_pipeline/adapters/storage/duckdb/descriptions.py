@@ -248,7 +248,8 @@ TABLES: dict[str, Table] = {
         "leaves, completed after the server's answer, so each record version is sent once.",
         {
             "qonto_id": "The Qonto record.",
-            "record_version": "The version handed over (or being handed over).",
+            "record_version": "The version handed over (or being handed over), or a later one a person applied "
+                              "to the bill in Melio by hand (`well delivery dismiss`): the version Melio holds.",
             "state": "`sending` (claimed; the e-mail may be leaving), `sent`, `temporary_failure` (retried by the "
                      "next run), `permanent_failure` (refused by the server: held) or `unconfirmed` (outcome "
                      "unknown: held, never re-sent on its own).",
@@ -265,7 +266,7 @@ TABLES: dict[str, Table] = {
             "attempts": "SMTP attempts so far, retries included.",
             "last_code": "The last SMTP reply code; NULL when there was no answer.",
             "last_reply": "The last SMTP reply (at most 2,000 characters), or what happened instead (an "
-                          "interrupted run, a person's confirmation).",
+                          "interrupted run, a person's confirmation or dismissal).",
             "created_at": "When the record was first claimed (UTC).",
             "updated_at": "When the row last changed (UTC).",
             "sent_at": "When the server accepted it, or a person confirmed it was in Melio (UTC).",
@@ -280,7 +281,9 @@ TABLES: dict[str, Table] = {
             "message_id": "The Message-ID of the e-mail.",
             "outcome": "`sent`, `temporary_failure`, `permanent_failure`, `unconfirmed` (connection lost after the "
                        "hand-over, or a run that died mid-send), `deferred` (claim given back, nothing handed "
-                       "over: a quota answer or a connection problem) or `confirmed_by_person`.",
+                       "over: a quota answer or a connection problem), `confirmed_by_person` or "
+                       "`change_applied_by_person` (`well delivery dismiss`: the change was made in Melio by hand; "
+                       "nothing was sent).",
             "code": "The SMTP reply code, when there was one.",
             "reply": "The server's reply, or the reason (at most 2,000 characters).",
             "resend": "True when the attempt used a person's re-send approval.",
@@ -290,7 +293,8 @@ TABLES: dict[str, Table] = {
     ),
     "delivery_holds": Table(
         "Records delivery keeps back for a person, with the reason (`well delivery held`); a record's hold is "
-        "replaced each time delivery plans it and removed by `well delivery confirm`.",
+        "replaced each time delivery plans it, removed by `well delivery confirm` or `dismiss`, and lifted by the "
+        "next delivery run once scoring no longer releases the record.",
         {
             "qonto_id": "The Qonto record held.",
             "code": f"Why, as a code: {_HOLD_CODES} (what to do with each: docs/troubleshooting.md).",

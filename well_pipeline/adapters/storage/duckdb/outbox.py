@@ -17,6 +17,7 @@ import duckdb
 from well_pipeline.adapters.storage.duckdb.database import Database, transaction, utc_now
 from well_pipeline.adapters.storage.records import (
     ANY_ROW,
+    CHANGE_APPLIED,
     DEFERRED,
     HANDED_OVER_OUTCOMES,
     AwaitingDelivery,
@@ -29,7 +30,7 @@ from well_pipeline.adapters.storage.records import (
     SendAudit,
     Unchecked,
 )
-from well_pipeline.adapters.storage.rows import plan_outdated
+from well_pipeline.adapters.storage.rows import held_record, plan_outdated
 from well_pipeline.core.delivery.plan import OutboxEntry, OutboxState, Planned
 
 _INTERRUPTED = "interrupted between hand-over and confirmation"
@@ -159,6 +160,14 @@ class DuckDBOutboxStore:
         with self._db.connect() as con, transaction(con):
             _write_holds(con, qonto_ids, holds, changes or {}, now)
 
+    def lift_unreleased_holds(self) -> int:
+        with self._db.connect() as con, transaction(con):
+            lifted = con.execute(
+                "DELETE FROM delivery_holds WHERE NOT EXISTS (SELECT 1 FROM scored_matches s WHERE s.qonto_id = "
+                "delivery_holds.qonto_id AND s.decision IN ('auto_link', 'manual_link')) RETURNING qonto_id"
+            ).fetchall()
+        return len(lifted)
+
     def pending_days(self) -> list[date]:
         with self._db.connect() as con:
             rows = con.execute(
@@ -261,6 +270,22 @@ class DuckDBOutboxStore:
                 con.execute("DELETE FROM delivery_holds WHERE qonto_id = ?", [qonto_id])
         return bool(updated)
 
+    def dismiss_change(self, qonto_id: str, version: int, author: str, reason: str) -> bool:
+        now = utc_now()
+        with self._db.connect() as con, transaction(con):
+            updated = con.execute(
+                "UPDATE outbox SET record_version = ?, updated_at = ?, last_reply = ? WHERE qonto_id = ? "
+                "AND state = 'sent' AND record_version < ? AND EXISTS (SELECT 1 FROM delivery_holds h "
+                "WHERE h.qonto_id = ? AND h.code = 'CHANGED_AFTER_DELIVERY') RETURNING message_id",
+                [version, now, f"change to version {version} applied in Melio by hand ({author})", qonto_id,
+                 version, qonto_id]).fetchall()
+            if updated:
+                con.execute("INSERT INTO delivery_attempts VALUES (?, ?, ?, ?, NULL, ?, FALSE, ?)",
+                            [qonto_id, version, updated[0][0], CHANGE_APPLIED,
+                             f"dismissed by {author}: {reason}"[:_MAX_REPLY_CHARS], now])
+                con.execute("DELETE FROM delivery_holds WHERE qonto_id = ?", [qonto_id])
+        return bool(updated)
+
     # -- what people and checks read ------------------------------------------------------------------------------
     def status(self) -> OutboxStatus:
         with self._db.connect() as con:
@@ -272,8 +297,13 @@ class DuckDBOutboxStore:
         with self._db.connect() as con:
             rows = con.execute("SELECT qonto_id, code, reason, related_qonto_id, changed_fields FROM delivery_holds "
                                "ORDER BY updated_at DESC, qonto_id LIMIT ?", [limit]).fetchall()
-        return [HeldRecord(q, code, reason, related, json.loads(changed) if changed else None)
-                for q, code, reason, related, changed in rows]
+        return [held_record(*row) for row in rows]
+
+    def hold(self, qonto_id: str) -> HeldRecord | None:
+        with self._db.connect() as con:
+            row = con.execute("SELECT qonto_id, code, reason, related_qonto_id, changed_fields FROM delivery_holds "
+                              "WHERE qonto_id = ?", [qonto_id]).fetchone()
+        return None if row is None else held_record(*row)
 
     def send_audit(self) -> SendAudit:
         with self._db.connect() as con:

@@ -23,6 +23,7 @@ import psycopg
 from well_pipeline.adapters.storage.postgres.database import PostgresDatabase
 from well_pipeline.adapters.storage.records import (
     ANY_ROW,
+    CHANGE_APPLIED,
     DEFERRED,
     HANDED_OVER_OUTCOMES,
     AwaitingDelivery,
@@ -35,7 +36,7 @@ from well_pipeline.adapters.storage.records import (
     SendAudit,
     Unchecked,
 )
-from well_pipeline.adapters.storage.rows import plan_outdated, utc_now
+from well_pipeline.adapters.storage.rows import held_record, plan_outdated, utc_now
 from well_pipeline.core.delivery.plan import OutboxEntry, OutboxState, Planned
 
 _INTERRUPTED = "interrupted between hand-over and confirmation"
@@ -165,6 +166,14 @@ class PostgresOutboxStore:
         with self._db.connect() as con, con.transaction():
             _write_holds(con, qonto_ids, holds, changes or {}, now)
 
+    def lift_unreleased_holds(self) -> int:
+        with self._db.connect() as con, con.transaction():
+            lifted = con.execute(
+                "DELETE FROM delivery_holds h WHERE NOT EXISTS (SELECT 1 FROM scored_matches s WHERE s.qonto_id = "
+                "h.qonto_id AND s.decision IN ('auto_link', 'manual_link')) RETURNING h.qonto_id"
+            ).fetchall()
+        return len(lifted)
+
     def pending_days(self) -> list[date]:
         with self._db.connect() as con:
             rows = con.execute(
@@ -273,6 +282,23 @@ class PostgresOutboxStore:
                 con.execute("DELETE FROM delivery_holds WHERE qonto_id = %s", [qonto_id])
         return bool(updated)
 
+    def dismiss_change(self, qonto_id: str, version: int, author: str, reason: str) -> bool:
+        # The UPDATE locks the outbox row until commit: a claim of the record meanwhile (an approved re-send)
+        # waits, then finds the row changed since its plan.
+        now = utc_now()
+        with self._db.connect() as con, con.transaction():
+            updated = con.execute(
+                "UPDATE outbox SET record_version = %s, updated_at = %s, last_reply = %s WHERE qonto_id = %s "
+                "AND state = 'sent' AND record_version < %s AND EXISTS (SELECT 1 FROM delivery_holds h "
+                "WHERE h.qonto_id = %s AND h.code = 'CHANGED_AFTER_DELIVERY') RETURNING message_id",
+                [version, now, f"change to version {version} applied in Melio by hand ({author})", qonto_id,
+                 version, qonto_id]).fetchall()
+            if updated:
+                con.execute(_ATTEMPT, [qonto_id, version, updated[0][0], CHANGE_APPLIED, None,
+                                       f"dismissed by {author}: {reason}"[:_MAX_REPLY_CHARS], False, now])
+                con.execute("DELETE FROM delivery_holds WHERE qonto_id = %s", [qonto_id])
+        return bool(updated)
+
     # -- what people and checks read ------------------------------------------------------------------------------
     def status(self) -> OutboxStatus:
         with self._db.connect() as con:
@@ -284,8 +310,13 @@ class PostgresOutboxStore:
         with self._db.connect() as con:
             rows = con.execute("SELECT qonto_id, code, reason, related_qonto_id, changed_fields FROM delivery_holds "
                                "ORDER BY updated_at DESC, qonto_id LIMIT %s", [limit]).fetchall()
-        return [HeldRecord(q, code, reason, related, json.loads(changed) if changed else None)
-                for q, code, reason, related, changed in rows]
+        return [held_record(*row) for row in rows]
+
+    def hold(self, qonto_id: str) -> HeldRecord | None:
+        with self._db.connect() as con:
+            row = con.execute("SELECT qonto_id, code, reason, related_qonto_id, changed_fields FROM delivery_holds "
+                              "WHERE qonto_id = %s", [qonto_id]).fetchone()
+        return None if row is None else held_record(*row)
 
     def send_audit(self) -> SendAudit:
         with self._db.connect() as con:

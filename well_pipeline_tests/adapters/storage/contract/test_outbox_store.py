@@ -14,7 +14,7 @@ import pytest
 from well_pipeline.adapters.storage import Storage
 from well_pipeline.adapters.storage.records import ClaimConflictError, DeliveryRow
 from well_pipeline.core.delivery.plan import Action, HoldCode, OutboxEntry, OutboxState, Planned
-from well_pipeline_tests.support.delivery_records import DAY, NEXT_DAY, release_records
+from well_pipeline_tests.support.delivery_records import DAY, NEXT_DAY, change_record, release_records
 from well_pipeline_tests.support.qonto_records import MINIMAL_PDF
 from well_pipeline_tests.support.review_queue import record, store_invoices
 
@@ -224,6 +224,55 @@ def test_holds_are_replaced_per_record(storage: Storage) -> None:
     storage.outbox.replace_holds(["q-3"], [Planned("q-3", Action.HOLD, HoldCode.IN_MELIO_LEDGER, "in the ledger")])
     storage.outbox.replace_holds(["q-4"], [Planned("q-4", Action.HOLD, HoldCode.IN_MELIO_LEDGER, "in the ledger")])
     assert storage.outbox.status().holds == [("IN_MELIO_LEDGER", 2), ("CHANGED_AFTER_DELIVERY", 1)]
+
+
+def test_holds_of_records_no_longer_released_are_lifted(storage: Storage) -> None:
+    rows = release_records(storage, ("q-keep", "auto_link", 0), ("q-refused", "auto_link", 1),
+                           ("q-changed", "auto_link", 30))
+    send(storage, rows["q-refused"])
+    planned = {q: Planned(q, Action.HOLD, HoldCode.IN_MELIO_LEDGER, "in the ledger")
+               for q in ("q-keep", "q-refused", "q-changed", "q-unscored")}
+    storage.outbox.replace_holds(list(planned), list(planned.values()))
+    assert storage.outbox.lift_unreleased_holds() == 1  # q-unscored: no scored row at all
+    storage.matches.record_decision(qonto_id="q-refused", action="refuse", author="ops", reason="not a bill")
+    change_record(storage, "q-changed", 30, 2, decision="review")  # a new version scoring sends to review
+
+    assert storage.outbox.lift_unreleased_holds() == 2
+    assert [h.qonto_id for h in storage.outbox.held(10)] == ["q-keep"]
+    assert storage.outbox.status().holds == [("IN_MELIO_LEDGER", 1)]
+    assert states(storage) == {"q-refused": "sent"}  # the outbox and its audit stay
+    assert storage.outbox.send_audit().records_sent == 1
+    assert storage.outbox.lift_unreleased_holds() == 0
+
+
+def test_dismissing_a_change_records_its_version_as_melios_and_lifts_the_hold(storage: Storage) -> None:
+    rows = release_records(storage, ("q-1", "auto_link", 0), ("q-lost", "auto_link", 30))
+    send(storage, rows["q-1"])
+    send(storage, rows["q-lost"], OutboxState.UNCONFIRMED,
+         hold=Planned("q-lost", Action.HOLD, HoldCode.DELIVERY_UNCONFIRMED, "may be in Melio"))
+    assert storage.outbox.dismiss_change("q-1", 2, "ops", "fixed by hand") is False  # not held: nothing happens
+    change_record(storage, "q-1", 0, 2, total_amount={"value": "999.00", "currency": "EUR"})
+    changes = {"q-1": {"delivered_version": 1, "current_version": 2, "fields": {}}}
+    storage.outbox.replace_holds(["q-1"], [Planned("q-1", Action.HOLD, HoldCode.CHANGED_AFTER_DELIVERY, "changed")],
+                                 changes)
+    assert storage.outbox.hold("q-1").changed_fields == changes["q-1"]
+    assert storage.outbox.hold("q-none") is None
+    assert storage.outbox.pending_days() == [DAY]  # version 2 is not delivered yet
+    before = storage.outbox.entries()
+
+    assert storage.outbox.dismiss_change("q-lost", 1, "ops", "x") is False  # another hold: untouched
+    assert storage.outbox.dismiss_change("q-1", 1, "ops", "x") is False  # not a newer version
+    assert storage.outbox.entries() == before and len(storage.outbox.held(10)) == 2
+
+    assert storage.outbox.dismiss_change("q-1", 2, "ops", "amount fixed in Melio") is True
+    entry = storage.outbox.entries()["q-1"]
+    assert (entry.record_version, entry.state, entry.message_id) == (2, OutboxState.SENT, before["q-1"].message_id)
+    assert storage.outbox.hold("q-1") is None and [h.qonto_id for h in storage.outbox.held(10)] == ["q-lost"]
+    assert storage.outbox.pending_days() == []  # q-1 is delivered in its version now
+    audit = storage.outbox.send_audit()
+    assert (audit.records_sent, audit.sent_twice) == (1, [])  # nothing sent, and no second send
+    assert len(storage.outbox.handed_over_since(LONG_AGO)) == 2  # the quota counts e-mails only
+    assert storage.outbox.dismiss_change("q-1", 2, "ops", "again") is False
 
 
 def test_status_counts_outbox_rows_by_state(storage: Storage) -> None:
