@@ -137,12 +137,22 @@ class StorageSettings(DataDirSettings):
     storage_backend: Literal["duckdb", "postgres"] = Field(
         "duckdb", description="Where Well keeps its tables: `duckdb` (one file, one machine) or `postgres` (a "
         "PostgreSQL schema, for multi-node deployments; needs the `postgres` extra, see docs/storage-postgres.md). "
-        "Documents stay in `data_dir` either way.")
+        "Documents go to `attachments_url` either way.")
     postgres_dsn: str = Field("", description="PostgreSQL connection (libpq `host=... dbname=... user=...` or "
                               "`postgresql://user@host/db`) when `storage_backend` is `postgres`. Never a password: "
                               "libpq reads it from `PGPASSFILE` (`~/.pgpass`) or the `PGPASSWORD` variable.")
     postgres_schema: str = Field("well", description="PostgreSQL schema (namespace) holding this workspace's "
                                  "tables, created on first use; workspaces can share a database, one schema each.")
+    attachments_url: str = Field(
+        "", json_schema_extra=_shown_default("empty (`file://<data_dir>/attachments`)"),
+        description="Where documents are stored, content-addressed: `file:///absolute/path` or `s3://bucket/prefix` "
+        "(an S3-compatible object store several machines share; needs the `s3` extra, see "
+        "docs/storage-postgres.md). Never credentials in the URL: boto3 reads the standard AWS chain "
+        "(`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `~/.aws/credentials`, `AWS_PROFILE`, a role).")
+    attachments_s3_endpoint_url: str = Field("", description="Endpoint of an S3-compatible store that is not AWS "
+                                             "(MinIO, Ceph...), e.g. `https://minio.internal:9000`; empty: AWS.")
+    attachments_s3_region: str = Field("", description="Region of the `s3://` bucket; empty: the AWS chain's "
+                                       "(`AWS_REGION`, `~/.aws/config`).")
 
     @field_validator("postgres_dsn")
     @classmethod
@@ -152,6 +162,22 @@ class StorageSettings(DataDirSettings):
             raise ValueError("holds a password: remove it and put it in PGPASSFILE (~/.pgpass) or PGPASSWORD, "
                              "which libpq reads itself")
         return value
+
+    @field_validator("attachments_url")
+    @classmethod
+    def _usable_attachments_url(cls, value: str) -> str:
+        if value.strip():
+            from well_pipeline.adapters.storage.attachment_url import parse_attachments_url  # only when set
+
+            parse_attachments_url(value)
+        return value.strip()
+
+    @field_validator("attachments_s3_endpoint_url")
+    @classmethod
+    def _no_credentials_in_endpoint(cls, value: str) -> str:
+        if "@" in urlsplit(value.strip()).netloc:
+            raise ValueError("must not carry credentials: boto3 reads them from the AWS credential chain")
+        return value.strip()
 
     @field_validator("postgres_schema")
     @classmethod
@@ -165,8 +191,21 @@ class StorageSettings(DataDirSettings):
         return self.inside_data_dir(self.duckdb_file)
 
     @property
+    def attachments_location(self) -> str:
+        """The document store's URL: `attachments_url`, or the default folder inside `data_dir` as a file URL."""
+        return self.attachments_url or (self.data_path / "attachments").absolute().as_uri()
+
+    @property
     def attachments_dir(self) -> Path:
-        return self.data_path / "attachments"
+        """The folder of a `file://` document store (the default, inside `data_dir`); an object store has none."""
+        if not self.attachments_url:
+            return self.data_path / "attachments"
+        from well_pipeline.adapters.storage.attachment_url import parse_attachments_url
+
+        parsed = parse_attachments_url(self.attachments_url)
+        if parsed.path is None:
+            raise ValueError(f"attachments_url {self.attachments_url} is an object store, not a folder")
+        return parsed.path
 
 
 class SecretStoreSettings(DataDirSettings):

@@ -71,11 +71,12 @@ def distributions_of(module: str) -> frozenset[str]:
 
 
 POSTGRES_STORE = PACKAGE / "adapters" / "storage" / "postgres"  # needs the `postgres` extra (psycopg)
+S3_STORE = PACKAGE / "adapters" / "storage" / "attachment_s3.py"  # needs the `s3` extra (boto3)
 
 
 def production_files() -> list[Path]:
     return [path for path in PACKAGE.rglob("*.py")
-            if SANDBOX not in path.parents and POSTGRES_STORE not in path.parents]
+            if SANDBOX not in path.parents and POSTGRES_STORE not in path.parents and path != S3_STORE]
 
 
 def test_a_production_install_provides_every_module_production_imports() -> None:
@@ -97,6 +98,19 @@ def test_the_postgres_store_needs_only_the_postgres_extra_beyond_production() ->
     assert not missing, f"the PostgreSQL store imports what neither production nor its extra installs: {missing}"
     assert "psycopg" not in third_party_imports(production_files())  # psycopg stays optional
     assert "well-pipeline[postgres]" in project["optional-dependencies"]["test"]
+
+
+def test_the_s3_document_store_needs_only_the_s3_extra_beyond_production() -> None:
+    project = pyproject()["project"]
+    production = installed_closure(project["dependencies"])
+    extra = installed_closure(project["optional-dependencies"]["s3"])
+    imported = third_party_imports([S3_STORE])
+    assert {"boto3", "botocore"} <= imported
+    missing = {module: distributions_of(module) for module in imported
+               if not distributions_of(module) & (production | extra)}
+    assert not missing, f"the s3:// store imports what neither production nor its extra installs: {missing}"
+    assert not {"boto3", "botocore"} & third_party_imports(production_files())  # boto3 stays optional
+    assert "well-pipeline[s3]" in project["optional-dependencies"]["test"]
 
 
 def test_the_sandboxes_packages_come_only_with_the_sandbox_extra() -> None:

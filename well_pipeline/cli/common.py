@@ -28,9 +28,11 @@ def open_storage(*, read_only: bool = False) -> Storage:
     if settings.storage_backend == "duckdb" and not settings.duckdb_path.exists():
         raise click.ClickException(no_database_message(settings))
     return choose_storage(settings.storage_backend, duckdb_path=settings.duckdb_path,
-                          attachments_dir=settings.attachments_dir, postgres_dsn=settings.postgres_dsn,
+                          attachments_url=settings.attachments_location, postgres_dsn=settings.postgres_dsn,
                           postgres_schema=settings.postgres_schema, read_only=read_only,
-                          lock_timeout_s=settings.database_busy_wait_s)
+                          lock_timeout_s=settings.database_busy_wait_s,
+                          s3_endpoint_url=settings.attachments_s3_endpoint_url,
+                          s3_region=settings.attachments_s3_region)
 
 
 def no_database_message(settings: Settings) -> str:

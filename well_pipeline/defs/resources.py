@@ -16,6 +16,7 @@ from well_pipeline.adapters.melio.bill_email import validate_address
 from well_pipeline.adapters.qonto import QontoClient
 from well_pipeline.adapters.secrets import SMTP_PASSWORD, SecretStore
 from well_pipeline.adapters.storage import AttachmentStore, Storage
+from well_pipeline.adapters.storage.attachment_url import open_attachment_store
 from well_pipeline.adapters.storage.choice import open_storage
 from well_pipeline.core.delivery.quota import SendQuota
 from well_pipeline.services.qonto_connection import QontoConnectionError, open_client
@@ -38,17 +39,19 @@ def _secret_store(location: SecretStoreSettings) -> SecretStore:
 
 
 class WellStorageResource(dg.ConfigurableResource, StorageSettings):
-    """Where Well keeps its data: the DuckDB file and the content-addressed attachment store."""
+    """Where Well keeps its data: the DuckDB file (or PostgreSQL schema) and the content-addressed document store."""
 
     def storage(self, *, read_only: bool = False, lock_timeout_s: float = 30.0) -> Storage:
         """The workspace's storage, of the `storage_backend` setting (chosen by `adapters/storage/choice.py`).
         `lock_timeout_s`: how long an open waits for another process's write lock (the sync sensor waits briefly)."""
-        return open_storage(self.storage_backend, duckdb_path=self.duckdb_path, attachments_dir=self.attachments_dir,
-                            postgres_dsn=self.postgres_dsn, postgres_schema=self.postgres_schema,
-                            read_only=read_only, lock_timeout_s=lock_timeout_s)
+        return open_storage(self.storage_backend, duckdb_path=self.duckdb_path,
+                            attachments_url=self.attachments_location, postgres_dsn=self.postgres_dsn,
+                            postgres_schema=self.postgres_schema, read_only=read_only, lock_timeout_s=lock_timeout_s,
+                            s3_endpoint_url=self.attachments_s3_endpoint_url, s3_region=self.attachments_s3_region)
 
     def attachment_store(self) -> AttachmentStore:
-        return AttachmentStore(self.attachments_dir)
+        return open_attachment_store(self.attachments_location, s3_endpoint_url=self.attachments_s3_endpoint_url,
+                                     s3_region=self.attachments_s3_region)
 
 
 class QontoResource(dg.ConfigurableResource, QontoSettings, SecretStoreSettings):

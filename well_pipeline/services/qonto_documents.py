@@ -1,6 +1,6 @@
 """Are the stored Qonto documents intact? The use case behind the `attachments_match_their_digest` check.
 
-Why: the document e-mailed to Melio must be the bytes Qonto served. Each stored file must exist with its recorded
+Why: the document e-mailed to Melio must be the bytes Qonto served. Each stored document must exist with its recorded
 size; re-hashing every file on every run would read the whole store, so a spread sample (`sample` files, every
 n-th by attachment id) is re-hashed and a changed byte in a sampled file is caught.
 """
@@ -36,11 +36,11 @@ def audit_documents(invoices: InvoiceStore, documents: AttachmentStore, *, sampl
     audit = DocumentAudit(documents=len(digests))
     every = max(len(digests) // sample, 1)
     for index, stored in enumerate(digests):
-        path = documents.path_for(stored.sha256)
-        if not path.exists():
+        size = documents.size(stored.sha256)
+        if size is None:
             audit.missing.append(stored.attachment_id)
-        elif path.stat().st_size != stored.size_bytes:
+        elif size != stored.size_bytes:
             audit.wrong_size.append(stored.attachment_id)
-        elif index % every == 0 and hashlib.sha256(path.read_bytes()).hexdigest() != stored.sha256:
+        elif index % every == 0 and hashlib.sha256(documents.read(stored.sha256)).hexdigest() != stored.sha256:
             audit.wrong_digest.append(stored.attachment_id)
     return audit

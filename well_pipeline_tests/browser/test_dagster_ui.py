@@ -135,7 +135,7 @@ def queue_totals(cli_output: str) -> tuple[int, int]:
 
 def metadata_value(page, key: str) -> str:
     cells = page.locator("tr", has=page.get_by_text(key, exact=True)).first.locator("td")
-    return cells.nth(2).inner_text().strip()
+    return cells.nth(2).inner_text().strip().replace(",", "")  # "1,234" → "1234"
 
 
 def test_a_newcomer_sees_the_lineage_the_partitions_the_queue_and_backfills_by_clicking(
@@ -145,11 +145,19 @@ def test_a_newcomer_sees_the_lineage_the_partitions_the_queue_and_backfills_by_c
     # 1. The lineage, from scored_matches' neighbours (the whole graph: two upstream groups, two downstream assets).
     page.goto(f"{ui}/assets/scored_matches")
     page.get_by_text("Downstream assets", exact=True).wait_for()
-    body = page.inner_text("body")
-    upstream = body.split("Upstream assets", 1)[1].split("Downstream assets", 1)[0]
-    downstream = body.split("Downstream assets", 1)[1].split("Definition", 1)[0]
-    assert {"qonto_supplier_invoices", "melio_vendor_directory", "melio_ledger"} <= set(upstream.split()), upstream
-    assert {"delivered_bills", "review_queue"} <= set(downstream.split()), downstream
+
+    def lineage_lists() -> tuple[set[str], set[str]]:
+        """The names under *Upstream assets* and *Downstream assets* (the lists load after their headings)."""
+        body = page.inner_text("body")
+        upstream = body.split("Upstream assets", 1)[1].split("Downstream assets", 1)[0]
+        downstream = body.split("Downstream assets", 1)[1].split("Definition", 1)[0]
+        return set(upstream.split()), set(downstream.split())
+
+    wanted_up = {"qonto_supplier_invoices", "melio_vendor_directory", "melio_ledger"}
+    wanted_down = {"delivered_bills", "review_queue"}
+    wait_until(lambda: wanted_up <= lineage_lists()[0] and wanted_down <= lineage_lists()[1], UI_TIMEOUT_S,
+               lambda: f"scored_matches' upstream {sorted(wanted_up)} and downstream {sorted(wanted_down)}; the "
+                       f"page shows {lineage_lists()}")
     page.goto(f"{ui}/assets/scored_matches?view=lineage&lineageScope=neighbors&lineageDepth=1")
     for name in ("qonto", "melio", "matching", "delivery"):  # the groups, each drawn around its assets
         page.get_by_text(name, exact=True).first.wait_for()
@@ -204,8 +212,8 @@ def test_a_newcomer_sees_the_lineage_the_partitions_the_queue_and_backfills_by_c
         cli = queue_totals(listed.stdout)
         page.goto(f"{ui}/assets/review_queue")
         page.get_by_text("waiting_for_review", exact=True).wait_for()
-        shown = int(metadata_value(page, "waiting_for_review")), int(metadata_value(page, "refused"))
-        return cli if shown == cli else None
+        shown = metadata_value(page, "waiting_for_review"), metadata_value(page, "refused")
+        return cli if shown == tuple(str(n) for n in cli) else None
 
     waiting, refused = wait_until(queue_agrees, UI_TIMEOUT_S, "the UI's review queue counts to equal the CLI's")
     assert waiting > 0 and refused > 0

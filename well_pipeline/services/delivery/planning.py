@@ -88,9 +88,8 @@ def document_problem(row: DeliveryRow, documents: AttachmentStore) -> str | None
     if row.size_bytes > MELIO_MAX_DOCUMENT_BYTES:
         return f"document is {row.size_bytes / 1_048_576:.1f} MB, over Melio's 10 MB limit"
     try:
-        with documents.path_for(row.sha256).open("rb") as fh:
-            head = fh.read(SNIFF_BYTES)
-    except FileNotFoundError:
+        head = documents.read_head(row.sha256, SNIFF_BYTES)
+    except FileNotFoundError:  # (AttachmentMissingError, from any store)
         return f"document file {row.sha256[:12]}… is missing from the attachment store"
     except OSError as exc:
         return f"document file {row.sha256[:12]}… cannot be read ({exc.strerror or exc})"

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from well_pipeline.adapters.storage import AttachmentStore, Database
+from well_pipeline.adapters.storage import Database, FileAttachmentStore
 from well_pipeline_tests.support.permissions import make_open, mode, open_to_others, permissive_umask
 
 
@@ -62,7 +62,7 @@ def test_existing_open_database_is_tightened_on_a_read_only_open_with_a_log_line
 
 
 def test_attachment_store_writes_private_documents_and_folders(tmp_path: Path) -> None:
-    store = AttachmentStore(tmp_path / "data" / "attachments")
+    store = FileAttachmentStore(tmp_path / "data" / "attachments")
     digest = store.put(b"%PDF-1.7 invoice")
     assert store.read(digest) == b"%PDF-1.7 invoice"
     assert open_to_others(tmp_path / "data") == []
@@ -82,7 +82,7 @@ def test_attachment_store_opened_over_an_old_open_tree_tightens_it_once_with_one
     make_open(root)
     assert open_to_others(root)
     with caplog.at_level(logging.WARNING, logger="well_pipeline.adapters.filesystem"):
-        store = AttachmentStore(root)
+        store = FileAttachmentStore(root)
     assert open_to_others(root) == []
     lines = [r for r in caplog.records if "tightened permissions under" in r.getMessage()]
     assert len(lines) == 1 and "3 file(s) to 0600" in lines[0].getMessage()

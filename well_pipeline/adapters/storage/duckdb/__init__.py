@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from well_pipeline.adapters.storage.attachment_store import AttachmentStore
+from well_pipeline.adapters.storage.attachment_store import AttachmentStore, FileAttachmentStore
 from well_pipeline.adapters.storage.duckdb.database import Database, DatabaseLockedError
 from well_pipeline.adapters.storage.duckdb.invoices import DuckDBInvoiceStore
 from well_pipeline.adapters.storage.duckdb.matches import DuckDBMatchStore
@@ -19,16 +19,18 @@ __all__ = ["Database", "DatabaseLockedError", "DuckDBStorage"]
 
 
 class DuckDBStorage:
-    """Well's data in one DuckDB file plus a folder of documents. `read_only` for commands that only look."""
+    """Well's data in one DuckDB file plus the document store (a folder, or any `AttachmentStore`).
+    `read_only` for commands that only look."""
 
-    def __init__(self, path: Path, documents_dir: Path, *, read_only: bool = False,
+    def __init__(self, path: Path, documents_dir: Path | AttachmentStore, *, read_only: bool = False,
                  lock_timeout_s: float = 30.0) -> None:
         self.database = Database(Path(path), lock_timeout_s=lock_timeout_s, read_only=read_only)
         self.invoices = DuckDBInvoiceStore(self.database)
         self.melio = DuckDBMelioStore(self.database)
         self.matches = DuckDBMatchStore(self.database)
         self.outbox = DuckDBOutboxStore(self.database)
-        self.documents = AttachmentStore(Path(documents_dir))
+        self.documents: AttachmentStore = (FileAttachmentStore(Path(documents_dir))
+                                           if isinstance(documents_dir, (str, Path)) else documents_dir)
 
     @property
     def location(self) -> str:

@@ -105,7 +105,8 @@ TABLES: dict[str, Table] = {
             "content_type": "The media type Qonto declared (or its download's `Content-Type`); delivery checks "
                             "the first bytes agree with it.",
             "file_name": "The attachment's file name as Qonto gives it.",
-            "blob_path": "The file's path inside `<data_dir>/attachments` (`sha256/ab/cd/<sha256>`).",
+            "blob_path": "The document's path inside the attachment store (`sha256/ab/cd/<sha256>`): under "
+                         "`<data_dir>/attachments` by default, under the prefix of an `s3://` `attachments_url`.",
             "fetched_at": "When it was downloaded (UTC); a document arriving after its record was scored makes "
                           "that day be scored again.",
         },
