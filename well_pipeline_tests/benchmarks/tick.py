@@ -303,7 +303,7 @@ def running_dagster(env: dict[str, str], log: Path, *, managed: bool) -> Iterato
         with _process([*daemon, *target], env, log) as process:
             yield process
         return
-    from well_pipeline_tests.support.qonto_sandbox import free_port
+    from well_pipeline_tests.support.qonto_sandbox import free_port, port_listening
 
     port = free_port()
     workspace = Path(env["DAGSTER_HOME"]) / "bench-workspace.yaml"
@@ -311,16 +311,9 @@ def running_dagster(env: dict[str, str], log: Path, *, managed: bool) -> Iterato
         "host": "127.0.0.1", "port": port, "location_name": "well_pipeline"}}]}))  # JSON is YAML
     with _process([str(bin_dir / "dagster"), "code-server", "start", *target, "-h", "127.0.0.1", "-p", str(port),
                    "--location-name", "well_pipeline", "--log-level", "warning"], env, log) as server:
-        _wait(lambda: _listening(port), 300, "the code server to listen", server, log)
+        _wait(lambda: port_listening(port), 300, "the code server to listen", server, log)
         with _process([*daemon, "-w", str(workspace)], env, log) as process:
             yield process
-
-
-def _listening(port: int) -> bool:
-    import socket
-
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass

@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from well_pipeline_tests.support.qonto_sandbox import free_port
+from well_pipeline_tests.support.qonto_sandbox import free_port, port_listening
 from well_pipeline_tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_SCRIPT = ROOT / "scripts" / "dev.py"
 START_TIMEOUT_S = 240
 STOP_TIMEOUT_S = 90
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass
@@ -79,8 +72,8 @@ class DemoStack:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
                 raise AssertionError(f"the demo did not stop within {STOP_TIMEOUT_S} s of SIGTERM") from None
-        wait_until(lambda: not any(_port_open(port) for port in self.ports.values()), STOP_TIMEOUT_S,
-                   lambda: f"the demo's ports to close: {[p for p in self.ports.values() if _port_open(p)]}")
+        wait_until(lambda: not any(port_listening(port) for port in self.ports.values()), STOP_TIMEOUT_S,
+                   lambda: f"the demo's ports to close: {[p for p in self.ports.values() if port_listening(p)]}")
 
 
 def demo_env(folder: Path, ports: dict[str, int]) -> dict[str, str]:

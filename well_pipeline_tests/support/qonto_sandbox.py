@@ -46,6 +46,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_listening(port: int) -> bool:
+    """Something accepts connections on loopback `port` right now (a server still up after it was stopped)."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def fast_limiter() -> RateLimiter:
     """A client-side limiter that never makes a test wait."""
     return RateLimiter([RateWindow(10_000, 1.0)])

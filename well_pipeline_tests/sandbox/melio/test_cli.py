@@ -8,7 +8,6 @@ import smtplib
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -16,6 +15,7 @@ from click.testing import CliRunner
 from well_pipeline.cli.sandbox import sandbox
 from well_pipeline.sandbox.generator.documents import render_pdf
 from well_pipeline.sandbox.melio import InboxConfig, MelioInbox
+from well_pipeline_tests.support.cli_process import startup_output
 
 from .conftest import PASSWORD, USERNAME, invoice_spec, make_message, send
 
@@ -30,16 +30,7 @@ def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        lines: list[str] = []
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Press Ctrl-C" in line:
-                break
-        output = "".join(lines)
+        output = startup_output(process)
         ports = re.search(r"STARTTLS port: (\d+)\s+implicit TLS port: (\d+)", output)
         cert = re.search(r"CA file\): (\S+)", output)
         assert ports and cert, output

@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ from click.testing import CliRunner
 
 from well_pipeline.cli.sandbox import sandbox
 from well_pipeline.sandbox.qonto import OrgConfig, SandboxConfig
+from well_pipeline_tests.support.cli_process import startup_output
 from well_pipeline_tests.support.qonto_records import make_invoice, write_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -41,16 +41,7 @@ def test_cli_serves_the_dataset_and_stops_on_sigterm(tmp_path):
         text=True,
     )
     try:
-        lines: list[str] = []
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Press Ctrl-C" in line:
-                break
-        output = "".join(lines)
+        output = startup_output(process)
         match = re.search(r"serving (http://127\.0\.0\.1:\d+)", output)
         assert match, output
         config = SandboxConfig()
@@ -80,16 +71,7 @@ def test_cli_serves_more_organisations_with_org_and_prints_no_secret(tmp_path):
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        lines: list[str] = []
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Press Ctrl-C" in line:
-                break
-        output = "".join(lines)
+        output = startup_output(process)
         match = re.search(r"serving (http://127\.0\.0\.1:\d+)", output)
         assert match, output
         acme = OrgConfig("acme", tmp_path / "acme")
