@@ -1,52 +1,33 @@
-"""Well's code location: everything under `well_pipeline/defs/`, loaded the dg way, plus the resources.
+"""Well's code location: one set of definitions per workspace, built by the factory, and the shared ones.
 
-`load_from_defs_folder` imports every module below `defs/` and collects the assets, checks, jobs and sensors it
-finds at module scope, so a new asset needs no wiring here. `defs` is a `@dg.definitions` function: importing this
-module reads no setting; the resources are built from Well's settings when Dagster (or a test) loads the location.
+`defs` is a `@dg.definitions` function: importing this module reads no setting and builds nothing. Each time
+Dagster (a code server, a run worker, `dg check defs`) or a test loads the location, it reads the settings and the
+workspace files (`well_pipeline/workspaces.py`: none → the one workspace `main`) and merges
+`shared_definitions` with `build_workspace(w).definitions` for every workspace (defs/workspace/factory.py), so a
+workspace added as a file appears on the next load (a reload of the code location). Nothing below `defs/` is
+defined at module scope, so nothing is collected once for all workspaces.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
-from typing import TypeVar
 
 import dagster as dg
 
-from well_pipeline.defs.resources import build_resources
+from well_pipeline.defs.workspace.factory import build_workspace, shared_definitions
+from well_pipeline.settings import load_settings
+from well_pipeline.workspaces import load_workspaces
 
-# The dg project settings as they ship inside the package: a non-editable install (`pip install .`, an image) has
-# no pyproject.toml above the code, and `load_from_defs_folder` reads `root_module` and the location name from the
-# nearest dg.toml/pyproject.toml. A subfolder, so that `dg` run from inside the package still finds the checkout's
-# pyproject.toml. `well_pipeline_tests/test_defs.py` keeps it equal to pyproject.toml's [tool.dg].
+# The dg project settings as they ship inside the package, for the `dg` CLI and for a non-editable install
+# (`pip install .`, an image) that has no pyproject.toml above the code. A subfolder, so that `dg` run from inside
+# the package still finds the checkout's pyproject.toml. `well_pipeline_tests/test_defs.py` keeps it equal to
+# pyproject.toml's [tool.dg].
 DG_PROJECT_DIR = Path(__file__).parent / "dg_project"
-
-T = TypeVar("T")
-
-
-def each_once(objects: Iterable[T] | None) -> list[T]:
-    """`objects` without repeats, first seen first.
-
-    The loader collects per module, and a module that imports another's asset (to depend on it or select it in a
-    job) exposes that same object at its own module scope: keep one of each so every definition is registered once.
-    Two *different* objects with one key are still Dagster's error, as they should be.
-    """
-    return list({id(item): item for item in objects or ()}.values())
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """Every definition under `well_pipeline/defs/`, each once, with the resources built from the settings."""
-    loaded = dg.load_from_defs_folder(path_within_project=DG_PROJECT_DIR)
-    return dg.Definitions(
-        assets=each_once(loaded.assets),
-        asset_checks=each_once(loaded.asset_checks),
-        jobs=each_once(loaded.jobs),
-        schedules=each_once(loaded.schedules),
-        sensors=each_once(loaded.sensors),
-        resources={**(loaded.resources or {}), **build_resources()},
-        executor=loaded.executor,
-        loggers=loaded.loggers,
-        metadata=loaded.metadata,
-        component_tree=loaded.component_tree,
-    )
+    """Every workspace's definitions and the shared ones, from the settings and workspace files read now."""
+    settings = load_settings()
+    return dg.Definitions.merge(shared_definitions(settings),
+                                *(build_workspace(ws).definitions for ws in load_workspaces(settings)))

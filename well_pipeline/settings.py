@@ -423,13 +423,86 @@ class ScheduleSettings(_Section):
         return value
 
 
+class RegionSettings(BaseModel):
+    """Where one storage region keeps its workspaces' data (a table under `[regions.<name>]` in well.toml)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_root: PathText = Field("", description="Folder holding this region's workspaces, one sub-folder per "
+                                "workspace id; empty: `<data_dir>/regions/<region>`.")
+    postgres_dsn: str = Field("", description="PostgreSQL connection of this region (the workspace's schema is "
+                              "its id); empty: the deployment's `postgres_dsn`. Never a password.")
+    attachments_url: str = Field("", description="Document store of this region (`s3://bucket/prefix`; each "
+                                 "workspace's documents under `<prefix>/<id>`); empty: the deployment's "
+                                 "`attachments_url` with `/<id>` appended, or `<data_root>/<id>/attachments`.")
+
+    @field_validator("postgres_dsn")
+    @classmethod
+    def _no_password(cls, value: str) -> str:
+        if dsn_has_password(value):
+            raise ValueError("holds a password: remove it and put it in PGPASSFILE (~/.pgpass) or PGPASSWORD, "
+                             "which libpq reads itself")
+        return value
+
+    @field_validator("attachments_url")
+    @classmethod
+    def _usable_url(cls, value: str) -> str:
+        if value:
+            from well_pipeline.adapters.storage.attachment_url import parse_attachments_url  # only when set
+
+            parse_attachments_url(value)
+        return value
+
+
+# Regions every deployment knows; `[regions.<name>]` adds others or places these elsewhere.
+BUILT_IN_REGIONS = ("eu", "us")
+_REGION_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+class WorkspaceSettings(_Section):
+    """Workspaces and storage regions: which companies this deployment serves and where their data lives."""
+
+    workspaces_dir: PathText = Field(
+        "workspaces", description="Folder of the workspace files (`<id>.toml`, one per company, see "
+        "docs/workspaces.md); relative paths are beside the settings file (`WELL_SETTINGS_FILE`, else the current "
+        "directory). None there: one workspace, `main`, with these settings as they are.")
+    workspace_id: str = Field(
+        "main", description="Set by the workspace file (its `[workspace] id`), not by hand: the workspace these "
+        "settings belong to (`main`, the default workspace, when there are no workspace files).")
+    regions: dict[str, RegionSettings] = Field(
+        default_factory=dict,
+        json_schema_extra=_shown_default("empty (`eu` and `us` at `<data_dir>/regions/<region>`)"),
+        description="Storage regions (`[regions.eu] data_root = \"/srv/well/eu\"`, `postgres_dsn = \"...\"`, "
+        "`attachments_url = \"s3://...\"`; as a "
+        "variable: JSON). `eu` and `us` always exist; a region without `data_root` keeps its workspaces in "
+        "`<data_dir>/regions/<region>`. A workspace's data, attachments and secrets live in `<data_root>/<id>`.")
+
+    @field_validator("regions")
+    @classmethod
+    def _plain_region_names(cls, value: dict[str, RegionSettings]) -> dict[str, RegionSettings]:
+        for name in value:
+            if not _REGION_NAME.fullmatch(name):
+                raise ValueError(f"region name {name!r} must be lower-case letters, digits, - or _ "
+                                 "(starting with a letter)")
+        return value
+
+    @property
+    def region_names(self) -> tuple[str, ...]:
+        """Every region this deployment knows: the built-in ones and those configured, sorted."""
+        return tuple(sorted(set(BUILT_IN_REGIONS) | set(self.regions)))
+
+    def region(self, name: str) -> RegionSettings:
+        """The configuration of region `name` (an unconfigured built-in region: the defaults)."""
+        return self.regions.get(name) or RegionSettings()
+
+
 # In the order the docs and `well settings` show them.
 SECTIONS: tuple[type[_Section], ...] = (StorageSettings, SecretStoreSettings, QontoSettings, MelioExportSettings,
-                                        ScoringSettings, DeliverySettings, ScheduleSettings)
+                                        ScoringSettings, DeliverySettings, ScheduleSettings, WorkspaceSettings)
 
 
 class Settings(StorageSettings, SecretStoreSettings, QontoSettings, MelioExportSettings, ScoringSettings,
-               DeliverySettings, ScheduleSettings, BaseSettings):
+               DeliverySettings, ScheduleSettings, WorkspaceSettings, BaseSettings):
     """Every tunable of Well: the union of the sections (each field and rule is declared in its section).
 
     Constructing one reads nothing (tests and `replace` build them from values); `load_settings` reads the file
@@ -541,6 +614,8 @@ def _problem(error: ErrorDetails) -> Problem:
     return names, f"{text}, got {given!r}"
 
 
-def section_values(settings: Settings, section: type[BaseModel]) -> dict[str, Any]:
-    """The values of one section's settings, e.g. to build the Dagster resource derived from that section."""
-    return {name: getattr(settings, name) for name in section.model_fields}
+def section_values(settings: Settings, section: type[BaseModel], *, only_settings: bool = False) -> dict[str, Any]:
+    """The values of one section's settings, e.g. to build the Dagster resource derived from that section
+    (`only_settings`: skip the fields a resource adds that are not settings)."""
+    return {name: getattr(settings, name) for name in section.model_fields
+            if not only_settings or name in Settings.model_fields}

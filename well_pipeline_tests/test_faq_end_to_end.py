@@ -29,15 +29,12 @@ from click.testing import CliRunner
 from well_pipeline.adapters.secrets import QONTO_REFRESH_TOKEN, SecretStore
 from well_pipeline.adapters.storage import DuckDBStorage
 from well_pipeline.cli.main import cli
-from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
-from well_pipeline.defs.pipeline.assets import invoice_pipeline
-from well_pipeline.defs.qonto.partitions import qonto_daily_partitions
-from well_pipeline.defs.qonto.sensors import forget_probe_client
-from well_pipeline.defs.resources import build_resources
+from well_pipeline.defs.workspace.factory import build_workspace
 from well_pipeline.sandbox.melio import InboxConfig, MelioInbox
 from well_pipeline.services import review
 from well_pipeline.services.sync_cursor import rewind_cursor
 from well_pipeline.settings import load_settings
+from well_pipeline.workspaces import load_workspaces
 from well_pipeline_tests.defs.conftest import BILLS, DAY0, IBAN, INBOX_ADDRESS, VENDORS, clean_invoices
 from well_pipeline_tests.support.qonto_records import make_invoice, write_dataset
 from well_pipeline_tests.support.qonto_sandbox import free_port, running_sandbox
@@ -65,11 +62,6 @@ def stranger() -> dict:
 
 def inbox_ids(inbox: MelioInbox) -> Counter[str]:
     return Counter(message.header("X-Well-Qonto-Id") for message in inbox.messages())
-
-
-@pytest.fixture(autouse=True)
-def fresh_probe_client() -> None:
-    forget_probe_client()
 
 
 def test_the_faq_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,18 +95,19 @@ def test_the_faq_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         (data / "melio" / "vendors.csv").write_text(VENDORS)
         (data / "melio" / "bills.csv").write_text(BILLS)
         settings = load_settings()
-        resources = build_resources(settings)
+        (workspace,) = load_workspaces(settings)  # no workspace file: the default workspace `main`
+        ws = build_workspace(workspace)  # what the code location builds, its sensor and jobs
         overlap = timedelta(minutes=settings.sync_overlap_minutes)
         declare_sensor(instance)  # the daemon's first evaluation stores the sensor's state
 
         # 1. Connect and backfill. Before the Melio exports are loaded, the sensor waits (nothing is scored).
         connected = runner.invoke(cli, ["qonto", "connect", "--sandbox-approve"])
         assert connected.exit_code == 0, connected.output
-        assert "waits for the first Melio export load" in skip_text(daemon_tick(resources, instance))
-        assert dg.materialize([melio_vendor_directory, melio_ledger], resources=resources, instance=instance).success
-        backfill = dg.materialize([invoice_pipeline], resources=resources, instance=instance, tags={
-            "dagster/asset_partition_range_start": qonto_daily_partitions.get_first_partition_key(),
-            "dagster/asset_partition_range_end": qonto_daily_partitions.get_last_partition_key()})
+        assert "waits for the first Melio export load" in skip_text(daemon_tick(ws, instance))
+        assert dg.materialize(list(ws.melio_assets), instance=instance).success
+        backfill = dg.materialize([ws.pipeline], instance=instance, tags={
+            "dagster/asset_partition_range_start": ws.partitions.get_first_partition_key(),
+            "dagster/asset_partition_range_end": ws.partitions.get_last_partition_key()})
         assert backfill.success
         (backfilled,) = reported_markers(instance, backfill.run_id)  # a backfill reaching the present sets it
         assert set(inbox_ids(inbox)) == {"d0-000", "d0-001", "d0-002"}
@@ -125,20 +118,20 @@ def test_the_faq_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         # 2. A new invoice appears in Qonto: one tick asks for a sync from the backfill's marker, its run delivers it.
         new = fresh_invoice("new-1", iban=IBAN)
         write_dataset(dataset, qonto_records := [*qonto_records, new])
-        request = only_request(daemon_tick(resources, instance))
+        request = only_request(daemon_tick(ws, instance))
         assert marker_of(stored_cursor(instance)) == backfilled
         assert window(request)["updated_from"] == (backfilled - overlap).isoformat()
-        assert launch(resources, instance, request).success
+        assert launch(ws, instance, request).success
         assert inbox_ids(inbox)["new-1"] == 1
 
         # 3. A quiet tick launches nothing and costs one request (the first after the run settles it).
-        settled = daemon_tick(resources, instance)
+        settled = daemon_tick(ws, instance)
         marker = marker_of(stored_cursor(instance))
         assert marker is not None and marker > backfilled
         assert f"No change since {marker.isoformat()}" in skip_text(settled)
         runs = len(instance.get_runs())
         sandbox.reset_stats()
-        quiet = daemon_tick(resources, instance)
+        quiet = daemon_tick(ws, instance)
         assert f"No change since {marker.isoformat()}" in skip_text(quiet)
         assert sandbox.stats()["requests"] == 1 and sandbox.stats()["api_requests"] == 1
         assert len(instance.get_runs()) == runs
@@ -155,7 +148,7 @@ def test_the_faq_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         assert refused.status_code in (400, 401)
         later = fresh_invoice("new-2", iban=IBAN)  # arrives in Qonto while Well is disconnected
         write_dataset(dataset, qonto_records := [*qonto_records, later])
-        skipped = skip_text(daemon_tick(resources, instance))
+        skipped = skip_text(daemon_tick(ws, instance))
         assert "Qonto is not connected" in skipped and marker.isoformat() in skipped
         assert review.list_queue(storage, limit=None) == queue
         assert len(instance.get_runs()) == runs and marker_of(stored_cursor(instance)) == marker
@@ -163,11 +156,11 @@ def test_the_faq_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         # 5. Reconnect: the next tick resumes from the marker (minus the overlap), not from scratch.
         again = runner.invoke(cli, ["qonto", "connect", "--sandbox-approve"])
         assert again.exit_code == 0 and "kept from the first connect" in again.output
-        resumed = only_request(daemon_tick(resources, instance))
+        resumed = only_request(daemon_tick(ws, instance))
         assert window(resumed)["updated_from"] == (marker - overlap).isoformat()
-        assert launch(resources, instance, resumed).success
+        assert launch(ws, instance, resumed).success
         assert inbox_ids(inbox)["new-2"] == 1
-        assert "No change since" in skip_text(daemon_tick(resources, instance))
+        assert "No change since" in skip_text(daemon_tick(ws, instance))
 
         # 6. Rewind the marker before every record and re-import: nothing e-mailed twice, no row duplicated.
         since = (DAY0 - timedelta(days=1)).date().isoformat()
@@ -175,10 +168,10 @@ def test_the_faq_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         assert rewound.exit_code == 0, rewound.output
         to = datetime.fromisoformat(f"{since}T00:00:00+00:00")
         assert stored_cursor(instance) == rewind_cursor(to)  # the sensor's marker, in the instance
-        reimport = only_request(daemon_tick(resources, instance))
+        reimport = only_request(daemon_tick(ws, instance))
         assert window(reimport)["updated_from"] == (to - overlap).isoformat()
-        assert launch(resources, instance, reimport).success
-        assert "No change since" in skip_text(daemon_tick(resources, instance))
+        assert launch(ws, instance, reimport).success
+        assert "No change since" in skip_text(daemon_tick(ws, instance))
         assert review.list_queue(storage, limit=None).entries == queue.entries
 
     sent = inbox_ids(inbox)

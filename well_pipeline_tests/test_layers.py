@@ -34,6 +34,7 @@ LAYOUT = {
     "adapters/__init__.py": "import duckdb\nimport well_pipeline.core\n",
     "services/__init__.py": "import well_pipeline.adapters\nimport well_pipeline.core\n",
     "settings.py": "import pydantic_settings\nimport well_pipeline.adapters\n",
+    "workspaces.py": "import well_pipeline.adapters\nimport well_pipeline.settings\n",
     "defs/__init__.py": "import dagster\nimport well_pipeline.services\nimport well_pipeline.settings\n",
     "definitions.py": "import dagster\nimport well_pipeline.defs\n",
     "cli/__init__.py": "import click\nimport well_pipeline.services\nimport well_pipeline.settings\n",
@@ -86,6 +87,8 @@ def test_the_layout_as_intended_keeps_every_contract(tmp_path: Path) -> None:
     ("settings.py", "import well_pipeline.cli.sandbox\n", "production-no-sandbox"),  # indirectly reaches the sandbox
     ("services/__init__.py", "import psycopg\n", "psycopg-only-in-adapters"),
     ("defs/__init__.py", "def later():\n    from psycopg import sql\n", "psycopg-only-in-adapters"),
+    ("workspaces.py", "import well_pipeline.sandbox\n", "production-no-sandbox"),
+    ("workspaces.py", "import psycopg\n", "psycopg-only-in-adapters"),
 ])
 def test_a_planted_violation_breaks_its_contract(tmp_path: Path, module: str, line: str, broken: str) -> None:
     result = lint(tmp_path, {module: line})

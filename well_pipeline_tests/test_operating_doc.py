@@ -185,7 +185,7 @@ def test_every_dagster_command_of_the_page_exists_with_its_options(program: str)
 
 
 @pytest.mark.parametrize(("program", "args"), [("dagster", ["asset", "materialize", "--partition-rang", "x"]),
-                                               ("dagster", ["sensor", "cursors", "qonto_sync_sensor"]),
+                                               ("dagster", ["sensor", "cursors", "qonto_sync_sensor__main"]),
                                                ("dg", ["launch", "--asset", "x"])])
 def test_a_wrong_dagster_command_or_option_fails_the_check(program: str, args: list[str]) -> None:
     """The check above can fail: `--help` does not hide an unknown command or option."""

@@ -173,11 +173,13 @@ def test_scoring_defaults_are_the_pure_policys() -> None:
 
 
 def test_nothing_reads_settings_at_import_but_the_definitions_pieces(tmp_path: Path) -> None:
-    """An unreadable setting breaks only what needs settings to be *built* (partitions, sensor intervals)."""
+    """An unreadable setting breaks only building the definitions (per workspace: partitions, sensor intervals),
+    never an import."""
     env = {**os.environ, "WELL_QONTO_TIMEOUT_S": "soon", "PYTHONPATH": str(ROOT)}
-    quiet = "import well_pipeline.cli.main, well_pipeline.definitions, well_pipeline.defs.resources"
+    quiet = ("import well_pipeline.cli.main, well_pipeline.definitions, well_pipeline.defs.resources, "
+             "well_pipeline.defs.qonto.partitions, well_pipeline.workspaces")
     assert subprocess.run([sys.executable, "-c", quiet], env=env, cwd=tmp_path).returncode == 0
-    built = subprocess.run([sys.executable, "-c", "import well_pipeline.defs.qonto.partitions"], env=env,
+    built = subprocess.run([sys.executable, "-c", "import well_pipeline.definitions as d; d.defs()"], env=env,
                            cwd=tmp_path, capture_output=True, text=True)
     assert built.returncode != 0 and "setting qonto_timeout_s ($WELL_QONTO_TIMEOUT_S)" in built.stderr
 

@@ -18,6 +18,7 @@ is tightened whenever the database is opened or closed.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 _GROUP_AND_OTHER = 0o077
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
 
 _trees_done: set[str] = set()
 _trees_lock = threading.Lock()
@@ -116,6 +118,32 @@ def write_private(path: Path, data: bytes, *, exclusive: bool = False) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def create_private(path: Path, data: bytes) -> bool:
+    """Create `path` (0600, its folder private) holding `data`, atomically and only if absent: False if it exists.
+
+    Written whole beside it, then hard-linked into place: the link is atomic *and* create-only, so a reader (a
+    code location loading) never sees half a file, and of two racing writers the first stands. (`write_private`'s
+    `exclusive` is create-only but not atomic.)
+    """
+    path = Path(path)
+    private_dir(path.parent)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    write_private(draft, data)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+        if path.exists():
+            return False
+        os.replace(draft, path)  # a file system without hard links: still atomic, but a racing writer could win
+    finally:
+        draft.unlink(missing_ok=True)
+    return True
 
 
 def tighten_tree(root: Path) -> tuple[int, int]:

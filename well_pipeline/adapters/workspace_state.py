@@ -15,7 +15,6 @@ file is private like everything under `data_dir` (0600, `adapters/filesystem.py`
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import threading
@@ -23,13 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from well_pipeline.adapters.filesystem import private_dir, tighten, write_private
+from well_pipeline.adapters.filesystem import create_private, tighten, write_private
 
-__all__ = ["FILE_NAME", "WorkspaceState", "WorkspaceStateError", "pin", "read", "workspace_file"]
+__all__ = ["FILE_NAME", "REGION_FILE", "WorkspaceState", "WorkspaceStateError", "pin", "read", "read_region",
+           "region_file", "restamp_region", "stamp_region", "workspace_file"]
 
 FILE_NAME = "workspace.json"
 FORMAT = 1
-_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
 
 
 class WorkspaceStateError(RuntimeError):
@@ -99,22 +98,59 @@ def pin(path: Path, state: WorkspaceState) -> tuple[WorkspaceState, bool]:
     stored = read(path)
     if stored is not None:
         return stored, False
-    private_dir(path.parent)
-    # Written whole beside it, then hard-linked into place: the link is atomic *and* create-only, so a code
-    # location loading meanwhile never reads half a file, and of two racing pins the first stands.
-    draft = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
-    write_private(draft, state.to_json())
-    try:
-        os.link(draft, path)
-    except FileExistsError:  # another process pinned it between our read and our link: theirs stands
+    if not create_private(path, state.to_json()):  # another process pinned it between our read and our link
         stored = read(path)
         if stored is None:
             raise _damaged(path, "it disappeared while another process created it") from None
         return stored, False
-    except OSError as exc:
-        if exc.errno not in _NO_HARD_LINKS:
-            raise
-        os.replace(draft, path)  # a file system without hard links: still atomic, but a racing pin could win
-    finally:
-        draft.unlink(missing_ok=True)
     return state, True
+
+
+# ---- the storage region the data was placed in: `<data_dir>/region.json` ----------------------------------------
+# Why a file of its own beside workspace.json: it is written on the workspace's first use (workspace.json only at
+# the first Qonto connect), and rewritten only by `well workspace move` (the region of a copy).
+
+REGION_FILE = "region.json"
+
+
+def region_file(data_dir: Path) -> Path:
+    return Path(data_dir) / REGION_FILE
+
+
+def _region_json(region: str, workspace_id: str) -> bytes:
+    return json.dumps({"format": FORMAT, "region": region, "workspace": workspace_id,
+                       "stamped_at": datetime.now(UTC).isoformat()}, indent=2).encode() + b"\n"
+
+
+def read_region(data_dir: Path) -> str | None:
+    """The region the data in `data_dir` was placed in, or None when not stamped yet."""
+    path = region_file(data_dir)
+    try:
+        document = json.loads(path.read_bytes())
+        region = document["region"]
+        if not isinstance(region, str) or document.get("format") != FORMAT:
+            raise ValueError("not a region stamp")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise WorkspaceStateError(f"region stamp {path} cannot be read ({type(exc).__name__}: {exc}); it records "
+                                  "the storage region this data was placed in. Restore it from a backup, or delete "
+                                  "it: the next use stamps the workspace's configured region.") from None
+    return region
+
+
+def stamp_region(data_dir: Path, region: str, workspace_id: str) -> str:
+    """Record `region` unless a region is recorded already; returns the region recorded (create-only)."""
+    path = region_file(data_dir)
+    if create_private(path, _region_json(region, workspace_id)):
+        return region
+    stored = read_region(data_dir)
+    return stored if stored is not None else region
+
+
+def restamp_region(data_dir: Path, region: str, workspace_id: str) -> None:
+    """Record `region` over any earlier stamp (a copy made by `well workspace move`), atomically."""
+    path = region_file(data_dir)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    write_private(draft, _region_json(region, workspace_id))
+    os.replace(draft, path)

@@ -12,21 +12,64 @@ import click
 from well_pipeline.adapters.storage import DatabaseLockedError, Storage
 from well_pipeline.adapters.storage.choice import open_storage as choose_storage
 from well_pipeline.core.scoring.display import text
-from well_pipeline.settings import DEFAULT_SETTINGS_FILE, SETTINGS_FILE_ENV, Settings, SettingsError, load_settings
+from well_pipeline.services.sync_cursor import sensor_name
+from well_pipeline.settings import DEFAULT_SETTINGS_FILE, SETTINGS_FILE_ENV, Settings, SettingsError
+from well_pipeline.workspaces import Workspace, load_workspaces, misplaced_data, select_workspace, verify_placement
 
 DATABASE_BUSY = "Well's database is busy (a run is writing); retry in a moment"
+WORKSPACE_ENV = "WELL_WORKSPACE"
+WORKSPACE_META = "well.workspace"  # the `--workspace` given to `well`, kept in the click context
+
+
+def chosen_workspace_id() -> str | None:
+    """The workspace asked for: `well --workspace ID`, else `WELL_WORKSPACE`, else None (the only one)."""
+    ctx = click.get_current_context(silent=True)
+    chosen = ctx.meta.get(WORKSPACE_META) if ctx is not None else None
+    return chosen or os.environ.get(WORKSPACE_ENV) or None
+
+
+def current_workspace() -> Workspace:
+    """The workspace this command works on; its `.settings` are the settings every `well` command reads.
+
+    With one workspace it is that one; with several, `--workspace` (or `WELL_WORKSPACE`) must choose, else the
+    error lists them (a `SettingsError`, one line through `WellGroup`).
+    """
+    return select_workspace(load_workspaces(), chosen_workspace_id())
+
+
+def current_settings() -> Settings:
+    """The current workspace's settings (deployment settings overlaid by its workspace file)."""
+    return current_workspace().settings
 
 
 def open_storage(*, read_only: bool = False) -> Storage:
-    """The configured storage, or a clear error when nothing was materialised yet.
+    """The current workspace's storage, or a clear error when nothing was materialised yet.
 
     `read_only` for commands that only look (see `Database.read_only`). Opening the file waits up to
     `database_busy_wait_s` for a run that is writing (runs hold it only for short steps); past that, `WellGroup`
-    turns the lock error into one line.
+    turns the lock error into one line. Data sitting in another storage region is refused (`verify_placement`).
     """
-    settings = load_settings()
+    settings = current_settings()
     if settings.storage_backend == "duckdb" and not settings.duckdb_path.exists():
+        verify_placement_if_data(settings)
         raise click.ClickException(no_database_message(settings))
+    verify_placement(settings)  # data in another region: refused, never opened there
+    return open_storage_for(settings, read_only=read_only)
+
+
+def verify_placement_if_data(settings: Settings) -> None:
+    """`verify_placement` where looking must create nothing: only when the data folder exists (the other region's
+    copy is checked either way, as that is the likely reason nothing is here)."""
+    if settings.data_path.exists():
+        verify_placement(settings)
+    else:
+        elsewhere = misplaced_data(settings)
+        if elsewhere is not None:
+            verify_placement(settings)  # raises, naming both regions
+
+
+def open_storage_for(settings: Settings, *, read_only: bool = False) -> Storage:
+    """The storage `settings` describe (a workspace's), opened as every `well` command opens it."""
     return choose_storage(settings.storage_backend, duckdb_path=settings.duckdb_path,
                           attachments_url=settings.attachments_location, postgres_dsn=settings.postgres_dsn,
                           postgres_schema=settings.postgres_schema, read_only=read_only,
@@ -42,13 +85,14 @@ def no_database_message(settings: Settings) -> str:
     return (f"no Well database at {settings.duckdb_path} (data directory {data_dir}, setting data_dir: "
             f"WELL_DATA_DIR or data_dir in {source}). Point it at the directory that holds well.duckdb (the demo "
             "keeps its data in .well_demo/data: WELL_DATA_DIR=.well_demo/data), or run a first sync (the Dagster "
-            "UI, qonto_sync_sensor) with these settings.")
+            f"UI, {sensor_name(settings.workspace_id)}) with these settings.")
 
 
 def storage_if_any(*, read_only: bool = True) -> Storage | None:
     """The configured storage, or None when nothing was materialised yet (for commands that then say "no data")."""
-    settings = load_settings()
+    settings = current_settings()
     if settings.storage_backend == "duckdb" and not settings.duckdb_path.exists():
+        verify_placement_if_data(settings)  # "no data" must not hide data sitting in another region
         return None  # (a PostgreSQL schema is created on first use: an empty one just reads empty)
     return open_storage(read_only=read_only)
 

@@ -7,13 +7,14 @@ from typing import Any
 
 import click
 
-from well_pipeline.cli.common import WellGroup
+from well_pipeline.cli.common import WORKSPACE_ENV, WORKSPACE_META, WellGroup
 from well_pipeline.cli.delivery import delivery
 from well_pipeline.cli.qonto import qonto
 from well_pipeline.cli.review import review
 from well_pipeline.cli.sandbox import sandbox
 from well_pipeline.cli.secrets import secrets
 from well_pipeline.cli.settings import settings
+from well_pipeline.cli.workspace import workspace
 
 # The modules of the `sandbox` extra's packages (pyproject.toml; a test keeps the two equal): production never
 # imports them, an import-linter contract sees to it.
@@ -42,8 +43,13 @@ class WellCli(WellGroup):
 @click.group(cls=WellCli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
-def cli(log_level: str) -> None:
+@click.option("--workspace", "-w", "workspace_id", envvar=WORKSPACE_ENV, metavar="ID",
+              help=f"The workspace (company) to work on (${WORKSPACE_ENV}); default: the only one. "
+                   "`well workspace list` shows them.")
+@click.pass_context
+def cli(ctx: click.Context, log_level: str, workspace_id: str | None) -> None:
     """Well: Qonto supplier invoices into Melio, safely and without duplicates."""
+    ctx.meta[WORKSPACE_META] = workspace_id or None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
@@ -53,6 +59,7 @@ cli.add_command(settings)
 cli.add_command(qonto)
 cli.add_command(delivery)
 cli.add_command(review)
+cli.add_command(workspace)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

@@ -20,15 +20,15 @@ from well_pipeline.adapters.secrets import QONTO_STAGING_TOKEN, Secret
 from well_pipeline.adapters.storage import DatabaseLockedError
 from well_pipeline.adapters.workspace_state import WorkspaceStateError, workspace_file
 from well_pipeline.cli import sensor_cursor
-from well_pipeline.cli.common import open_storage, printable, storage_if_any
+from well_pipeline.cli.common import current_settings, open_storage, printable, storage_if_any
 from well_pipeline.cli.secrets import SecretErrorsGroup, open_store
 from well_pipeline.cli.sensor_cursor import SensorCursorError
 from well_pipeline.services import qonto_connection, sync_marker
 from well_pipeline.services.history_window import resolve_history_start
 from well_pipeline.services.qonto_connection import QontoConnectionError
-from well_pipeline.services.sync_cursor import SENSOR_NAME, rewind_cursor
+from well_pipeline.services.sync_cursor import rewind_cursor, sensor_name
 from well_pipeline.services.sync_marker import MarkerRewindError
-from well_pipeline.settings import load_settings
+from well_pipeline.workspaces import verify_placement
 
 
 class QontoGroup(SecretErrorsGroup):
@@ -68,7 +68,8 @@ def connect(no_browser: bool, sandbox_approve: bool, timeout: int) -> None:
     The first connect also fixes the first day of the backfill window (the first daily partition); a reconnect
     keeps it, and only the history_start setting changes it.
     """
-    settings = load_settings()
+    settings = current_settings()
+    verify_placement(settings)  # the first connect writes into the workspace's data folder
     store = open_store(settings)
 
     def show(url: str) -> None:
@@ -93,7 +94,7 @@ def connect(no_browser: bool, sandbox_approve: bool, timeout: int) -> None:
 @qonto.command()
 def disconnect() -> None:
     """Revoke Well's access at Qonto and forget the token (stored records and the sync marker are kept)."""
-    settings = load_settings()
+    settings = current_settings()
     outcome = qonto_connection.disconnect(settings.connection(), open_store(settings))
     if not outcome.was_connected:
         click.echo("Qonto is not connected; nothing to revoke")
@@ -106,7 +107,7 @@ def disconnect() -> None:
 @qonto.command()
 def status() -> None:
     """Connection state and the last successful sync (reads only: creates no key, no file)."""
-    settings = load_settings()
+    settings = current_settings()
     storage = storage_if_any(read_only=True)
     state = qonto_connection.connection_status(settings.connection(), open_store(settings),
                                                storage.invoices if storage else None)
@@ -153,12 +154,14 @@ def rewind(since: str, print_only: bool) -> None:
     backwards and after a first successful sync; re-reading is safe (records are keyed on their Qonto id, and an
     e-mail already sent is never sent again).
 
-    The live marker is the qonto_sync_sensor's cursor in the Dagster instance: with DAGSTER_HOME set, this runs
-    `dagster sensor cursor qonto_sync_sensor --set '{"marker": ...}'` against it, then moves DuckDB's copy (what
-    `well qonto status` shows). Without DAGSTER_HOME, or with --print-only, it changes nothing and prints that
-    command. The sensor's next tick asks Qonto for everything updated since SINCE minus sync_overlap_minutes.
+    The live marker is the workspace's sync sensor's cursor in the Dagster instance: with DAGSTER_HOME set, this
+    runs `dagster sensor cursor qonto_sync_sensor__<workspace> --set '{"marker": ...}'` against it, then moves
+    DuckDB's copy (what `well qonto status` shows). Without DAGSTER_HOME, or with --print-only, it changes nothing
+    and prints that command. The sensor's next tick asks Qonto for everything updated since SINCE minus
+    sync_overlap_minutes.
     """
     moment = _moment(since)
+    workspace_id = current_settings().workspace_id
     storage = open_storage()
     before = sync_marker.last_sync(storage.invoices)
     to = sync_marker.check_rewind(before, moment, now=datetime.now(UTC))
@@ -168,18 +171,20 @@ def rewind(since: str, print_only: bool) -> None:
     if print_only or home is None:
         why = "--print-only" if print_only else "DAGSTER_HOME is not set, so the Dagster instance is unknown"
         click.echo(f"Nothing changed ({why}). To move the sync marker back from {before.isoformat()} to "
-                   f"{to.isoformat()}, run from the project directory:\n  {sensor_cursor.shell_command(cursor, home)}"
+                   f"{to.isoformat()}, run from the project directory:\n  "
+                   f"{sensor_cursor.shell_command(cursor, home, workspace_id)}"
                    "\n(or paste the cursor with Edit cursor on the sensor's page). DuckDB's copy follows after the "
                    "next successful sync.")
         if not print_only:
             raise click.exceptions.Exit(1)
         return
-    locations = sensor_cursor.set_cursor(cursor, home, cwd=Path.cwd())
+    locations = sensor_cursor.set_cursor(cursor, home, cwd=Path.cwd(), workspace=workspace_id)
     try:
         sync_marker.rewind(storage.invoices, to, now=datetime.now(UTC))
         copy = "and DuckDB's copy"
     except DatabaseLockedError:  # a run is writing: it sets DuckDB's copy itself when it succeeds
         copy = "(DuckDB's copy, shown by `well qonto status`, is busy: the next successful sync writes it)"
-    click.echo(f"Sync marker moved back from {before.isoformat()} to {to.isoformat()}: {SENSOR_NAME}'s cursor in "
+    click.echo(f"Sync marker moved back from {before.isoformat()} to {to.isoformat()}: "
+               f"{sensor_name(workspace_id)}'s cursor in "
                f"{home} (code location {', '.join(locations)}) {copy}. The sensor's next tick re-reads what Qonto "
                "updated since then (minus sync_overlap_minutes).")

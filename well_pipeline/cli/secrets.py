@@ -13,7 +13,8 @@ from typing import Any
 import click
 
 from well_pipeline.adapters.secrets import KNOWN_SECRETS, SecretStore, SecretStoreError
-from well_pipeline.settings import Settings, SettingsError, load_settings
+from well_pipeline.settings import Settings, SettingsError
+from well_pipeline.workspaces import secret_store_for
 
 KNOWN = list(KNOWN_SECRETS)
 
@@ -29,9 +30,11 @@ class SecretErrorsGroup(click.Group):
 
 
 def open_store(settings: Settings | None = None) -> SecretStore:
-    """The configured secret store, with its key file from the settings (`secret_key_file`)."""
-    settings = settings or load_settings()
-    return SecretStore(settings.secrets_path, key_file=settings.secret_key_path)
+    """The current workspace's secret store (key file from `secret_key_file`), seeing only its `WELL_SECRET_*`
+    variables (`WELL_SECRET_<WS>__<NAME>`; a bare `WELL_SECRET_<NAME>` only with a single workspace)."""
+    from well_pipeline.cli.common import current_settings  # (cli.common imports the storage; secrets stay light)
+
+    return secret_store_for(settings or current_settings())
 
 
 @click.group(cls=SecretErrorsGroup)

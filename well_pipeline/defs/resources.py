@@ -1,15 +1,22 @@
-"""Dagster resources: Well's settings as resource configuration, adapters built from them at run time.
+"""Dagster resources: a workspace's settings as resource configuration, adapters built from them at run time.
 
 Each resource *is* a section of the settings model (`well_pipeline/settings.py`): it inherits the section's
-fields, so the Dagster UI (Deployment → Resources) shows every non-secret setting with its value, help text and
-default, and a launchpad override is validated by the same rules as `well.toml`. Nothing is declared twice here:
-a resource adds only the adapters it builds. Secrets never appear: resources read them from the encrypted secret
-store when a run starts, so they stay out of run config, the event log and the UI.
+fields, so a run's resource config (the launchpad, the run's config tab) shows every non-secret setting with its
+value, help text and default, and a launchpad override is validated by the same rules as `well.toml`. Nothing is
+declared twice here: a resource adds only the adapters it builds (and the two resources reading secrets carry the
+workspace's id, so their store sees only that workspace's `WELL_SECRET_*`). Secrets never appear: resources read
+them from the encrypted secret store when a run starts, so they stay out of run config, the event log and the UI.
+Each workspace's definitions get their own instances, under keys suffixed with the workspace
+(defs/workspace/resources.py).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import dagster as dg
+from pydantic import Field
 
 from well_pipeline.adapters.melio import SmtpMailer
 from well_pipeline.adapters.melio.bill_email import validate_address
@@ -28,22 +35,53 @@ from well_pipeline.settings import (
     SecretStoreSettings,
     Settings,
     StorageSettings,
+    WorkspaceSettings,
     check_melio_inbox,
-    code_location_settings,
     section_values,
 )
+from well_pipeline.workspaces import Placement, secret_store_for, verify_placement
+
+_WORKSPACE_FIELDS = WorkspaceSettings.model_fields
 
 
-def _secret_store(location: SecretStoreSettings) -> SecretStore:
-    return SecretStore(location.secrets_path, key_file=location.secret_key_path)
+class WorkspaceSecretStoreSettings(SecretStoreSettings):
+    """The secret store's section, and whose store it is: the workspace id and where the workspace files are
+    (with several workspaces, a bare `WELL_SECRET_<NAME>` is refused and `WELL_SECRET_<WS>__<NAME>` applies)."""
+
+    workspace_id: str = Field(_WORKSPACE_FIELDS["workspace_id"].default,
+                              description=_WORKSPACE_FIELDS["workspace_id"].description)
+    workspaces_dir: str = Field(_WORKSPACE_FIELDS["workspaces_dir"].default,
+                                description=_WORKSPACE_FIELDS["workspaces_dir"].description)
+
+
+def _secret_store(location: WorkspaceSecretStoreSettings) -> SecretStore:
+    """The workspace's store through the one function that maps its environment (well_pipeline/workspaces.py)."""
+    return secret_store_for(Settings(data_dir=location.data_dir, secret_key_file=location.secret_key_file,
+                                     workspace_id=location.workspace_id, workspaces_dir=location.workspaces_dir))
 
 
 class WellStorageResource(dg.ConfigurableResource, StorageSettings):
-    """Where Well keeps its data: the DuckDB file (or PostgreSQL schema) and the content-addressed document store."""
+    """Where Well keeps its data: the DuckDB file (or PostgreSQL schema) and the content-addressed document store.
+
+    It also carries the workspace's placement (its id, and its folder in every other region), so that every
+    process opening the store (sensor, run worker, on any machine) refuses data sitting in another region, as the
+    CLI does, rather than starting a second copy in this one."""
+
+    workspace_id: str = Field(_WORKSPACE_FIELDS["workspace_id"].default,
+                              description=_WORKSPACE_FIELDS["workspace_id"].description)
+    other_region_folders: dict[str, str] = Field(
+        default_factory=dict, description="Set from the storage regions, not by hand: this workspace's folder in "
+        "every other region. Data found in one is refused (`well workspace move`), never opened or copied here.")
+
+    def placement(self) -> Placement:
+        return Placement(self.workspace_id, self.storage_region, self.data_path,
+                         {region: Path(folder) for region, folder in self.other_region_folders.items()})
 
     def storage(self, *, read_only: bool = False, lock_timeout_s: float = 30.0) -> Storage:
         """The workspace's storage, of the `storage_backend` setting (chosen by `adapters/storage/choice.py`).
-        `lock_timeout_s`: how long an open waits for another process's write lock (the sync sensor waits briefly)."""
+        `lock_timeout_s`: how long an open waits for another process's write lock (the sync sensor waits briefly).
+        Data in another region is refused first (`PlacementError`); a write open stamps the region on first use."""
+        verify_placement(self.placement(), stamp=not read_only)
         return open_storage(self.storage_backend, duckdb_path=self.duckdb_path,
                             attachments_url=self.attachments_location, postgres_dsn=self.postgres_dsn,
                             postgres_schema=self.postgres_schema, read_only=read_only, lock_timeout_s=lock_timeout_s,
@@ -54,7 +92,7 @@ class WellStorageResource(dg.ConfigurableResource, StorageSettings):
                                      s3_region=self.attachments_s3_region)
 
 
-class QontoResource(dg.ConfigurableResource, QontoSettings, SecretStoreSettings):
+class QontoResource(dg.ConfigurableResource, QontoSettings, WorkspaceSecretStoreSettings):
     """Qonto Business API access (credentials come from the secret store)."""
 
     def secret_store(self) -> SecretStore:
@@ -76,7 +114,7 @@ class ScoringResource(dg.ConfigurableResource, ScoringSettings):
     """The scoring policy (`policy()`), validated when the resource is built and when a run starts."""
 
 
-class MelioDeliveryResource(dg.ConfigurableResource, DeliverySettings, SecretStoreSettings):
+class MelioDeliveryResource(dg.ConfigurableResource, DeliverySettings, WorkspaceSecretStoreSettings):
     """Where bills go: the Melio email-in address and the SMTP relay (its password stays in the secret store)."""
 
     def checked_addresses(self) -> tuple[str, str, list[str]]:
@@ -105,21 +143,22 @@ class MelioDeliveryResource(dg.ConfigurableResource, DeliverySettings, SecretSto
         return SendQuota(per_minute=self.smtp_max_per_minute, per_day=self.smtp_max_per_day)
 
 
-def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
-    """Every resource, configured with its section of `settings` (default: the code location's settings).
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """Every resource of the workspace whose settings these are, configured with its section of `settings`.
 
     Building validates: a mistyped Melio inbox is refused here, when the code location loads, not at delivery.
     """
-    settings = settings or code_location_settings()
     # Absolute, so runs, sensors and the CLI read the same files whatever their working directory.
     data_dir = str(settings.data_path.resolve())
 
-    def configured(resource: type[dg.ConfigurableResource]) -> dg.ConfigurableResource:
-        values = section_values(settings, resource)
-        return resource(**(values | {"data_dir": data_dir} if "data_dir" in values else values))
+    def configured(resource: type[dg.ConfigurableResource], **extra: Any) -> dg.ConfigurableResource:
+        values = section_values(settings, resource, only_settings=True)
+        return resource(**(values | {"data_dir": data_dir} if "data_dir" in values else values), **extra)
 
+    placement = Placement.of(settings)
     return {
-        "storage": configured(WellStorageResource),
+        "storage": configured(WellStorageResource, other_region_folders={
+            region: str(folder.resolve()) for region, folder in placement.elsewhere.items()}),
         "qonto": configured(QontoResource),
         "melio_exports": configured(MelioExportsResource),
         "melio_delivery": configured(MelioDeliveryResource),

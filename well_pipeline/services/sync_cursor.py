@@ -3,7 +3,7 @@
 Why the cursor: the sensor must know the marker without opening DuckDB (a run may hold its write lock), and a
 marker that moves only after the run covering its window succeeded needs a place that remembers the run. Dagster
 keeps a sensor's cursor with the sensor, shows it on its page, and lets a person edit it ("Edit cursor") or set it
-from the command line (`dagster sensor cursor qonto_sync_sensor --set '{...}'`): that edit is the documented
+from the command line (`dagster sensor cursor qonto_sync_sensor__main --set '{...}'`): that edit is the documented
 rewind (`well qonto rewind` builds it).
 
 The format (every key optional; an unknown key or a malformed value is refused, naming it, so a typo in an edit
@@ -15,7 +15,7 @@ is seen and nothing is lost):
      "melio": 57,                             storage id of the Melio export load the last sync scored against
      "delivered": "9c1e…",                    what the last successful "deliver approved" run was asked to deliver
      "retry": {"base": "qonto-sync:…", "count": 1},   failed runs of the same request (their run keys differ)
-     "pending": {"job": "qonto_sync_job", "run_key": "…", "window_to": "…", "seen": […], "melio": 57,
+     "pending": {"job": "qonto_sync_job__main", "run_key": "…", "window_to": "…", "seen": […], "melio": 57,
                  "digest": ""}}               the run requested last, settled on a later tick
 
 A cursor without "adopted" was written by a person (the sensor always writes it): the sensor then ignores every
@@ -33,11 +33,35 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+# The base names; each workspace's definitions carry them with the suffix `__<workspace id>` (`sensor_name`...).
 SENSOR_NAME = "qonto_sync_sensor"
 SYNC_JOB = "qonto_sync_job"
 DELIVER_JOB = "deliver_approved_job"
 _KEYS = {"marker", "adopted", "known", "melio", "delivered", "retry", "pending"}
 _PENDING_KEYS = {"job", "run_key", "window_to", "seen", "melio", "digest"}
+
+
+def sensor_name(workspace: str) -> str:
+    """The sync sensor of a workspace (its cursor holds that workspace's marker): `qonto_sync_sensor__<id>`.
+    Here, not in defs/, because the CLI (`well qonto rewind`, `well sensor-cursor`) needs it without Dagster's
+    definitions; `defs/workspace/names.py` builds its names from these."""
+    return f"{SENSOR_NAME}__{workspace}"
+
+
+def sync_job_name(workspace: str) -> str:
+    """The workspace's sync job: `qonto_sync_job__<id>`."""
+    return f"{SYNC_JOB}__{workspace}"
+
+
+def deliver_job_name(workspace: str) -> str:
+    """The workspace's "deliver approved now" job: `deliver_approved_job__<id>`."""
+    return f"{DELIVER_JOB}__{workspace}"
+
+
+def is_sync_job(name: str) -> bool:
+    """Whether a pending run's job is a sync job: any workspace's, or the unsuffixed name a cursor written before
+    workspaces holds (such a cursor still parses and settles)."""
+    return name == SYNC_JOB or name.startswith(SYNC_JOB + "__")
 
 
 class CursorError(ValueError):
@@ -149,7 +173,7 @@ class SyncCursor:
             return self
         cursor = replace(self, pending=None)
         if run_state == "success":
-            if pending.job == SYNC_JOB:
+            if is_sync_job(pending.job):
                 cursor = replace(cursor, known=pending.seen, melio=max(self.melio, pending.melio))
             else:
                 cursor = replace(cursor, delivered=pending.digest)

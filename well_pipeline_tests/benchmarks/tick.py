@@ -75,7 +75,8 @@ from typing import Any
 import dagster as dg
 
 ROOT = Path(__file__).resolve().parents[2]
-SYNC_SENSOR = "qonto_sync_sensor"
+SYNC_SENSOR = "qonto_sync_sensor__main"  # the default workspace's (services/sync_cursor.sensor_name)
+MELIO_SENSOR = "melio_exports_sensor__main"
 MODULE = "well_pipeline_tests.benchmarks.tick"  # what the daemon imports (this file runs as __main__)
 # Read by `bench_defs` in the daemon's code server: the sync sensor's interval in seconds.
 INTERVAL_ENV = "TICK_BENCH_INTERVAL_S"
@@ -214,7 +215,7 @@ def _run_storage(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:
     queue = sum(len(serialize_value(record.event_log_entry)) for record in instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=10_000).records
         if record.event_log_entry.asset_materialization
-        and record.event_log_entry.asset_materialization.asset_key == dg.AssetKey("review_queue"))
+        and record.event_log_entry.asset_materialization.asset_key == dg.AssetKey(["main", "review_queue"]))
     parts = {"event_log_file": (history / "runs" / f"{run_id}.db").stat().st_size, "asset_index_rows": indexed,
              "run_row": run_row,
              "compute_logs": sum(p.stat().st_size for p in (home / "storage").rglob("*")
@@ -390,20 +391,19 @@ class Bench:
 
     # -- 1. Melio, then the 3-year backfill, in this process ------------------------------------------------------
     def backfill(self) -> None:
-        from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
-        from well_pipeline.defs.pipeline.assets import invoice_pipeline
-        from well_pipeline.defs.qonto.partitions import qonto_daily_partitions
-        from well_pipeline.defs.resources import build_resources
+        from well_pipeline.defs.workspace.factory import build_workspace
+        from well_pipeline.workspaces import load_workspaces
 
-        resources = build_resources()
-        if not dg.materialize([melio_vendor_directory, melio_ledger], resources=resources,
-                              instance=self.instance).success:
+        (workspace,) = load_workspaces()  # the default workspace `main`, with the benchmark's settings
+        ws = build_workspace(workspace)
+        qonto_daily_partitions = ws.partitions
+        if not dg.materialize(list(ws.melio_assets), instance=self.instance).success:
             raise SystemExit("the Melio exports did not load")
         first = qonto_daily_partitions.get_first_partition_key()
         last = qonto_daily_partitions.get_last_partition_key()
         before = _folder_bytes(self.home)
         started = time.perf_counter()
-        result = dg.materialize([invoice_pipeline], resources=resources, instance=self.instance, raise_on_error=False,
+        result = dg.materialize([ws.pipeline], instance=self.instance, raise_on_error=False,
                                 tags={"dagster/asset_partition_range_start": first,
                                       "dagster/asset_partition_range_end": last})
         seconds = time.perf_counter() - started
@@ -442,7 +442,7 @@ class Bench:
             if any(r.status not in _TERMINAL for r in runs):
                 return False
             last_end = max((self.instance.get_run_record_by_id(r.run_id).end_time or 0 for r in runs), default=0)
-            melio = sensors["melio_exports_sensor"].ticks(1)
+            melio = sensors[MELIO_SENSOR].ticks(1)
             ticks = sync.ticks(2)
             return (bool(melio) and melio[0].status.value == SKIPPED and len(ticks) == 2
                     and all(t.status.value == SKIPPED and t.timestamp > last_end for t in ticks))

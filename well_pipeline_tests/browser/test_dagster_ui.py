@@ -5,7 +5,8 @@ ports with a smaller dataset; headless Chromium (Debian's package, driven by Pla
 what is on the screen:
 
 1. the lineage: qonto_supplier_invoices → scored_matches → delivered_bills, with the Melio exports upstream of
-   scored_matches and review_queue downstream of it;
+   scored_matches and review_queue downstream of it, all in the default workspace's group `main` (every asset key
+   is `main/<name>`);
 2. after the sensors' first sync, each of the three partitioned assets shows as materialised exactly the days
    holding its rows in DuckDB (read here with plain SQL), and the rest as missing, none failed;
 3. a partition range backfill launched by clicking (Materialize… → range → Launch backfill) runs as one run and
@@ -31,14 +32,19 @@ import duckdb
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from well_pipeline.defs.delivery.assets import DELIVERED_BILLS
-from well_pipeline.defs.matching.assets import SCORED_MATCHES
 from well_pipeline.defs.matching.queue_table import QUEUE_SCHEMA
-from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES
+from well_pipeline.defs.workspace.names import STAGE_TAG
 from well_pipeline_tests.browser.demo_stack import ROOT, DemoStack, start_demo
 from well_pipeline_tests.support.chromium import LAUNCH_ARGS, ensure_chromium
 from well_pipeline_tests.support.partition_truth import days_holding_rows
 from well_pipeline_tests.support.waiting import wait_until
+from well_pipeline_tests.support.workspace_defs import (
+    DELIVERED_BILLS,
+    MAIN,
+    QONTO_SUPPLIER_INVOICES,
+    REVIEW_QUEUE,
+    SCORED_MATCHES,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -96,9 +102,9 @@ def count(text: str, label: str) -> int:
 
 
 def first_sync_succeeded(demo: DemoStack) -> bool:
-    """The sensors' first `qonto_sync_job` run succeeded; a failed one fails the test with the demo's log."""
+    """The sensors' first `qonto_sync_job__main` run succeeded; a failed one fails the test with the demo's log."""
     with dg.DagsterInstance.from_config(str(demo.dagster_home)) as instance:
-        runs = instance.get_runs(dg.RunsFilter(job_name="qonto_sync_job"))
+        runs = instance.get_runs(dg.RunsFilter(job_name=MAIN.sync_job))
     failed = [r.run_id for r in runs if r.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)]
     assert not failed, f"the first sync failed ({failed}):\n{demo.log_tail()}"
     return any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
@@ -143,24 +149,28 @@ def test_a_newcomer_sees_the_lineage_the_partitions_the_queue_and_backfills_by_c
     ui = demo.ui_url
 
     # 1. The lineage, from scored_matches' neighbours (the whole graph: two upstream groups, two downstream assets).
-    page.goto(f"{ui}/assets/scored_matches")
+    page.goto(f"{ui}/assets/{SCORED_MATCHES.to_user_string()}")
     page.get_by_text("Downstream assets", exact=True).wait_for()
 
     def lineage_lists() -> tuple[set[str], set[str]]:
-        """The names under *Upstream assets* and *Downstream assets* (the lists load after their headings)."""
+        """The names under *Upstream assets* and *Downstream assets* (the lists load after their headings), each
+        without its workspace prefix (`main/`, however the UI separates it)."""
         body = page.inner_text("body")
         upstream = body.split("Upstream assets", 1)[1].split("Downstream assets", 1)[0]
         downstream = body.split("Downstream assets", 1)[1].split("Definition", 1)[0]
-        return set(upstream.split()), set(downstream.split())
+        return ({word.split("/")[-1] for word in upstream.split()},
+                {word.split("/")[-1] for word in downstream.split()})
 
     wanted_up = {"qonto_supplier_invoices", "melio_vendor_directory", "melio_ledger"}
     wanted_down = {"delivered_bills", "review_queue"}
     wait_until(lambda: wanted_up <= lineage_lists()[0] and wanted_down <= lineage_lists()[1], UI_TIMEOUT_S,
                lambda: f"scored_matches' upstream {sorted(wanted_up)} and downstream {sorted(wanted_down)}; the "
                        f"page shows {lineage_lists()}")
-    page.goto(f"{ui}/assets/scored_matches?view=lineage&lineageScope=neighbors&lineageDepth=1")
-    for name in ("qonto", "melio", "matching", "delivery"):  # the groups, each drawn around its assets
-        page.get_by_text(name, exact=True).first.wait_for()
+    page.goto(f"{ui}/assets/{SCORED_MATCHES.to_user_string()}?view=lineage&lineageScope=neighbors&lineageDepth=1")
+    # The graph has drawn every neighbour (on this tab their names appear nowhere else); all are in the group `main`
+    # (test_defs.py checks the groups; the review queue's page below shows it in its definition).
+    wait_until(lambda: (wanted_up | wanted_down) <= set(re.findall(r"\w+", page.inner_text("body"))), UI_TIMEOUT_S,
+               f"the lineage graph to draw {sorted(wanted_up | wanted_down)}")
     page.screenshot(path=str(screenshots / "1-lineage.png"))
 
     # 2. After the sensors' first sync, the partitions are the days holding rows. The sensor may sync again meanwhile
@@ -177,13 +187,13 @@ def test_a_newcomer_sees_the_lineage_the_partitions_the_queue_and_backfills_by_c
                            lambda key=key: f"{key.to_user_string()} to show {len(days[key])} materialised partitions")
         assert days[key] and shown["failed"] == 0
         assert shown["materialized"] + shown["missing"] == shown["total"] > len(days[key])  # empty days: missing
-        page.screenshot(path=str(screenshots / f"2-partitions-{key.to_user_string()}.png"))
+        page.screenshot(path=str(screenshots / f"2-partitions-{key.path[-1]}.png"))
 
     # 3. A range backfill by clicking: Materialize… → 14 days, some without invoices → Launch backfill.
     today = datetime.now(UTC).date()
     range_days = [(today - timedelta(days=n)).isoformat() for n in range(21, 7, -1)]
     assert set(range_days) - days[QONTO_SUPPLIER_INVOICES], "the range should hold a day without invoices"
-    page.goto(f"{ui}/assets/qonto_supplier_invoices")
+    page.goto(f"{ui}/assets/{QONTO_SUPPLIER_INVOICES.to_user_string()}")
     page.get_by_role("button", name="Materialize…").first.click()
     dialog = page.get_by_role("dialog")
     selection = dialog.get_by_placeholder("No matching partitions")
@@ -210,8 +220,9 @@ def test_a_newcomer_sees_the_lineage_the_partitions_the_queue_and_backfills_by_c
         listed = demo.shell("well", "review", "list")
         assert listed.returncode == 0, listed.stderr
         cli = queue_totals(listed.stdout)
-        page.goto(f"{ui}/assets/review_queue")
+        page.goto(f"{ui}/assets/{REVIEW_QUEUE.to_user_string()}")
         page.get_by_text("waiting_for_review", exact=True).wait_for()
+        page.get_by_text(f"{STAGE_TAG}: matching", exact=True).wait_for()  # its tag; its group is the workspace
         shown = metadata_value(page, "waiting_for_review"), metadata_value(page, "refused")
         return cli if shown == tuple(str(n) for n in cli) else None
 

@@ -38,7 +38,7 @@ from well_pipeline_tests.support.sync_sensor import (
 )
 
 SYNCED = datetime(2026, 3, 14, 9, 0, tzinfo=UTC)
-COMMAND = "dagster sensor cursor qonto_sync_sensor --set '{\"marker\":\"2026-03-01T00:00:00+00:00\"}'"
+COMMAND = "dagster sensor cursor qonto_sync_sensor__main --set '{\"marker\":\"2026-03-01T00:00:00+00:00\"}'"
 
 
 def dagster_home(tmp_path: Path) -> Path:
@@ -101,8 +101,8 @@ def test_rewind_moves_the_sensors_marker_and_the_re_import_duplicates_nothing(
     with dg.DagsterInstance.from_config(str(home)) as instance:
         declare_sensor(instance)  # the daemon's first evaluation
         load_melio(env, instance)
-        assert launch(env.resources, instance, only_request(daemon_tick(env.resources, instance))).success
-        assert "No change since" in skip_text(daemon_tick(env.resources, instance))
+        assert launch(env.ws, instance, only_request(daemon_tick(env.ws, instance))).success
+        assert "No change since" in skip_text(daemon_tick(env.ws, instance))
         marker = marker_of(stored_cursor(instance))
         assert marker is not None and len(inbox.messages()) == 3
 
@@ -116,12 +116,12 @@ def test_rewind_moves_the_sensors_marker_and_the_re_import_duplicates_nothing(
         assert last_sync(storage.invoices) == to  # and DuckDB's copy
 
         # The next tick asks for a sync of everything Qonto updated since the rewound marker minus the overlap.
-        request = only_request(daemon_tick(env.resources, instance))
+        request = only_request(daemon_tick(env.ws, instance))
         overlap = timedelta(minutes=env.resources["qonto"].sync_overlap_minutes)
         assert window(request)["updated_from"] == (to - overlap).isoformat()
         assert request.run_key.startswith(f"qonto-sync:{to.isoformat()}:")
-        assert launch(env.resources, instance, request).success
-        assert "No change since" in skip_text(daemon_tick(env.resources, instance))
+        assert launch(env.ws, instance, request).success
+        assert "No change since" in skip_text(daemon_tick(env.ws, instance))
         after = marker_of(stored_cursor(instance))
         assert after is not None and after > marker
 

@@ -1,4 +1,5 @@
-"""Fixtures for the Dagster layer: a running Qonto sandbox, a connected secret store, resources pointed at both."""
+"""Fixtures for the Dagster layer: a running Qonto sandbox, a connected secret store, the default workspace's
+definitions (`WellEnv.ws`) with resources pointed at both."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ import httpx
 import pytest
 
 from well_pipeline.adapters.secrets import QONTO_CLIENT_SECRET, SMTP_PASSWORD, SecretStore, StoredRefreshToken
-from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
-from well_pipeline.defs.resources import build_resources
+from well_pipeline.defs.workspace.factory import WorkspaceBundle
+from well_pipeline.defs.workspace.resources import RESOURCE_NAMES
 from well_pipeline.sandbox.melio import InboxConfig, MelioInbox
 from well_pipeline.sandbox.qonto import QontoSandbox
 from well_pipeline.settings import Settings
 from well_pipeline_tests.support.qonto_records import make_invoice, write_dataset
 from well_pipeline_tests.support.qonto_sandbox import obtain_tokens, running_sandbox
+from well_pipeline_tests.support.workspace_defs import bundle_for
 
 # Three recent days, so every record is inside both the partition set and Qonto's 3-year exposure.
 DAY0 = (datetime.now(UTC) - timedelta(days=10)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -30,8 +32,18 @@ class WellEnv:
     sandbox: QontoSandbox
     dataset: Path
     settings: Settings
-    resources: dict
+    ws: WorkspaceBundle
     invoices: list[dict]
+
+    @property
+    def resources(self) -> dict:
+        """The workspace's resource instances by name (`storage`, `qonto`...), to read the store or the settings."""
+        return {name: getattr(self.ws.resources, name) for name in RESOURCE_NAMES}
+
+    def use(self, settings: Settings) -> WellEnv:
+        """These settings from now on, and the workspace's definitions built again from them."""
+        self.settings, self.ws = settings, bundle_for(settings)
+        return self
 
     def write(self, invoices: list[dict]) -> None:
         self.invoices = invoices
@@ -93,7 +105,7 @@ def connected_env(dataset: Path, data_dir: Path, invoices: list[dict]) -> Iterat
         with httpx.Client() as http:
             tokens = obtain_tokens(http, sandbox)
         StoredRefreshToken(store).save_refresh_token(tokens["refresh_token"])
-        yield WellEnv(sandbox, dataset, settings, build_resources(settings), invoices)
+        yield WellEnv(sandbox, dataset, settings, bundle_for(settings), invoices)
 
 
 @pytest.fixture
@@ -145,9 +157,7 @@ def use_inbox(well_env: WellEnv, inbox: MelioInbox, *, password: str = "well-san
     melio.mkdir(parents=True, exist_ok=True)
     (melio / "vendors.csv").write_text(VENDORS)
     (melio / "bills.csv").write_text(BILLS)
-    well_env.settings = configured
-    well_env.resources = build_resources(configured)
-    return well_env
+    return well_env.use(configured)
 
 
 @pytest.fixture
@@ -157,4 +167,4 @@ def delivery_env(well_env: WellEnv, inbox: MelioInbox) -> WellEnv:
 
 
 def load_melio(env: WellEnv, instance: dg.DagsterInstance) -> None:
-    assert dg.materialize([melio_vendor_directory, melio_ledger], resources=env.resources, instance=instance).success
+    assert dg.materialize(list(env.ws.melio_assets), instance=instance).success

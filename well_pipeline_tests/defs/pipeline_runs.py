@@ -1,10 +1,11 @@
 """Run the pipeline step the ways Dagster does, and read what a run recorded.
 
-- `materialize_range`: the `invoice_pipeline` multi-asset over a partition range in one run, with the
+- `materialize_range`: the workspace's `invoice_pipeline__main` multi-asset over a partition range in one run, with the
   `dagster/asset_partition_range_start|end` tags the UI's single-run backfill sets; `assets` picks the subset
   (the UI's asset selection; each selected asset's checks come with it).
-- `sync`: `qonto_sync_job` with a window in run config (none: DuckDB's marker minus the overlap, up to now).
-- `deliver_approved`: `deliver_approved_job`.
+- `sync`: `qonto_sync_job__main` with a window in run config (none: DuckDB's marker minus the overlap, up to now).
+- `deliver_approved`: `deliver_approved_job__main`.
+Each takes the definitions of `env.ws` (another `bundle`: the same workspace with other settings).
 
 What a run records (defs/pipeline/stages.py): one materialisation per day holding rows, with that day's counts
 (`day_metadata`), one observation per stage with the run's own figures (`summary`), check evaluations, and on a
@@ -17,13 +18,10 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from well_pipeline.defs.delivery.assets import DELIVERED_BILLS
-from well_pipeline.defs.matching.assets import SCORED_MATCHES
-from well_pipeline.defs.pipeline.assets import invoice_pipeline
-from well_pipeline.defs.pipeline.jobs import SYNC_OP, deliver_approved_job, qonto_sync_job
 from well_pipeline.defs.pipeline.stages import SYNC_MARKER_KEY
-from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES
+from well_pipeline.defs.workspace.factory import WorkspaceBundle
 from well_pipeline_tests.defs.conftest import WellEnv
+from well_pipeline_tests.support.workspace_defs import DELIVERED_BILLS, QONTO_SUPPLIER_INVOICES, SCORED_MATCHES
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -33,25 +31,25 @@ Result = dg.ExecuteInProcessResult
 
 
 def materialize_range(env: WellEnv, instance: dg.DagsterInstance, first: str, last: str, *,
-                      assets: Iterable[dg.AssetKey] = PIPELINE_KEYS, resources: dict | None = None,
+                      assets: Iterable[dg.AssetKey] = PIPELINE_KEYS, bundle: WorkspaceBundle | None = None,
                       tags: dict[str, str] | None = None) -> Result:
-    """One run of `invoice_pipeline` over the partitions [first, last], as the UI backfills a range (`tags`: more
+    """One run of the pipeline step over the partitions [first, last], as the UI backfills a range (`tags`: more
     run tags, as the launchpad adds them)."""
-    return dg.materialize([invoice_pipeline], selection=list(assets), resources=resources or env.resources,
+    return dg.materialize([(bundle or env.ws).pipeline], selection=list(assets),
                           instance=instance, tags={RANGE_START: first, RANGE_END: last, **(tags or {})},
                           raise_on_error=False)
 
 
 def sync(env: WellEnv, instance: dg.DagsterInstance, *, updated_from: str | None = None,
-         updated_to: str | None = None, resources: dict | None = None) -> Result:
-    """One `qonto_sync_job` run, as the sync sensor launches it (in process, against `instance`)."""
-    config = {"ops": {SYNC_OP: {"config": {"updated_from": updated_from, "updated_to": updated_to}}}}
-    return qonto_sync_job.execute_in_process(run_config=config, instance=instance,
-                                             resources=resources or env.resources, raise_on_error=False)
+         updated_to: str | None = None, bundle: WorkspaceBundle | None = None) -> Result:
+    """One sync job run, as the sync sensor launches it (in process, against `instance`)."""
+    bundle = bundle or env.ws
+    config = {"ops": {bundle.names.sync_op: {"config": {"updated_from": updated_from, "updated_to": updated_to}}}}
+    return bundle.sync_job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
 
 
 def deliver_approved(env: WellEnv, instance: dg.DagsterInstance) -> Result:
-    return deliver_approved_job.execute_in_process(instance=instance, resources=env.resources, raise_on_error=False)
+    return env.ws.deliver_job.execute_in_process(instance=instance, raise_on_error=False)
 
 
 def values(metadata: dict) -> dict:

@@ -12,10 +12,10 @@ import duckdb
 import pytest
 
 from well_pipeline.adapters.secrets import QONTO_CLIENT_SECRET, QONTO_REFRESH_TOKEN, SecretStore
-from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES
 from well_pipeline_tests.defs.conftest import WellEnv, day_key
 from well_pipeline_tests.defs.pipeline_runs import materialize_range
 from well_pipeline_tests.support.permissions import make_open, open_to_others, permissive_umask
+from well_pipeline_tests.support.workspace_defs import QONTO_SUPPLIER_INVOICES
 
 
 @pytest.mark.fault(scenario="World-readable data directory (an older install under umask 022)",

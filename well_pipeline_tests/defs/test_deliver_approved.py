@@ -1,9 +1,9 @@
 """Issue 10 item 3, "approvals flow without dates": a record a person approves or pins in the review queue is
-delivered by `deliver_approved_job` ("deliver approved now"), which nobody gives a date or a partition. The run
+delivered by `deliver_approved_job__main` ("deliver approved now"), which nobody gives a date or a partition. The run
 reports `delivered_bills` for that record's day only, with that day's own counts, and refreshes `review_queue`.
 
 Real parts: the Qonto sandbox, the Melio inbox sandbox over STARTTLS, a DuckDB file, a Dagster instance; the sync
-before the decision is the job the sync sensor launches (`qonto_sync_job`).
+before the decision is the job the sync sensor launches (`qonto_sync_job__main`).
 """
 
 from __future__ import annotations
@@ -16,14 +16,12 @@ import duckdb
 from click.testing import CliRunner
 
 from well_pipeline.cli.main import cli
-from well_pipeline.defs.delivery.assets import DELIVERED_BILLS
-from well_pipeline.defs.matching.assets import REVIEW_QUEUE
-from well_pipeline.defs.pipeline.jobs import deliver_approved_job, qonto_sync_job
 from well_pipeline.sandbox.melio import MelioInbox
 from well_pipeline.services import review
 from well_pipeline_tests.defs.conftest import DAY0, WellEnv, clean_invoices, day_key, load_melio
 from well_pipeline_tests.defs.test_delivery import delivered_days, delivery_figures, inbox_ids, outbox
 from well_pipeline_tests.support.qonto_records import make_invoice
+from well_pipeline_tests.support.workspace_defs import DELIVERED_BILLS, REVIEW_QUEUE
 
 # Tags that would tie a run to partitions: "deliver approved now" carries none of them.
 PARTITION_TAGS = ("dagster/partition", "dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
@@ -38,14 +36,14 @@ def held_for_review(qonto_id: str, day: int, **fields: object) -> dict:
 
 def sync(env: WellEnv, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     """What the sync sensor launches; no window in the run config: everything (no marker yet)."""
-    result = qonto_sync_job.execute_in_process(instance=instance, resources=env.resources)
+    result = env.ws.sync_job.execute_in_process(instance=instance)
     assert result.success
     return result
 
 
 def deliver_approved(env: WellEnv, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     """"Deliver approved now" as the UI launches it: no run config, no tags, no partition."""
-    result = deliver_approved_job.execute_in_process(instance=instance, resources=env.resources)
+    result = env.ws.deliver_job.execute_in_process(instance=instance)
     assert result.success
     assert not set(PARTITION_TAGS) & set(result.dagster_run.tags)  # nobody passed a date or a partition
     return result

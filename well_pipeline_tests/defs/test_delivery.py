@@ -20,11 +20,6 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from well_pipeline.cli.main import cli
-from well_pipeline.defs.delivery.assets import DELIVERED_BILLS
-from well_pipeline.defs.matching.assets import SCORED_MATCHES
-from well_pipeline.defs.pipeline.assets import invoice_pipeline
-from well_pipeline.defs.pipeline.jobs import qonto_sync_job
-from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES
 from well_pipeline.defs.resources import MelioDeliveryResource, build_resources
 from well_pipeline.sandbox.melio import MelioInbox
 from well_pipeline.services.delivery import deliver_days
@@ -42,6 +37,7 @@ from well_pipeline_tests.defs.conftest import (
 )
 from well_pipeline_tests.support.qonto_records import make_invoice
 from well_pipeline_tests.support.waiting import wait_until
+from well_pipeline_tests.support.workspace_defs import DELIVERED_BILLS, QONTO_SUPPLIER_INVOICES, SCORED_MATCHES
 
 # The stages of the `invoice_pipeline` step a test runs, by the asset each one writes (a UI subset).
 STAGES = {"ingest": QONTO_SUPPLIER_INVOICES, "score": SCORED_MATCHES, "deliver": DELIVERED_BILLS}
@@ -52,7 +48,7 @@ def run(env: WellEnv, instance: dg.DagsterInstance, *, first: int = 0, last: int
     """A UI-style single-run backfill of days [first, last] through the pipeline multi-asset, limited to `assets`
     (selecting an asset selects its checks too: `no_record_sent_twice` runs inside the step with delivery)."""
     return dg.materialize(
-        [invoice_pipeline], resources=env.resources, instance=instance,
+        [env.ws.pipeline], instance=instance,
         selection=[STAGES[name] for name in assets], run_config=run_config,
         tags={"dagster/asset_partition_range_start": day_key(first),
               "dagster/asset_partition_range_end": day_key(last)},
@@ -218,10 +214,10 @@ def test_sigkill_mid_batch_then_restart(delivery_env: WellEnv, inbox: MelioInbox
            "WELL_SMTP_FROM_ADDRESS": settings.smtp_from_address, "WELL_SMTP_CA_FILE": settings.smtp_ca_file,
            "WELL_QONTO_API_URL": settings.qonto_api_url, "WELL_QONTO_OAUTH_URL": settings.qonto_oauth_url,
            "WELL_QONTO_CLIENT_ID": settings.qonto_client_id}
-    # What the sync sensor launches: `qonto_sync_job` (ingest the window, score, deliver), run by a worker process
+    # What the sync sensor launches: `qonto_sync_job__main` (ingest the window, score, deliver), run by a worker process
     # of its own; killed with its whole process group mid-batch, then launched again as the next tick would.
     command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "well_pipeline.definitions",
-               "-j", "qonto_sync_job"]
+               "-j", delivery_env.ws.sync_job.name]
     process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     wait_until(lambda: inbox.stats()["messages_accepted"] >= 5 or process.poll() is not None, 180,
@@ -252,7 +248,7 @@ def test_a_second_send_found_by_the_blocking_check_fails_the_sync_and_keeps_the_
     does not move (the window is read again), as when it was a separate blocking check."""
     delivery_env.write(clean_invoices(2))
     load_melio(delivery_env, instance)
-    assert qonto_sync_job.execute_in_process(instance=instance, resources=delivery_env.resources).success
+    assert delivery_env.ws.sync_job.execute_in_process(instance=instance).success
     store = delivery_env.resources["storage"].storage()
     marker = last_sync(store.invoices)
     assert marker is not None
@@ -263,7 +259,7 @@ def test_a_second_send_found_by_the_blocking_check_fails_the_sync_and_keeps_the_
     new["updated_at"] = (datetime.now(UTC) - timedelta(seconds=30)).isoformat()
     delivery_env.write([*delivery_env.invoices, new])
 
-    failed = qonto_sync_job.execute_in_process(instance=instance, resources=delivery_env.resources,
+    failed = delivery_env.ws.sync_job.execute_in_process(instance=instance,
                                                raise_on_error=False)
     assert not failed.success
     (failure,) = failed.get_step_failure_events()
@@ -320,7 +316,7 @@ def test_a_mistyped_inbox_fails_the_delivery_run_before_anything_is_sent(deliver
     load_melio(delivery_env, instance)
     assert run(delivery_env, instance, assets=("ingest", "score")).success
     # A launchpad override of the resource's configuration: validated by the settings' rule when the run starts.
-    override = {"resources": {"melio_delivery": {"config": {"melio_inbox_address": TYPO_ADDRESS}}}}
+    override = {"resources": {"melio_delivery__main": {"config": {"melio_inbox_address": TYPO_ADDRESS}}}}
     result = run(delivery_env, instance, assets=("deliver",), run_config=override)
     assert not result.success  # red, not a green run that sent nothing
     (failure,) = [event for event in result.all_events if event.event_type_value == "RESOURCE_INIT_FAILURE"]
@@ -353,7 +349,7 @@ def test_allowing_any_domain_hands_the_mail_to_the_server_with_a_warning(deliver
     """The override (tests and sandboxes only) lets another domain through Well; the inbox sandbox, like Melio,
     only takes @invoicesmelio.com, so the refusal now comes from the server: 550 at RCPT, held for a person."""
     settings = delivery_env.settings.replace(melio_inbox_address=TYPO_ADDRESS, melio_inbox_allow_any_domain=True)
-    delivery_env.settings, delivery_env.resources = settings, build_resources(settings)
+    delivery_env.use(settings)
     delivery_env.write(clean_invoices(2))
     load_melio(delivery_env, instance)
     result = run(delivery_env, instance, last=0)

@@ -37,6 +37,7 @@ from well_pipeline_tests.defs.test_delivery import delivery_figures, holds, inbo
 from well_pipeline_tests.fault_matrix import FaultOutcome, excerpt
 from well_pipeline_tests.support.qonto_records import make_invoice, write_dataset
 from well_pipeline_tests.support.waiting import wait_until
+from well_pipeline_tests.support.workspace_defs import DELIVERED_BILLS
 
 WINDOWS_EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 48 + b"This program"
 HTML_PAGE = b"<!DOCTYPE html>\n<html><head><title>Qonto - session expired</title></head><body>Log in</body></html>\n"
@@ -379,7 +380,7 @@ def test_the_cli_works_during_a_delivery_run(delivery_env: WellEnv, inbox: Melio
     # The third e-mail waits at MAIL until the test releases it (at most 120 s): the run is mid-send meanwhile.
     inbox.add_fault("delay", stage="MAIL", delay_s=120, after_messages=2)
     command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "well_pipeline.definitions",
-               "--select", "delivered_bills", "--partition-range", f"{day_key(0)}...{day_key(0)}"]
+               "--select", DELIVERED_BILLS.to_user_string(), "--partition-range", f"{day_key(0)}...{day_key(0)}"]
     log_path = tmp_path / "materialize.log"
     log_file = log_path.open("w")  # a file, not a pipe: Dagster's logs must never block the run
     process = subprocess.Popen(command, env=cli_env(delivery_env, DAGSTER_HOME=str(tmp_path),

@@ -11,13 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from well_pipeline.cli.main import cli
-from well_pipeline.defs.matching.assets import SCORED_MATCHES, review_queue
-from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
-from well_pipeline.defs.melio.sensors import melio_exports_sensor
-from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES
 from well_pipeline_tests.defs.conftest import DAY0, WellEnv, day_key, sample_invoices
 from well_pipeline_tests.defs.pipeline_runs import checks, day_metadata, materialize_range, summary
 from well_pipeline_tests.support.qonto_records import make_invoice
+from well_pipeline_tests.support.workspace_defs import MELIO_VENDOR_DIRECTORY, QONTO_SUPPLIER_INVOICES, SCORED_MATCHES
 
 DUPONT_IBAN = "FR7630006000011234567890189"  # make_invoice's default supplier IBAN
 VENDORS_CSV = (
@@ -47,11 +44,11 @@ def prepare(env: WellEnv, instance: dg.DagsterInstance) -> None:
     melio.mkdir(parents=True, exist_ok=True)
     (melio / "vendors.csv").write_text(VENDORS_CSV, encoding="utf-8")
     (melio / "bills.csv").write_text(BILLS_CSV, encoding="utf-8")
-    assert dg.materialize([melio_vendor_directory, melio_ledger], resources=env.resources, instance=instance).success
+    assert dg.materialize(list(env.ws.melio_assets), instance=instance).success
 
 
 def score(env: WellEnv, instance: dg.DagsterInstance, *, ingest: bool = True) -> dg.ExecuteInProcessResult:
-    """`invoice_pipeline` over days 0-2 in one run: ingest and scoring, or scoring alone (a rescore)."""
+    """The pipeline step over days 0-2 in one run: ingest and scoring, or scoring alone (a rescore)."""
     assets = [QONTO_SUPPLIER_INVOICES, SCORED_MATCHES] if ingest else [SCORED_MATCHES]
     result = materialize_range(env, instance, day_key(0), day_key(2), assets=assets)
     assert result.success
@@ -66,7 +63,7 @@ def decisions(env: WellEnv) -> dict[str, tuple]:
 
 def test_melio_exports_load_with_row_errors_named(well_env: WellEnv, instance: dg.DagsterInstance) -> None:
     prepare(well_env, instance)
-    event = instance.get_latest_materialization_event(dg.AssetKey("melio_vendor_directory"))
+    event = instance.get_latest_materialization_event(MELIO_VENDOR_DIRECTORY)
     metadata = event.asset_materialization.metadata
     assert metadata["rows"].value == 2
     assert metadata["rows_skipped"].value == 1
@@ -102,7 +99,7 @@ def test_scoring_decides_explains_and_checks(well_env: WellEnv, instance: dg.Dag
         assert sum(m[f"decision_{decision}"] for m in days.values()) == meta[f"decision_{decision}"]
     assert days[day_key(0)]["decision_already_in_melio"] == 1  # inv-ledger was created on day 0
 
-    queue = dg.materialize([review_queue], resources=well_env.resources, instance=instance)
+    queue = dg.materialize([well_env.ws.review_queue], instance=instance)
     queue_meta = queue.get_asset_materialization_events()[0].materialization.metadata
     assert queue_meta["refused"].value >= 2
     assert "inv-unknown" in {r.data["qonto_id"] for r in queue_meta["refused_queue"].value.records}
@@ -175,22 +172,20 @@ def test_melio_exports_sensor_fires_on_content_change(well_env: WellEnv) -> None
     melio = well_env.settings.data_path / "melio"
     melio.mkdir(parents=True, exist_ok=True)
     (melio / "vendors.csv").write_text(VENDORS_CSV, encoding="utf-8")
-    resources = {"melio_exports": well_env.resources["melio_exports"]}  # the sensor watches what it configures
+    sensor = well_env.ws.melio_sensor  # it watches the files of the workspace's `melio_exports` resource
     with dg.instance_for_test() as instance:
         (melio / "vendors.csv").unlink(missing_ok=True)
         (melio / "bills.csv").unlink(missing_ok=True)
-        nothing = melio_exports_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        nothing = sensor(dg.build_sensor_context(instance=instance))
         assert isinstance(nothing, dg.SkipReason) and str(melio / "vendors.csv") in nothing.skip_message
         assert "melio_vendors_csv" in nothing.skip_message  # where to put them, and the setting that moves them
         (melio / "vendors.csv").write_text(VENDORS_CSV, encoding="utf-8")
-        first = melio_exports_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        first = sensor(dg.build_sensor_context(instance=instance))
         assert len(first.run_requests) == 1
-        unchanged = melio_exports_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor,
-                                                                 resources=resources))
+        unchanged = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
         assert isinstance(unchanged, dg.SkipReason)
         (melio / "vendors.csv").write_text(VENDORS_CSV + "Acme Inc.;V-9;;;\n", encoding="utf-8")
-        changed = melio_exports_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor,
-                                                               resources=resources))
+        changed = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
         assert changed.run_requests[0].tags["well/changed"] == "vendors"
 
 
@@ -203,9 +198,9 @@ def test_a_vendor_listed_twice_with_other_bank_details_holds_its_invoices(
     prepare(well_env, instance)
     conflicting = VENDORS_CSV + "Papeterie Dupont SARL;V-1;compta@dupont.fr;DE89370400440532013000;FR40303265045\n"
     (well_env.settings.data_path / "melio" / "vendors.csv").write_text(conflicting, encoding="utf-8")
-    assert dg.materialize([melio_vendor_directory], resources=well_env.resources, instance=instance).success
+    assert dg.materialize([well_env.ws.melio_assets[0]], instance=instance).success
     issues = instance.get_latest_materialization_event(
-        dg.AssetKey("melio_vendor_directory")).asset_materialization.metadata["issues"].value
+        MELIO_VENDOR_DIRECTORY).asset_materialization.metadata["issues"].value
     assert "VENDOR_DIRECTORY_CONFLICT" in issues
     score(well_env, instance)
     held = decisions(well_env)
@@ -214,7 +209,7 @@ def test_a_vendor_listed_twice_with_other_bank_details_holds_its_invoices(
 
     # The export is fixed: the reload makes the held days stale, and the next scoring releases them.
     (well_env.settings.data_path / "melio" / "vendors.csv").write_text(VENDORS_CSV, encoding="utf-8")
-    assert dg.materialize([melio_vendor_directory], resources=well_env.resources, instance=instance).success
+    assert dg.materialize([well_env.ws.melio_assets[0]], instance=instance).success
     rescored = score(well_env, instance, ingest=False)
     assert set(day_metadata(rescored, SCORED_MATCHES)) == {day_key(0), day_key(1), day_key(2)}
     assert not day_metadata(rescored, QONTO_SUPPLIER_INVOICES)  # a rescore lists nothing from Qonto

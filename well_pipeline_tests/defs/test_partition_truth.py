@@ -22,10 +22,6 @@ import dagster as dg
 import duckdb
 import pytest
 
-from well_pipeline.defs.delivery.assets import DELIVERED_BILLS
-from well_pipeline.defs.matching.assets import SCORED_MATCHES
-from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES
-from well_pipeline.defs.qonto.partitions import qonto_daily_partitions
 from well_pipeline.sandbox.generator import generate_dataset
 from well_pipeline.sandbox.melio import MelioInbox
 from well_pipeline.services.sync_marker import SYNC_MARKER
@@ -39,14 +35,21 @@ from well_pipeline_tests.defs.pipeline_runs import (
     sync,
 )
 from well_pipeline_tests.support.partition_truth import days_holding_rows
+from well_pipeline_tests.support.workspace_defs import (
+    DELIVERED_BILLS,
+    QONTO_SUPPLIER_INVOICES,
+    SCORED_MATCHES,
+    fallback_partitions,
+)
 
 # Whole-history ranges: one planned event per asset, not per day (see the fixture; materialisations unchanged).
 pytestmark = pytest.mark.usefixtures("one_planned_event_per_asset")
 
 INVOICES, VENDORS, YEARS, SEED = 200, 20, 3, 20261201
 NOW = datetime.now(UTC)  # the dataset ends here, so every record has a partition even if midnight passes
-FIRST, LAST = qonto_daily_partitions.get_first_partition_key(), NOW.strftime("%Y-%m-%d")
-ALL_DAYS = qonto_daily_partitions.get_partition_keys(current_time=NOW)
+PARTITIONS = fallback_partitions()  # the workspace's: a fresh data directory, no history_start
+FIRST, LAST = PARTITIONS.get_first_partition_key(), NOW.strftime("%Y-%m-%d")
+ALL_DAYS = PARTITIONS.get_partition_keys(current_time=NOW)
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -79,6 +82,7 @@ def workspace(generated: Path, tmp_path: Path, inbox: MelioInbox, instance: dg.D
         for name in ("vendors.csv", "bills.csv"):
             shutil.copyfile(dataset / "melio" / name, env.settings.data_path / "melio" / name)
         load_melio(env, instance)
+        assert env.ws.partitions.get_first_partition_key() == FIRST  # the partitions the days are compared with
         yield Workspace(env, instance, inbox)
 
 

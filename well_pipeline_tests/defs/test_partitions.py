@@ -27,12 +27,16 @@ LOAD = """
 import json
 from datetime import UTC, datetime
 from well_pipeline import definitions
+from well_pipeline.defs.qonto.partitions import workspace_history_start
+from well_pipeline.settings import load_settings
 loaded = definitions.defs()
-from well_pipeline.defs.qonto.partitions import history_start, qonto_daily_partitions
-for key in ("qonto_supplier_invoices", "scored_matches", "delivered_bills"):
+partitions = set()
+for key in ("main/qonto_supplier_invoices", "main/scored_matches", "main/delivered_bills"):
     asset = next(a for a in loaded.assets if key in {k.to_user_string() for k in a.keys})
-    assert asset.partitions_def is qonto_daily_partitions, key
-keys = qonto_daily_partitions.get_partition_keys()
+    partitions.add(id(asset.partitions_def))
+    keys = asset.partitions_def.get_partition_keys()
+assert len(partitions) == 1, partitions  # the workspace's one partition set
+history_start = workspace_history_start(load_settings())
 print(json.dumps({"first": keys[0], "last": keys[-1], "count": len(keys), "source": history_start.source,
                   "today": datetime.now(UTC).strftime("%Y-%m-%d")}))
 """

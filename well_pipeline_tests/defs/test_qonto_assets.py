@@ -14,10 +14,8 @@ import pytest
 from well_pipeline.adapters.qonto.records import parse_supplier_invoice
 from well_pipeline.adapters.secrets import SecretStore
 from well_pipeline.adapters.storage import DuckDBStorage
-from well_pipeline.defs.matching.assets import SCORED_MATCHES
-from well_pipeline.defs.pipeline.checks import pipeline_checks
-from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES, preview_table
-from well_pipeline.defs.resources import build_resources
+from well_pipeline.defs.qonto.assets import preview_table
+from well_pipeline.defs.workspace.factory import WorkspaceBundle
 from well_pipeline.services.sync_marker import SYNC_MARKER
 from well_pipeline_tests.defs.conftest import DAY0, WellEnv, day_key
 from well_pipeline_tests.defs.pipeline_runs import checks, checks_logged, day_metadata, marker_report, summary
@@ -26,6 +24,7 @@ from well_pipeline_tests.defs.pipeline_runs import sync as run_sync
 from well_pipeline_tests.fault_matrix import FaultOutcome, excerpt
 from well_pipeline_tests.support.qonto_records import make_invoice
 from well_pipeline_tests.support.qonto_sandbox import wait_for_stats
+from well_pipeline_tests.support.workspace_defs import QONTO_SUPPLIER_INVOICES, SCORED_MATCHES, bundle_for
 
 
 def materialize_range(env: WellEnv, instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteInProcessResult:
@@ -107,8 +106,8 @@ def test_checks_pass_then_catch_a_tampered_document(well_env: WellEnv, instance:
     assert latest.run_id == again.run_id
     assert not day_metadata(again, SCORED_MATCHES)
     assert not set(logged) & {"one_row_per_invoice"}
-    # `pipeline_checks` runs the checks again on their own (the UI's "Execute" on a check), on the data as it is.
-    rerun = dg.materialize([pipeline_checks], resources=well_env.resources, instance=instance,
+    # `pipeline_checks__main` runs the checks again on their own (the UI's "Execute" on a check), on the data as it is.
+    rerun = dg.materialize([well_env.ws.checks], instance=instance,
                            selection=dg.AssetSelection.checks(dg.AssetCheckKey(QONTO_SUPPLIER_INVOICES,
                                                                                "attachments_match_their_digest")),
                            raise_on_error=False)
@@ -191,9 +190,10 @@ def test_no_secret_reaches_the_event_log_or_duckdb(well_env: WellEnv, instance: 
 LIST_PATH = "/v2/supplier_invoices"
 
 
-def sync(env: WellEnv, instance: dg.DagsterInstance, resources: dict | None = None) -> dg.ExecuteInProcessResult:
-    """A `qonto_sync_job` run with an empty window, as launched by hand: from DuckDB's marker, up to now."""
-    return run_sync(env, instance, resources=resources)
+def sync(env: WellEnv, instance: dg.DagsterInstance, bundle: WorkspaceBundle | None = None
+         ) -> dg.ExecuteInProcessResult:
+    """A sync job run with an empty window, as launched by hand: from DuckDB's marker, up to now."""
+    return run_sync(env, instance, bundle=bundle)
 
 
 def marker(env: WellEnv) -> str | None:
@@ -202,8 +202,8 @@ def marker(env: WellEnv) -> str | None:
     return row[0] if row else None
 
 
-def short_deadline(env: WellEnv, seconds: float = 0.5, retries: int = 1) -> dict:
-    return build_resources(env.settings.replace(qonto_request_deadline_s=seconds, qonto_max_retries=retries))
+def short_deadline(env: WellEnv, seconds: float = 0.5, retries: int = 1) -> WorkspaceBundle:
+    return bundle_for(env.settings.replace(qonto_request_deadline_s=seconds, qonto_max_retries=retries))
 
 
 def failure_text(result: dg.ExecuteInProcessResult) -> str:

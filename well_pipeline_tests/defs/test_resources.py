@@ -9,9 +9,19 @@ import dagster as dg
 import pytest
 
 from well_pipeline.core.scoring.policy import ScoringPolicy
-from well_pipeline.defs.melio.sensors import melio_exports_sensor
-from well_pipeline.defs.resources import ScoringResource, build_resources
-from well_pipeline.settings import SECTIONS, Settings
+from well_pipeline.defs.resources import (
+    ScoringResource,
+    WellStorageResource,
+    WorkspaceSecretStoreSettings,
+    build_resources,
+)
+from well_pipeline.settings import SECTIONS, SecretStoreSettings, Settings
+from well_pipeline_tests.support.workspace_defs import bundle_for
+
+# What the two resources reading secrets add to their sections: whose store it is (its workspace's WELL_SECRET_*).
+WORKSPACE_FIELDS = set(WorkspaceSecretStoreSettings.model_fields) - set(SecretStoreSettings.model_fields)
+# What the storage adds: the workspace's placement, checked by every process opening the store (not settings).
+PLACEMENT_FIELDS = {"workspace_id", "other_region_folders"}
 
 
 def caption(section: type) -> str:
@@ -22,7 +32,9 @@ def test_each_resource_is_made_of_settings_sections_and_says_so(tmp_path: Path) 
     for key, resource in build_resources(Settings(data_dir=tmp_path)).items():
         sections = [section for section in SECTIONS if isinstance(resource, section)]
         assert sections, key
-        assert set(type(resource).model_fields) == {name for s in sections for name in s.model_fields}, key
+        extra = WORKSPACE_FIELDS if isinstance(resource, WorkspaceSecretStoreSettings) else set()
+        extra |= PLACEMENT_FIELDS if isinstance(resource, WellStorageResource) else set()
+        assert set(type(resource).model_fields) == {name for s in sections for name in s.model_fields} | extra, key
         for section in SECTIONS:  # the docs' captions name exactly the resources built from the section
             assert (f"`{key}`" in caption(section)) == (section in sections), (key, section.__name__)
 
@@ -35,6 +47,9 @@ def test_the_ui_shows_every_setting_with_its_help_and_current_value(tmp_path: Pa
         schema = definition.config_schema.as_field()
         configured = schema.default_value  # what the UI lists as the resource's configured values
         for name, field in schema.config_type.fields.items():
+            if name not in Settings.model_fields:  # the storage's placement: described, derived, not a setting
+                assert key == "storage" and name in PLACEMENT_FIELDS and field.description, (key, name)
+                continue
             assert field.description == Settings.model_fields[name].description, (key, name)
             expected = str(tmp_path.resolve()) if name == "data_dir" else getattr(settings, name)
             assert configured[name] == expected, (key, name)
@@ -89,14 +104,14 @@ def test_a_launchpad_override_is_validated_by_the_settings_rules(tmp_path: Path)
 
 
 def test_the_melio_sensor_watches_the_files_the_resource_reads(tmp_path: Path) -> None:
-    resources = build_resources(Settings(data_dir=tmp_path, melio_vendors_csv="exports/vendors.csv"))
+    sensor = bundle_for(Settings(data_dir=tmp_path, melio_vendors_csv="exports/vendors.csv")).melio_sensor
     vendors = tmp_path / "exports" / "vendors.csv"
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, resources={"melio_exports": resources["melio_exports"]})
-        waiting = melio_exports_sensor(context)
+        context = dg.build_sensor_context(instance=instance)
+        waiting = sensor(context)
         assert isinstance(waiting, dg.SkipReason) and str(vendors.resolve()) in waiting.skip_message
         vendors.parent.mkdir()
         vendors.write_text("company_name\nPapeterie Dupont SARL\n", encoding="utf-8")
-        result = melio_exports_sensor(context)
+        result = sensor(context)
     (request,) = result.run_requests
     assert request.tags["well/changed"] == "vendors"

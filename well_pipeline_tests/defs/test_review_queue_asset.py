@@ -8,10 +8,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from well_pipeline.defs.matching.assets import QUEUE_TABLE_ROWS, review_queue
-from well_pipeline.defs.resources import build_resources
+from well_pipeline.defs.matching.assets import QUEUE_TABLE_ROWS
 from well_pipeline.settings import Settings
 from well_pipeline_tests.support.review_queue import record, write_queue
+from well_pipeline_tests.support.workspace_defs import bundle_for
 
 COLUMNS = ["flag", "qonto_id", "created", "supplier", "invoice_number", "amount", "decision", "score", "capped_by",
            "best_vendor", "runner_up", "top_reason"]
@@ -29,7 +29,7 @@ def test_review_queue_is_a_typed_table_with_frauds_first(tmp_path: Path, instanc
                supplier_name=None, invoice_number=None, total_amount=None),
     ])
     before = datetime.now(UTC).timestamp()
-    result = dg.materialize([review_queue], resources=build_resources(settings), instance=instance)
+    result = dg.materialize([bundle_for(settings).review_queue], instance=instance)
     after = datetime.now(UTC).timestamp()
     assert result.success
     meta = result.get_asset_materialization_events()[0].materialization.metadata

@@ -25,9 +25,6 @@ import yaml
 from dagster._core.events import EngineEventData
 
 from well_pipeline.definitions import defs
-from well_pipeline.defs.pipeline.jobs import SYNC_OP, qonto_sync_job
-from well_pipeline.defs.qonto.sensors import qonto_sync_sensor
-from well_pipeline.defs.resources import build_resources
 from well_pipeline.defs.runs.health import (
     check_workers,
     claimed_slots,
@@ -37,14 +34,18 @@ from well_pipeline.defs.runs.health import (
 )
 from well_pipeline.defs.runs.limits import MAX_RUNTIME_TAG, max_runtime_tags
 from well_pipeline.defs.runs.processes import process_alive
-from well_pipeline.defs.runs.sensors import run_health_sensor
+from well_pipeline.defs.runs.sensors import build_run_health_sensor
+from well_pipeline.defs.workspace.factory import shared_definitions
 from well_pipeline.services.sync_marker import SYNC_MARKER
 from well_pipeline.settings import Settings, SettingsError, load_settings
 from well_pipeline_tests.defs.conftest import BILLS, VENDORS, WellEnv, load_melio
 from well_pipeline_tests.support.waiting import wait_until
+from well_pipeline_tests.support.workspace_defs import MAIN, bundle_for
 
 ROOT = Path(__file__).resolve().parents[2]
-POOL = "duckdb"
+POOL = MAIN.pool  # the default workspace's pool: `well__main`
+SYNC_JOB, SYNC_OP = MAIN.sync_job, MAIN.sync_op
+run_health_sensor = build_run_health_sensor(60)
 LIST_ROUTE = "/v2/supplier_invoices"
 
 
@@ -68,7 +69,7 @@ def dagster_instance(dagster_home: Path) -> Iterator[dg.DagsterInstance]:
 
 @dataclass
 class SyncRunner:
-    """Runs `qonto_sync_job` the way a worker does, in its own process group, against the test's instance."""
+    """Runs `qonto_sync_job__main` the way a worker does, in its own process group, against the test's instance."""
 
     env: WellEnv
     home: Path
@@ -86,7 +87,7 @@ class SyncRunner:
         """`dagster job execute` of the sync job; no run config: the window from DuckDB's marker (here, none:
         everything). Delivery is not configured here: the sync ingests and scores, warns, and succeeds."""
         command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "well_pipeline.definitions",
-                   "-j", qonto_sync_job.name, "--tags", json.dumps(tags)]
+                   "-j", SYNC_JOB, "--tags", json.dumps(tags)]
         if run_config is None:
             return command
         config = self.home / f"run-config-{len(self.workers) + 1}.yaml"
@@ -119,7 +120,7 @@ class SyncRunner:
     def holding_the_slot_while_listing(self) -> dg.DagsterRun:
         """Wait until a sync run holds the DuckDB slot and its Qonto listing request has reached the sandbox."""
         def probe() -> dg.DagsterRun | None:
-            runs = self.instance.get_runs(filters=dg.RunsFilter(job_name=qonto_sync_job.name,
+            runs = self.instance.get_runs(filters=dg.RunsFilter(job_name=SYNC_JOB,
                                                                 statuses=[dg.DagsterRunStatus.STARTED]))
             listing = self.env.sandbox.stats()["by_path"].get(LIST_ROUTE, 0)
             if runs and listing and claimed_slots_by_run(self.instance, POOL).get(runs[0].run_id):
@@ -133,7 +134,7 @@ class SyncRunner:
         return run.status
 
     def sync_tick(self):  # noqa: ANN201 - a SkipReason or a SensorResult
-        return sensor_tick(qonto_sync_sensor, self.instance, sync_sensor_resources(self.env.resources))
+        return sensor_tick(self.env.ws.sync_sensor, self.instance)
 
 
 def with_melio_loaded(env: WellEnv, instance: dg.DagsterInstance) -> WellEnv:
@@ -153,12 +154,8 @@ def runner(well_env: WellEnv, dagster_home: Path, dagster_instance: dg.DagsterIn
     sync_runner.stop_all()
 
 
-def sync_sensor_resources(resources: dict) -> dict:
-    return {"qonto": resources["qonto"], "storage": resources["storage"]}
-
-
-def sensor_tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, resources: dict | None = None):
-    return sensor(dg.build_sensor_context(instance=instance, resources=resources))
+def sensor_tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance):  # noqa: ANN201 - SkipReason or result
+    return sensor(dg.build_sensor_context(instance=instance))
 
 
 def stored_rows(env: WellEnv) -> tuple[int, int, str | None]:
@@ -199,8 +196,8 @@ def test_killed_sync_run_is_failed_its_slot_freed_and_syncing_resumes(runner: Sy
                or runner.status(run.run_id) != dg.DagsterRunStatus.STARTED,
                message="the health sensor to fail the run")
     assert runner.status(run.run_id) == dg.DagsterRunStatus.FAILURE
-    assert f"Failed dead runs: run {run.run_id} ({qonto_sync_job.name})" in ticks[-1].skip_message
-    assert "freed 1 'duckdb' pool slot" in ticks[-1].skip_message
+    assert f"Failed dead runs: run {run.run_id} ({SYNC_JOB})" in ticks[-1].skip_message
+    assert "freed 1 'well__main' pool slot" in ticks[-1].skip_message
     assert claimed_slots_by_run(instance, POOL) == {}
     assert instance.event_log_storage.get_concurrency_info(POOL).pending_steps == []
 
@@ -216,17 +213,17 @@ def test_killed_sync_run_is_failed_its_slot_freed_and_syncing_resumes(runner: Sy
 
     tick = runner.sync_tick()  # syncing resumes on its own: a sync of the window since the (unmoved) marker
     (request,) = tick.run_requests
-    assert request.job_name == qonto_sync_job.name and request.run_key.startswith("qonto-sync:start:")
+    assert request.job_name == SYNC_JOB and request.run_key.startswith("qonto-sync:start:")
     assert request.run_config["ops"][SYNC_OP]["config"]["updated_from"] is None  # no marker: everything
     resumed = runner.start(request.tags, run_config=request.run_config)  # what the daemon would launch
     runner.finish(resumed)
-    (latest,) = instance.get_runs(filters=dg.RunsFilter(job_name=qonto_sync_job.name), limit=1)
+    (latest,) = instance.get_runs(filters=dg.RunsFilter(job_name=SYNC_JOB), limit=1)
     assert latest.run_id != run.run_id and latest.status == dg.DagsterRunStatus.SUCCESS
     rows, distinct, marker = stored_rows(env)
     expected = len({r["id"] for r in env.invoices}) - 1  # one record is unparseable and kept as a reject
     assert marker is not None and rows == distinct == expected
     fault_outcome.record(
-        observed=f"run FAILURE after {len(ticks)} health tick(s) with its worker pid gone; 1 'duckdb' slot freed; "
+        observed=f"run FAILURE after {len(ticks)} health tick(s) with its worker pid gone; 1 'well__main' slot freed; "
                  "engine event + run failure explain it; next sync requested, SUCCESS, marker moved",
         lost=expected - distinct, duplicated=rows - distinct)
 
@@ -250,7 +247,7 @@ def test_live_slow_sync_run_is_never_swept(runner: SyncRunner, fault_outcome) ->
         judged_alive += f"{run.run_id} worker pid" in health.skip_message and "alive" in health.skip_message
         sync = runner.sync_tick()  # a SensorResult instead once the run has finished
         named_alive += isinstance(sync, dg.SkipReason) and sync.skip_message.startswith(
-            f"previous {qonto_sync_job.name} run {run.run_id} is still started (worker pid") \
+            f"previous {SYNC_JOB} run {run.run_id} is still started (worker pid") \
             and "alive)" in sync.skip_message
         assert runner.status(run.run_id) in {dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.SUCCESS}
     assert judged_alive >= 1 and named_alive >= 1  # the sweeps did look at the live run, and left it
@@ -276,8 +273,8 @@ def dead_pid() -> int:
 
 
 def started_sync_run(instance: dg.DagsterInstance, pid: int | None, *, hold_slot: bool = True) -> dg.DagsterRun:
-    """A started qonto_sync_job run whose worker reported `pid`, holding the DuckDB slot."""
-    run = instance.create_run_for_job(defs().resolve_job_def(qonto_sync_job.name), status=dg.DagsterRunStatus.STARTED)
+    """A started qonto_sync_job__main run whose worker reported `pid`, holding the DuckDB slot."""
+    run = instance.create_run_for_job(defs().resolve_job_def(SYNC_JOB), status=dg.DagsterRunStatus.STARTED)
     if pid is not None:
         instance.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
     if hold_slot:
@@ -302,24 +299,23 @@ def test_sync_sensor_fails_its_own_dead_run_says_so_then_resumes(runner: SyncRun
     instance = runner.instance
     run = started_sync_run(instance, dead_pid())
     tick = runner.sync_tick()
-    label = f"previous {qonto_sync_job.name} run {run.run_id}"
+    label = f"previous {SYNC_JOB} run {run.run_id}"
     assert tick.skip_message.startswith(f"{label} had lost its worker: run {run.run_id}")
-    assert "marked failed, freed 1 'duckdb' pool slot" in tick.skip_message
+    assert "marked failed, freed 1 'well__main' pool slot" in tick.skip_message
     assert tick.skip_message.endswith("Syncing resumes on the next tick.")
     assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
     assert claimed_slots_by_run(instance, POOL) == {}
     (request,) = runner.sync_tick().run_requests
-    assert request.job_name == qonto_sync_job.name
+    assert request.job_name == SYNC_JOB
 
 
 def test_sync_sensor_names_the_run_holding_the_pool(dagster_instance: dg.DagsterInstance, tmp_path: Path) -> None:
     holder = started_sync_run(dagster_instance, dead_pid())
     dagster_instance.report_run_failed(holder)  # it ended, its slot is still claimed (freed 30 s later)
     waiting = started_sync_run(dagster_instance, os.getpid(), hold_slot=False)  # alive: this process
-    resources = sync_sensor_resources(build_resources(Settings(data_dir=tmp_path / "data")))
-    tick = sensor_tick(qonto_sync_sensor, dagster_instance, resources)
-    assert tick.skip_message == (f"previous {qonto_sync_job.name} run {waiting.run_id} is still started (worker pid "
-                                 f"{os.getpid()} alive); waiting for pool 'duckdb', held by run {holder.run_id}")
+    tick = sensor_tick(bundle_for(Settings(data_dir=tmp_path / "data")).sync_sensor, dagster_instance)
+    assert tick.skip_message == (f"previous {SYNC_JOB} run {waiting.run_id} is still started (worker pid "
+                                 f"{os.getpid()} alive); waiting for pool 'well__main', held by run {holder.run_id}")
 
 
 def test_a_run_without_a_reported_worker_is_left_to_the_max_runtime(dagster_instance: dg.DagsterInstance) -> None:
@@ -371,11 +367,12 @@ def test_runs_in_storage_other_machines_may_share_are_not_judged(tmp_path: Path)
 
 def test_bounds_are_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(tmp_path / "absent.toml")
-    assert run_health_sensor.minimum_interval_seconds == settings.dead_run_check_seconds <= 600
-    assert qonto_sync_job.tags[MAX_RUNTIME_TAG] == str(settings.max_run_minutes * 60)
-    from well_pipeline.defs.melio.sensors import melio_exports_job
-
-    assert melio_exports_job.tags[MAX_RUNTIME_TAG] == str(settings.max_run_minutes * 60)
+    (health,) = shared_definitions(settings).sensors
+    assert health.minimum_interval_seconds == settings.dead_run_check_seconds <= 600
+    bundle = bundle_for(settings.replace(data_dir=tmp_path / "data"))
+    for job in (bundle.sync_job, bundle.deliver_job, bundle.melio_job):
+        assert job.tags[MAX_RUNTIME_TAG] == str(settings.max_run_minutes * 60), job.name
+        assert job.tags["well/workspace"] == "main", job.name  # every run Well launches says whose it is
     assert max_runtime_tags(Settings(max_run_minutes=0)) == {}
     monkeypatch.setenv("WELL_DEAD_RUN_CHECK_SECONDS", "0")
     with pytest.raises(SettingsError, match=r"dead_run_check_seconds \(\$WELL_DEAD_RUN_CHECK_SECONDS\): must be "

@@ -1,4 +1,5 @@
-"""`qonto_sync_sensor` against the real sandboxes, a real Dagster instance and a real DuckDB file.
+"""The sync sensor (`qonto_sync_sensor__main`) against the real sandboxes, a real Dagster instance and a real
+DuckDB file.
 
 Each test evaluates the sensor as the daemon does (`build_sensor_context` with the instance and the cursor the last
 tick returned) and executes what it requests with the request's own run config, tags and run key, so the
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -17,12 +17,6 @@ import pytest
 
 from well_pipeline.adapters.secrets import QONTO_REFRESH_TOKEN, SMTP_PASSWORD, SecretStore
 from well_pipeline.adapters.storage import DuckDBStorage
-from well_pipeline.defs.pipeline.assets import invoice_pipeline
-from well_pipeline.defs.pipeline.jobs import deliver_approved_job, qonto_sync_job
-from well_pipeline.defs.qonto import sensors
-from well_pipeline.defs.qonto.partitions import qonto_daily_partitions
-from well_pipeline.defs.qonto.sensors import qonto_sync_sensor
-from well_pipeline.defs.resources import build_resources
 from well_pipeline.sandbox.melio import MelioInbox
 from well_pipeline.services import review
 from well_pipeline.services.sync_marker import last_sync
@@ -37,22 +31,17 @@ from well_pipeline_tests.support.sync_sensor import (
     skip_text,
     window,
 )
+from well_pipeline_tests.support.workspace_defs import MAIN, bundle_for
 
-
-@pytest.fixture(autouse=True)
-def fresh_probe_client() -> Iterator[None]:
-    """The probe's client is kept between ticks of a process: no test inherits another's."""
-    sensors.forget_probe_client()
-    yield
-    sensors.forget_probe_client()
+SYNC_JOB, DELIVER_JOB = MAIN.sync_job, MAIN.deliver_job
 
 
 def tick(env: WellEnv, instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
-    return support.tick(env.resources, instance, cursor)
+    return support.tick(env.ws, instance, cursor)
 
 
 def launch(env: WellEnv, instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
-    return support.launch(env.resources, instance, request)
+    return support.launch(env.ws, instance, request)
 
 
 def synced(env: WellEnv, instance: dg.DagsterInstance, invoices: list[dict]) -> str:
@@ -92,7 +81,7 @@ def test_waits_for_the_first_melio_load_then_syncs_and_a_quiet_tick_costs_one_re
     load_melio(env, instance)
     first = tick(env, instance, waiting.cursor)
     request = only_request(first)
-    assert request.job_name == qonto_sync_job.name and request.run_key.startswith("qonto-sync:start:")
+    assert request.job_name == SYNC_JOB and request.run_key.startswith("qonto-sync:start:")
     assert window(request)["updated_from"] is None  # no marker yet: everything
     run = launch(env, instance, request)
     assert run.success
@@ -158,10 +147,10 @@ def test_a_new_invoice_is_one_request_with_a_run_key_launched_once_and_retried_a
     again = tick(env, instance, base)
     assert only_request(again).run_key == request.run_key
     # The requested run is queued: the next tick waits for it.
-    queued = instance.create_run_for_job(job_def=qonto_sync_job, run_config=request.run_config,
+    queued = instance.create_run_for_job(job_def=env.ws.sync_job, run_config=request.run_config,
                                          tags={**request.tags, support.RUN_KEY_TAG: request.run_key})
     waiting = tick(env, instance, changed.cursor)
-    assert f"previous qonto_sync_job run {queued.run_id} is still not_started" in skip_text(waiting)
+    assert f"previous {SYNC_JOB} run {queued.run_id} is still not_started" in skip_text(waiting)
     # It never starts (say, the daemon was stopped and the run canceled): the marker stays, a retry has a new key.
     instance.report_run_failed(queued)
     retry = tick(env, instance, changed.cursor)
@@ -194,9 +183,9 @@ def test_a_backfill_reaching_the_present_sets_the_marker_the_next_tick_adopts(
     env = delivery_env
     env.write(clean_invoices(3))
     load_melio(env, instance)
-    backfill = dg.materialize([invoice_pipeline], instance=instance, resources=env.resources, tags={
-        "dagster/asset_partition_range_start": qonto_daily_partitions.get_first_partition_key(),
-        "dagster/asset_partition_range_end": qonto_daily_partitions.get_last_partition_key()})
+    backfill = dg.materialize([env.ws.pipeline], instance=instance, tags={
+        "dagster/asset_partition_range_start": env.ws.partitions.get_first_partition_key(),
+        "dagster/asset_partition_range_end": env.ws.partitions.get_last_partition_key()})
     assert backfill.success and len(inbox.messages()) == 3
     (marker,) = reported_markers(instance, backfill.run_id)
 
@@ -221,14 +210,14 @@ def test_a_pinned_record_is_delivered_by_the_next_tick_without_a_qonto_change(
 
     asked = tick(env, instance, cursor)
     request = only_request(asked)
-    assert request.job_name == deliver_approved_job.name and request.run_key.startswith("deliver-approved:")
+    assert request.job_name == DELIVER_JOB and request.run_key.startswith("deliver-approved:")
     assert only_request(tick(env, instance, cursor)).run_key == request.run_key  # the same tick twice: one run
     assert launch(env, instance, request).success
     assert "q-1" in {m.header("X-Well-Qonto-Id") for m in inbox.messages()}
 
     after = tick(env, instance, asked.cursor)
     assert "No change since" in skip_text(after) and "wait for delivery" not in skip_text(after)
-    assert len(instance.get_runs(dg.RunsFilter(job_name=deliver_approved_job.name))) == 1
+    assert len(instance.get_runs(dg.RunsFilter(job_name=DELIVER_JOB))) == 1
 
 
 def test_a_failed_delivery_run_is_retried_and_one_that_leaves_the_same_set_waiting_is_not_asked_again(
@@ -249,17 +238,17 @@ def test_a_failed_delivery_run_is_retried_and_one_that_leaves_the_same_set_waiti
     secrets.set(SMTP_PASSWORD, password.reveal())
     retry = tick(env, instance, asked.cursor)
     retry_request = only_request(retry)
-    assert retry_request.job_name == deliver_approved_job.name
+    assert retry_request.job_name == DELIVER_JOB
     assert retry_request.run_key == f"{request.run_key}:retry-1"
 
     # The daily quota (1 e-mail, already used by the sync) pauses the retry: it succeeds, the record still waits.
-    one_a_day = build_resources(env.settings.replace(smtp_max_per_day=1))
+    one_a_day = bundle_for(env.settings.replace(smtp_max_per_day=1))
     assert support.launch(one_a_day, instance, retry_request).success
     assert [row.qonto_id for row in storage(env).outbox.awaiting_delivery()] == ["q-1"]
     quiet = tick(env, instance, retry.cursor)
     assert "1 record(s) still wait for delivery after the last 'deliver approved' run" in skip_text(quiet)
     assert "1 record(s) still wait" in skip_text(tick(env, instance, quiet.cursor))  # and not asked again
-    assert len(instance.get_runs(dg.RunsFilter(job_name=deliver_approved_job.name))) == 2
+    assert len(instance.get_runs(dg.RunsFilter(job_name=DELIVER_JOB))) == 2
     assert len(inbox.messages()) == 1
 
 
@@ -305,7 +294,7 @@ def test_a_malformed_cursor_is_a_skip_naming_the_problem_and_nothing_is_lost(
     env = delivery_env
     env.write(clean_invoices(1))
     load_melio(env, instance)
-    result = qonto_sync_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources=env.resources))
+    result = env.ws.sync_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
     # A bare skip: Dagster keeps the cursor as it was, for the person to fix; no run is requested.
     assert isinstance(result, dg.SkipReason)
     assert "cursor cannot be read" in result.skip_message and named in result.skip_message
@@ -321,8 +310,8 @@ def test_the_cursor_of_an_earlier_version_is_read_as_a_new_sensor(delivery_env: 
     load_melio(env, instance)
     result = tick(env, instance, "2026-03-14T09:30Z")
     (request,) = result.run_requests
-    assert request.job_name == qonto_sync_job.name and request.run_key.startswith("qonto-sync:start:")
-    assert request.run_config["ops"]["qonto_sync"]["config"]["updated_from"] is None
+    assert request.job_name == SYNC_JOB and request.run_key.startswith("qonto-sync:start:")
+    assert window(request)["updated_from"] is None
     assert '"marker":null' in result.cursor
 
 
@@ -346,3 +335,44 @@ def test_the_sensor_answers_while_another_process_holds_the_duckdb_write_lock(
         holder.stdin.flush()
         holder.wait(timeout=30)
     assert "not checked" not in skip_text(tick(env, instance, cursor))
+
+
+# -- a new sensor on existing data -------------------------------------------------------------------------------
+def test_a_new_sensor_starts_from_the_marker_the_store_holds(
+        delivery_env: WellEnv, instance: dg.DagsterInstance) -> None:
+    """A sensor with an empty cursor (renamed by the upgrade to workspace names, or a workspace added on existing
+    data) seeds its marker from the store's copy instead of listing everything again: its first sync's window
+    starts at that marker minus the overlap."""
+    env = delivery_env
+    env.write(clean_invoices(2))
+    load_melio(env, instance)
+    assert support.launch(env.ws, instance, dg.RunRequest(run_key="by-hand", job_name=env.ws.sync_job.name)).success
+    stored = last_sync(storage(env).invoices)
+    assert stored is not None
+    with dg.instance_for_test() as fresh:  # no run, no marker report, no sensor state: only the data
+        assert dg.materialize(list(env.ws.melio_assets), instance=fresh).success
+        first = tick(env, fresh, None)
+    assert marker_of(first.cursor) == stored
+    overlap = timedelta(minutes=env.resources["qonto"].sync_overlap_minutes)
+    assert window(only_request(first))["updated_from"] == (stored - overlap).isoformat()  # the Melio load asks one
+
+
+def test_a_new_sensor_waits_while_the_store_it_seeds_from_is_busy(
+        delivery_env: WellEnv, instance: dg.DagsterInstance) -> None:
+    env = delivery_env
+    cursor = synced(env, instance, clean_invoices(1))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
+         "con.execute('BEGIN'); print('locked', flush=True); sys.stdin.readline()", str(env.settings.duckdb_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        busy = tick(env, instance, None)
+        assert "first tick reads its marker from the store, which is busy" in skip_text(busy)
+        assert busy.cursor is None  # left empty: the next tick seeds it
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(timeout=30)
+    assert marker_of(tick(env, instance, None).cursor) == marker_of(cursor)

@@ -12,9 +12,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from well_pipeline.defs.delivery.assets import DELIVERED_BILLS
-from well_pipeline.defs.matching.assets import SCORED_MATCHES
-from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES
+from well_pipeline_tests.support.workspace_defs import DELIVERED_BILLS, QONTO_SUPPLIER_INVOICES, SCORED_MATCHES
 
 TRUTH_SQL = {
     QONTO_SUPPLIER_INVOICES: "SELECT DISTINCT created_date FROM qonto_supplier_invoices",
@@ -28,6 +26,6 @@ TRUTH_SQL = {
 
 
 def days_holding_rows(database: Path) -> dict[dg.AssetKey, set[date]]:
-    """Per asset, the days holding its rows in the DuckDB file (opened read-only)."""
+    """Per asset of the default workspace `main`, the days holding its rows in the DuckDB file (read-only)."""
     with duckdb.connect(str(database), read_only=True) as con:
         return {key: {day for (day,) in con.execute(sql).fetchall()} for key, sql in TRUTH_SQL.items()}

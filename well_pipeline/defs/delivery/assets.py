@@ -16,21 +16,20 @@ from datetime import date
 import dagster as dg
 
 from well_pipeline.adapters.storage import Storage
-from well_pipeline.defs.matching.assets import SCORED_MATCHES
 from well_pipeline.defs.pipeline.step_check import StepCheck, step_check
+from well_pipeline.defs.workspace.names import DELIVERED, WorkspaceNames
 from well_pipeline.services.delivery import DeliveryReport
 
-DELIVERED_BILLS = dg.AssetKey("delivered_bills")
 
-
-def delivered_bills_spec() -> dg.AssetSpec:
-    """The asset as the pipeline multi-asset declares it (a function: see `qonto_supplier_invoices_spec`)."""
+def delivered_bills_spec(names: WorkspaceNames) -> dg.AssetSpec:
+    """The workspace's asset as its pipeline multi-asset declares it."""
     return dg.AssetSpec(
-        DELIVERED_BILLS,
+        names.delivered,
         description="Each auto_link or manual_link record e-mailed once to Melio; held ones wait with the reason. "
                     "One partition per UTC creation day.",
-        deps=[SCORED_MATCHES],
-        group_name="delivery",
+        deps=[names.scored],
+        group_name=names.group,
+        tags=names.stage_tags("delivery"),
         kinds={"duckdb", "email"},
         owners=["team:finance-ops"],
         metadata={"table": "outbox", "partition_expr": "created_date"},
@@ -81,7 +80,7 @@ def delivery_summary(report: DeliveryReport, to_address: str, *, days: int,
     }
 
 
-@step_check(DELIVERED_BILLS, blocking=True,
+@step_check(DELIVERED, blocking=True,
             description="No Qonto record has two sent e-mails (apart from re-sends a person approved).")
 def no_record_sent_twice(store: Storage) -> dg.AssetCheckResult:
     audit = store.outbox.send_audit()

@@ -19,27 +19,25 @@ from well_pipeline.adapters.storage import Storage
 from well_pipeline.core.scoring.display import WAITING_SECTIONS, Section, showing
 from well_pipeline.core.scoring.policy import ScoringPolicy
 from well_pipeline.defs.matching.queue_table import queue_table
-from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
-from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES
-from well_pipeline.defs.resources import WellStorageResource
+from well_pipeline.defs.workspace.names import WorkspaceNames
+from well_pipeline.defs.workspace.resources import WorkspaceResources
 from well_pipeline.services.scoring import ScoringReport
 
-SCORED_MATCHES = dg.AssetKey("scored_matches")
-REVIEW_QUEUE = dg.AssetKey("review_queue")
 DECISIONS = ("auto_link", "review", "refused", "already_in_melio", "manual_link")
 QUEUE_PREVIEW = 25      # rows of the queue shown in each scoring run's summary
 QUEUE_TABLE_ROWS = 200  # rows per table on review_queue (the counts cover the whole queue)
 QUEUE_DIGEST = "queue_digest"
 
 
-def scored_matches_spec() -> dg.AssetSpec:
-    """The asset as the pipeline multi-asset declares it (a function: see `qonto_supplier_invoices_spec`)."""
+def scored_matches_spec(names: WorkspaceNames) -> dg.AssetSpec:
+    """The workspace's asset as its pipeline multi-asset declares it."""
     return dg.AssetSpec(
-        SCORED_MATCHES,
+        names.scored,
         description="One decision per Qonto invoice: auto_link, review, refused, already_in_melio or manual_link, "
                     "with reasons; one partition per UTC creation day.",
-        deps=[QONTO_SUPPLIER_INVOICES, melio_vendor_directory, melio_ledger],
-        group_name="matching",
+        deps=[names.invoices, names.vendors, names.ledger],
+        group_name=names.group,
+        tags=names.stage_tags("matching"),
         kinds={"duckdb", "python"},
         owners=["team:finance-ops"],
         metadata={"table": "scored_matches", "partition_expr": "created_date"},
@@ -123,22 +121,31 @@ def queue_digest(metadata: dict[str, dg.RawMetadataValue]) -> str:
     return hashlib.sha256(repr(shown).encode("utf-8")).hexdigest()[:16]
 
 
-def refreshed_review_queue(store: Storage, previous: dg.AssetMaterialization | None
+def refreshed_review_queue(store: Storage, previous: dg.AssetMaterialization | None, key: dg.AssetKey
                            ) -> dg.AssetMaterialization | None:
-    """`review_queue` computed again, or None when it shows exactly what `previous` (its latest materialisation)
-    shows. Why: the table is the largest event a run writes (about 0.2 MB); writing it on every 15-minute run
-    when nothing changed would set Dagster's storage growth. Its `computed_at` then stays the time it was last
-    found different, which is still what it shows."""
+    """The workspace's `review_queue` (`key`) computed again, or None when it shows exactly what `previous` (its
+    latest materialisation) shows. Why: the table is the largest event a run writes (about 0.2 MB); writing it on
+    every 15-minute run when nothing changed would set Dagster's storage growth. Its `computed_at` then stays the
+    time it was last found different, which is still what it shows."""
     metadata = review_queue_metadata(store)
     before = previous.metadata.get(QUEUE_DIGEST) if previous is not None else None
     if before is not None and before.value == metadata[QUEUE_DIGEST]:
         return None
-    return dg.AssetMaterialization(REVIEW_QUEUE, metadata=metadata)
+    return dg.AssetMaterialization(key, metadata=metadata)
 
 
-@dg.asset(key=REVIEW_QUEUE, deps=[SCORED_MATCHES], pool="duckdb", group_name="matching", kinds={"duckdb"},
-          owners=["team:finance-ops"], metadata={"table": "scored_matches (review, refused)"})
-def review_queue(storage: WellStorageResource) -> dg.MaterializeResult:
-    """Invoices waiting for a person (possible payment frauds first) and refused ones: settle them with
-    `well review`. The tables show the first rows of each; the counts are the whole queue."""
-    return dg.MaterializeResult(metadata=review_queue_metadata(storage.storage()))
+def build_review_queue(names: WorkspaceNames, res: WorkspaceResources) -> dg.AssetsDefinition:
+    """The workspace's `review_queue` asset, reading its store."""
+    storage_key = names.resource("storage")
+
+    @dg.asset(key=names.review_queue, deps=[names.scored], pool=names.pool, group_name=names.group,
+              tags=names.stage_tags("matching"), kinds={"duckdb"}, owners=["team:finance-ops"],
+              metadata={"table": "scored_matches (review, refused)"},
+              resource_defs=res.scoped(names, "storage"))
+    def review_queue(context) -> dg.MaterializeResult:  # noqa: ANN001 - Dagster refuses a string annotation
+        """Invoices waiting for a person (possible payment frauds first) and refused ones: settle them with
+        `well review`. The tables show the first rows of each; the counts are the whole queue."""
+        storage = getattr(context.resources, storage_key)
+        return dg.MaterializeResult(metadata=review_queue_metadata(storage.storage()))
+
+    return review_queue

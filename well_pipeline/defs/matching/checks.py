@@ -7,11 +7,11 @@ stops delivery in that step.
 import dagster as dg
 
 from well_pipeline.adapters.storage import Storage
-from well_pipeline.defs.matching.assets import SCORED_MATCHES
 from well_pipeline.defs.pipeline.step_check import StepCheck, step_check
+from well_pipeline.defs.workspace.names import SCORED
 
 
-@step_check(SCORED_MATCHES, blocking=True, description="Exactly one scored row per stored invoice in every scored day.")
+@step_check(SCORED, blocking=True, description="Exactly one scored row per stored invoice in every scored day.")
 def one_row_per_invoice(store: Storage) -> dg.AssetCheckResult:
     coverage = store.matches.row_coverage()
     missing, orphans = coverage.invoices_without_row, coverage.rows_without_invoice
@@ -19,13 +19,13 @@ def one_row_per_invoice(store: Storage) -> dg.AssetCheckResult:
                                metadata={"invoices_without_row": missing, "rows_without_invoice": orphans})
 
 
-@step_check(SCORED_MATCHES, blocking=True, description="Every score and part lies in [0, 1].")
+@step_check(SCORED, blocking=True, description="Every score and part lies in [0, 1].")
 def scores_in_range(store: Storage) -> dg.AssetCheckResult:
     bad = store.matches.scores_out_of_range()
     return dg.AssetCheckResult(passed=bad == 0, metadata={"rows_out_of_range": bad})
 
 
-@step_check(SCORED_MATCHES, blocking=True,
+@step_check(SCORED, blocking=True,
             description="No auto_link breaks a hard safety rule (bank-detail change, ambiguity, duplicates...).")
 def no_auto_link_breaks_a_hard_rule(store: Storage) -> dg.AssetCheckResult:
     rows = store.matches.auto_links_with_hard_rules()

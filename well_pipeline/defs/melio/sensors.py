@@ -1,18 +1,17 @@
-"""`melio_exports_sensor`: reload the Melio side when an export file changes (by content, not timestamp)."""
+"""`melio_exports_sensor__<ws>`: reload a workspace's Melio side when an export file changes (by content, not
+timestamp)."""
+
+from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import dagster as dg
 
-from well_pipeline.defs.melio.assets import melio_ledger, melio_vendor_directory
 from well_pipeline.defs.resources import MelioExportsResource
-from well_pipeline.defs.runs.limits import max_runtime_tags
-
-# The max-runtime tag bounds a hung or orphaned reload (see defs/runs/limits.py).
-melio_exports_job = dg.define_asset_job("melio_exports_job", selection=[melio_vendor_directory, melio_ledger],
-                                        tags=max_runtime_tags())
+from well_pipeline.defs.workspace.names import WorkspaceNames
 
 
 def _digest(path: Path) -> str | None:
@@ -26,15 +25,30 @@ def _digest(path: Path) -> str | None:
 MELIO_EXPORTS_CHECK_SECONDS = 300
 
 
-@dg.sensor(job=melio_exports_job, minimum_interval_seconds=MELIO_EXPORTS_CHECK_SECONDS,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Reloads the Melio vendor directory and ledger when their CSV exports change.")
-def melio_exports_sensor(context: dg.SensorEvaluationContext,
-                         melio_exports: MelioExportsResource) -> dg.SensorResult | dg.SkipReason:
-    # The files the `melio_exports` resource reads, so the sensor watches what the assets will load.
-    vendors, bills = melio_exports.melio_vendors_path, melio_exports.melio_bills_path
+def build_melio_exports(names: WorkspaceNames, exports: MelioExportsResource, assets: Sequence[dg.AssetsDefinition],
+                        tags: Mapping[str, str]) -> tuple[dg.UnresolvedAssetJobDefinition, dg.SensorDefinition]:
+    """The workspace's reload job (its two Melio assets; `tags`: the workspace tag and the max-runtime bound that
+    ends a hung or orphaned reload, defs/runs/limits.py) and the sensor that launches it, watching the files the
+    workspace's `melio_exports` resource reads (the same instance the assets get)."""
+    # In process, as the sync jobs (defs/pipeline/jobs.py): two small steps gain nothing from a process each, and
+    # the multiprocess default made a reload ~3 Python start-ups (~27 s for three workspaces' reloads on 2 cores).
+    job = dg.define_asset_job(names.melio_job, selection=list(assets), tags=dict(tags),
+                              executor_def=dg.in_process_executor)
+
+    @dg.sensor(name=names.melio_sensor, job=job, minimum_interval_seconds=MELIO_EXPORTS_CHECK_SECONDS,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Reloads the Melio vendor directory and ledger when their CSV exports change.")
+    def melio_exports_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        return evaluate_exports(context.cursor, exports)
+
+    return job, melio_exports_sensor
+
+
+def evaluate_exports(cursor: str | None, exports: MelioExportsResource) -> dg.SensorResult | dg.SkipReason:
+    """One tick: a reload when the exports' contents changed since `cursor` (their digests)."""
+    vendors, bills = exports.melio_vendors_path, exports.melio_bills_path
     digests = {"vendors": _digest(vendors), "bills": _digest(bills)}
-    previous = json.loads(context.cursor) if context.cursor else {}
+    previous = json.loads(cursor) if cursor else {}
     if digests == previous:
         return dg.SkipReason("Melio exports unchanged")
     if not any(digests.values()):

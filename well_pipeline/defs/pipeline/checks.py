@@ -1,4 +1,5 @@
-"""`pipeline_checks`: the seven asset checks of the three pipeline assets, declared once, runnable on their own.
+"""`pipeline_checks__<ws>`: the seven asset checks of a workspace's three pipeline assets, declared once,
+runnable on their own.
 
 The pipeline step (defs/pipeline/stages.py) evaluates each check right after the stage it checks and logs the
 evaluation, so a failing blocking check stops what follows in that step. This definition is where Dagster learns
@@ -11,19 +12,25 @@ from collections.abc import Iterator
 import dagster as dg
 
 from well_pipeline.defs.pipeline.stages import PIPELINE_CHECKS
-from well_pipeline.defs.resources import WellStorageResource
+from well_pipeline.defs.workspace.names import WorkspaceNames
+from well_pipeline.defs.workspace.resources import WorkspaceResources, resource_of
 
 
-@dg.multi_asset_check(
-    name="pipeline_checks",
-    specs=[check.spec for check in PIPELINE_CHECKS],
-    can_subset=True,
-    pool="duckdb",
-    description="The checks of qonto_supplier_invoices, scored_matches and delivered_bills on the stored data.",
-)
-def pipeline_checks(context: dg.AssetCheckExecutionContext,
-                    storage: WellStorageResource) -> Iterator[dg.AssetCheckResult]:
-    store = storage.storage()
-    for check in PIPELINE_CHECKS:
-        if check.key in context.selected_asset_check_keys:
-            yield check.result(store)
+def build_pipeline_checks(names: WorkspaceNames, res: WorkspaceResources) -> dg.AssetChecksDefinition:
+    """The workspace's checks, declared on its assets, evaluated against its store."""
+
+    @dg.multi_asset_check(
+        name=names.checks,
+        specs=[check.spec(names) for check in PIPELINE_CHECKS],
+        can_subset=True,
+        pool=names.pool,
+        resource_defs=res.scoped(names, "storage"),
+        description="The checks of qonto_supplier_invoices, scored_matches and delivered_bills on the stored data.",
+    )
+    def pipeline_checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+        store = resource_of(context, names, "storage").storage()
+        for check in PIPELINE_CHECKS:
+            if check.key(names) in context.selected_asset_check_keys:
+                yield check.result(store, names)
+
+    return pipeline_checks

@@ -1,8 +1,8 @@
 """The pipeline step: ingest → its checks → scoring → its checks → delivery → its check, in one step.
 
-One code path for the partitioned `invoice_pipeline` multi-asset (a partition or a single-run backfill from the UI)
-and the unpartitioned `qonto_sync_job` / `deliver_approved_job` (defs/pipeline/jobs.py); `services/pipeline.py`
-decides which days each stage works on.
+One code path for a workspace's partitioned `invoice_pipeline__<ws>` multi-asset (a partition or a single-run
+backfill from the UI) and its unpartitioned `qonto_sync_job__<ws>` / `deliver_approved_job__<ws>`
+(defs/pipeline/jobs.py); `services/pipeline.py` decides which days each stage works on.
 
 How a run records what it wrote (issue 10, "partition status equals the data"): the step yields no output.
 For each asset it logs one `AssetMaterialization(key, partition=day, metadata=<that day's counts, read back
@@ -37,23 +37,23 @@ import dagster as dg
 
 from well_pipeline.adapters.storage import Storage
 from well_pipeline.defs.delivery.assets import (
-    DELIVERED_BILLS,
     DELIVERY_CHECKS,
     EMPTY_DELIVERY_DAY,
     delivery_day_metadata,
     delivery_summary,
 )
-from well_pipeline.defs.matching.assets import EMPTY_SCORING_DAY, SCORED_MATCHES, scoring_day_metadata, scoring_summary
+from well_pipeline.defs.matching.assets import EMPTY_SCORING_DAY, scoring_day_metadata, scoring_summary
 from well_pipeline.defs.matching.checks import MATCHING_CHECKS
 from well_pipeline.defs.pipeline.step_check import StepCheck
 from well_pipeline.defs.qonto.assets import (
     EMPTY_INGEST_DAY,
-    QONTO_SUPPLIER_INVOICES,
     ingest_day_metadata,
     ingest_summary,
 )
 from well_pipeline.defs.qonto.checks import QONTO_CHECKS
 from well_pipeline.defs.resources import MelioDeliveryResource, QontoResource, ScoringResource, WellStorageResource
+from well_pipeline.defs.workspace.names import WorkspaceNames
+from well_pipeline.defs.workspace.resources import resource_of
 from well_pipeline.services.delivery import deliver_days
 from well_pipeline.services.pipeline import Mode, RunScope, days_to_deliver_in, days_to_score
 from well_pipeline.services.progress import PROGRESS_EVERY_S, Pace
@@ -62,7 +62,7 @@ from well_pipeline.services.scoring import score_dates
 from well_pipeline.services.sync_marker import SYNC_MARKER, last_sync, marker_for
 
 PIPELINE_CHECKS: tuple[StepCheck, ...] = (*QONTO_CHECKS, *MATCHING_CHECKS, *DELIVERY_CHECKS)
-# The metadata key of a run's marker report (an AssetObservation of qonto_supplier_invoices), read by the sensor.
+# The metadata key of a run's marker report (an AssetObservation of <ws>/qonto_supplier_invoices), read by the sensor.
 SYNC_MARKER_KEY = "sync_marker"
 # A run tag: seconds between two progress lines of a stage (default PROGRESS_EVERY_S). A run tag, not a setting:
 # it is about one run's log (set it in the launchpad's tags), and nothing else reads it.
@@ -99,6 +99,11 @@ class Collaborators:
     scoring: ScoringResource
     melio_delivery: MelioDeliveryResource
 
+    @classmethod
+    def of(cls, context: dg.AssetExecutionContext | dg.OpExecutionContext, names: WorkspaceNames) -> Collaborators:
+        """The workspace's resources as the run resolved them (its scoped keys: defs/workspace/resources.py)."""
+        return cls(*(resource_of(context, names, name) for name in ("qonto", "storage", "scoring", "melio_delivery")))
+
 
 @dataclass
 class StepOutcome:
@@ -117,9 +122,9 @@ class PipelineStep:
     they happen (the multi-asset and the op jobs alike: neither has check outputs, see defs/pipeline/checks.py)."""
 
     def __init__(self, context: StepContext, scope: RunScope, selection: Selection, res: Collaborators, *,
-                 partitions: dg.DailyPartitionsDefinition) -> None:
+                 partitions: dg.DailyPartitionsDefinition, names: WorkspaceNames) -> None:
         self.context, self.scope, self.selection, self.res = context, scope, selection, res
-        self.partitions = partitions
+        self.partitions, self.names = partitions, names
         self.pace = progress_pace(context.run.tags)  # before the store opens: a bad tag fails here, having done nothing
         self.store: Storage = res.storage.storage()
         self.outcome = StepOutcome()
@@ -169,13 +174,13 @@ class PipelineStep:
             rewritten = set(store.invoices.days_changed_since(started))
             if scope.mode is Mode.RANGE:
                 rewritten |= set(scope.days)
-            days = self._materialize(QONTO_SUPPLIER_INVOICES, ingest_day_metadata(store, sorted(rewritten)))
-        days = sorted({*days, *self._complete_range(QONTO_SUPPLIER_INVOICES, EMPTY_INGEST_DAY)})
+            days = self._materialize(self.names.invoices, ingest_day_metadata(store, sorted(rewritten)))
+        days = sorted({*days, *self._complete_range(self.names.invoices, EMPTY_INGEST_DAY)})
         preview_days = sorted(set(days) | report.touched_dates)
         preview = store.invoices.preview(preview_days[0], preview_days[-1] + timedelta(days=1)) if preview_days else []
         summary = ingest_summary(report, stats, self.res.storage, mode=str(scope.mode), days_materialized=len(days),
                                  preview=preview)
-        self._observe(QONTO_SUPPLIER_INVOICES, summary, outside=self._outside(rewritten))
+        self._observe(self.names.invoices, summary, outside=self._outside(rewritten))
         self._checks(QONTO_CHECKS, then="scoring and delivery")
         return _Ingested(report, offset, listing_started)
 
@@ -185,9 +190,10 @@ class PipelineStep:
         policy = self.res.scoring.policy()
         days = days_to_score(store, self.scope, touched)
         report = score_dates(store, days, policy, log=self.context.log.info, pace=self.pace)
-        materialized = self._materialize(SCORED_MATCHES, scoring_day_metadata(store, days))
-        materialized += self._complete_range(SCORED_MATCHES, EMPTY_SCORING_DAY)
-        self._observe(SCORED_MATCHES, scoring_summary(store, report, policy, days, days_materialized=len(materialized)),
+        materialized = self._materialize(self.names.scored, scoring_day_metadata(store, days))
+        materialized += self._complete_range(self.names.scored, EMPTY_SCORING_DAY)
+        self._observe(self.names.scored,
+                      scoring_summary(store, report, policy, days, days_materialized=len(materialized)),
                       outside=self._outside(days))
         self._checks(MATCHING_CHECKS, then="delivery")
         return days
@@ -211,9 +217,9 @@ class PipelineStep:
                                   log=self.context.log.info, pace=self.pace)
         finally:
             # Sent, held or claimed rows stay written even when the batch stopped: their days show them.
-            materialized = self._materialize(DELIVERED_BILLS, delivery_day_metadata(store, days))
-        materialized += self._complete_range(DELIVERED_BILLS, EMPTY_DELIVERY_DAY)
-        self._observe(DELIVERED_BILLS, delivery_summary(report, to_address, days=len(days),
+            materialized = self._materialize(self.names.delivered, delivery_day_metadata(store, days))
+        materialized += self._complete_range(self.names.delivered, EMPTY_DELIVERY_DAY)
+        self._observe(self.names.delivered, delivery_summary(report, to_address, days=len(days),
                                                         days_materialized=len(materialized)),
                       outside=self._outside(days))
         self._checks(DELIVERY_CHECKS, then="the rest of the run")
@@ -230,7 +236,7 @@ class PipelineStep:
         if self.scope.mode is Mode.SYNC or current is None or moment > current:
             self.store.invoices.set_marker(SYNC_MARKER, moment.isoformat())
         self.outcome.marker = moment
-        self.context.log_event(dg.AssetObservation(QONTO_SUPPLIER_INVOICES, metadata={
+        self.context.log_event(dg.AssetObservation(self.names.invoices, metadata={
             SYNC_MARKER_KEY: moment.isoformat(), "mode": str(self.scope.mode),
             "qonto_window": ingest.report.window.describe()}))
         self.context.log.info(f"Sync marker set to {moment.isoformat()}: the next sync lists what Qonto updated since "
@@ -263,7 +269,7 @@ class PipelineStep:
         if not days:
             return
         log = self.context.log.info if self.scope.mode is Mode.RANGE else _silent
-        with self.pace.track(f"{key.to_user_string()} partitions", unit, len(days), log) as recorded:
+        with self.pace.track(f"{key.path[-1]} partitions", unit, len(days), log) as recorded:  # the run is the ws's
             for day, metadata in days:
                 self.context.log_event(dg.AssetMaterialization(key, partition=day.isoformat(), metadata=metadata))
                 recorded.advance()
@@ -294,10 +300,10 @@ class PipelineStep:
         """Evaluate a stage's checks and log each evaluation; a failed blocking one stops the step here."""
         failed = []
         for check in checks:
-            result = check.result(self.store)
-            self.context.log_event(check_evaluation(result, blocking=check.spec.blocking))
-            if check.spec.blocking and not result.passed:
-                failed.append(check.spec.name)
+            result = check.result(self.store, self.names)
+            self.context.log_event(check_evaluation(result, blocking=check.blocking))
+            if check.blocking and not result.passed:
+                failed.append(check.name)
         if failed:
             raise BlockingCheckFailed(
                 description=f"Blocking check {', '.join(failed)} failed: {then} not run in this step. See the check's "

@@ -15,31 +15,40 @@ from dataclasses import dataclass
 import dagster as dg
 
 from well_pipeline.adapters.storage import Storage
+from well_pipeline.defs.workspace.names import WorkspaceNames
 
 
 @dataclass(frozen=True)
 class StepCheck:
-    """A check's spec and its evaluator `evaluate(storage) -> AssetCheckResult` (asset and name come from the spec)."""
+    """A check of one of a workspace's assets (`asset`: its name, e.g. `qonto_supplier_invoices`) and its
+    evaluator `evaluate(storage) -> AssetCheckResult`. Free of asset keys, so one tuple of checks serves every
+    workspace: `spec(names)` and `result(storage, names)` put them on that workspace's asset."""
 
-    spec: dg.AssetCheckSpec
+    asset: str
+    name: str
+    blocking: bool
+    description: str
     evaluate: Callable[[Storage], dg.AssetCheckResult]
 
-    @property
-    def key(self) -> dg.AssetCheckKey:
-        return self.spec.key
+    def spec(self, names: WorkspaceNames) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(self.name, asset=names.key(self.asset), blocking=self.blocking,
+                                 description=self.description)
 
-    def result(self, storage: Storage) -> dg.AssetCheckResult:
-        """Evaluate, and name the result after the spec (its asset and check name)."""
+    def key(self, names: WorkspaceNames) -> dg.AssetCheckKey:
+        return dg.AssetCheckKey(names.key(self.asset), self.name)
+
+    def result(self, storage: Storage, names: WorkspaceNames) -> dg.AssetCheckResult:
+        """Evaluate, and name the result after the check (the workspace's asset and the check's name)."""
         outcome = self.evaluate(storage)
-        return dg.AssetCheckResult(asset_key=self.spec.asset_key, check_name=self.spec.name, passed=outcome.passed,
+        return dg.AssetCheckResult(asset_key=names.key(self.asset), check_name=self.name, passed=outcome.passed,
                                    metadata=outcome.metadata, severity=outcome.severity,
                                    description=outcome.description)
 
 
-def step_check(asset: dg.AssetKey, *, blocking: bool = False, description: str
+def step_check(asset: str, *, blocking: bool = False, description: str
                ) -> Callable[[Callable[[Storage], dg.AssetCheckResult]], StepCheck]:
-    """Decorate an evaluator `fn(storage) -> AssetCheckResult` into a `StepCheck` named after the function."""
+    """Decorate an evaluator `fn(storage) -> AssetCheckResult` into a `StepCheck` of the asset named `asset`,
+    named after the function."""
     def wrap(evaluate: Callable[[Storage], dg.AssetCheckResult]) -> StepCheck:
-        return StepCheck(dg.AssetCheckSpec(evaluate.__name__, asset=asset, blocking=blocking,
-                                           description=description), evaluate)
+        return StepCheck(asset, evaluate.__name__, blocking, description, evaluate)
     return wrap

@@ -1,7 +1,7 @@
 """`qonto_supplier_invoices`: Qonto supplier invoices and their documents in DuckDB, one partition per creation day.
 
 The asset is materialised by the pipeline step (`defs/pipeline/`): the `invoice_pipeline` multi-asset (a
-partition or a range from the UI, listed by creation date) and `qonto_sync_job` (records Qonto updated in a window
+partition or a range from the UI, listed by creation date) and `qonto_sync_job__<ws>` (records Qonto updated in a window
 the sync sensor passes). This module holds what is specific to it: its spec, what each day's partition shows
 (`ingest_day_metadata`, from the store) and the run's summary (`ingest_summary`).
 Rows are keyed on the Qonto id, so any re-run or overlap updates rows instead of duplicating them.
@@ -18,19 +18,18 @@ import pandas as pd
 from well_pipeline.adapters.storage import Storage
 from well_pipeline.adapters.storage.records import InvoicePreview
 from well_pipeline.defs.resources import WellStorageResource
+from well_pipeline.defs.workspace.names import WorkspaceNames
 from well_pipeline.services.qonto_ingest import IngestReport
 
-QONTO_SUPPLIER_INVOICES = dg.AssetKey("qonto_supplier_invoices")
 
-
-def qonto_supplier_invoices_spec() -> dg.AssetSpec:
-    """The asset as the pipeline multi-asset declares it (a function, so the defs loader does not collect a
-    second, external definition of the key)."""
+def qonto_supplier_invoices_spec(names: WorkspaceNames) -> dg.AssetSpec:
+    """The workspace's asset as its pipeline multi-asset declares it."""
     return dg.AssetSpec(
-        QONTO_SUPPLIER_INVOICES,
+        names.invoices,
         description="Supplier invoices and their attachments from Qonto, one current row per Qonto record id; "
                     "one partition per UTC creation day.",
-        group_name="qonto",
+        group_name=names.group,
+        tags=names.stage_tags("qonto"),
         kinds={"duckdb", "python"},
         owners=["team:finance-ops"],
         metadata={"table": "qonto_supplier_invoices", "partition_expr": "created_date"},

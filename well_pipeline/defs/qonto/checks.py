@@ -8,11 +8,11 @@ import dagster as dg
 
 from well_pipeline.adapters.storage import Storage
 from well_pipeline.defs.pipeline.step_check import StepCheck, step_check
-from well_pipeline.defs.qonto.assets import QONTO_SUPPLIER_INVOICES
+from well_pipeline.defs.workspace.names import INVOICES
 from well_pipeline.services.qonto_documents import audit_documents
 
 
-@step_check(QONTO_SUPPLIER_INVOICES, blocking=True,
+@step_check(INVOICES, blocking=True,
             description="Every stored attachment file exists with its recorded size; a sample is re-hashed.")
 def attachments_match_their_digest(store: Storage) -> dg.AssetCheckResult:
     audit = audit_documents(store.invoices, store.documents)
@@ -24,7 +24,7 @@ def attachments_match_their_digest(store: Storage) -> dg.AssetCheckResult:
     )
 
 
-@step_check(QONTO_SUPPLIER_INVOICES,
+@step_check(INVOICES,
             description="Invoices whose document is not stored yet (it is retried on the next run).")
 def every_invoice_has_its_document(store: Storage) -> dg.AssetCheckResult:
     missing = store.invoices.missing_documents()
@@ -38,7 +38,7 @@ def every_invoice_has_its_document(store: Storage) -> dg.AssetCheckResult:
     )
 
 
-@step_check(QONTO_SUPPLIER_INVOICES,
+@step_check(INVOICES,
             description="Records Qonto sent that Well could not parse; they are kept with the reason.")
 def no_unparsed_qonto_records(store: Storage) -> dg.AssetCheckResult:
     rows = store.invoices.unparsed_records()

@@ -5,11 +5,12 @@ partitions would pass it in under three years). The 15-minute cadence comes from
 which refreshes the current day, as Dagster advises for near-real-time ingestion.
 `end_offset=1` exposes today's (still open) partition so the sensor can materialise it.
 
-The first day (`history_start`) is resolved once, when the code location loads (services/history_window.py):
-the `history_start` setting if set, else the day the first `well qonto connect` stored in
-`<data_dir>/workspace.json`, else (before any connect) three years back on the 1st of this month. Loading reads
-that small file and never opens DuckDB, so it neither waits for nor takes the database's write lock.
-Code that needs the first day uses `history_start` here, never `settings.history_start` (empty when unset).
+Each workspace has its own partitions. Their first day is resolved when the code location loads
+(`workspace_history_start`, services/history_window.py): the workspace's `history_start` setting if set, else the
+day its first `well qonto connect` stored in `<data_dir>/workspace.json`, else (before any connect) three years
+back on the 1st of this month. Loading reads that small file and never opens DuckDB, so it neither waits for nor
+takes the database's write lock. Code that needs the first day uses the workspace's partitions
+(`WorkspaceBundle.partitions`), never `settings.history_start` (empty when unset).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import dagster as dg
 
 from well_pipeline.adapters.workspace_state import workspace_file
 from well_pipeline.services.history_window import HistoryStart, resolve_history_start
-from well_pipeline.settings import code_location_settings
+from well_pipeline.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -31,17 +32,14 @@ def daily_partitions(start: date) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone="UTC", end_offset=1)
 
 
-def _history_start() -> HistoryStart:
-    settings = code_location_settings()
+def workspace_history_start(settings: Settings) -> HistoryStart:
+    """The first day of the workspace whose settings these are (read when its definitions are built)."""
     start = resolve_history_start(settings.history_start, workspace_file(settings.data_path),
                                   today=datetime.now(UTC).date())
     if start.source == "fallback":
-        logger.info("Backfill window starts %s", start.describe())
+        logger.info("Backfill window of workspace %s starts %s", getattr(settings, "workspace_id", "main"),
+                    start.describe())
     return start
-
-
-history_start: HistoryStart = _history_start()
-qonto_daily_partitions = daily_partitions(history_start.day)
 
 
 def partition_days(context: dg.AssetExecutionContext) -> list[date]:

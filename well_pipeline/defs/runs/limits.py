@@ -8,13 +8,13 @@ hung worker; it is generous because it also ends live runs.
 
 from __future__ import annotations
 
-from well_pipeline.settings import Settings, code_location_settings
+from well_pipeline.settings import Settings
 
 # Read by Dagster's run monitoring daemon (`dagster._core.storage.tags.MAX_RUNTIME_SECONDS_TAG`), in seconds.
 MAX_RUNTIME_TAG = "dagster/max_runtime"
 
 
-def max_runtime_tags(settings: Settings | None = None) -> dict[str, str]:
+def max_runtime_tags(settings: Settings) -> dict[str, str]:
     """Tags for a job Well launches on its own: the `max_run_minutes` bound, or none when it is 0."""
-    minutes = (settings or code_location_settings()).max_run_minutes
+    minutes = settings.max_run_minutes
     return {MAX_RUNTIME_TAG: str(minutes * 60)} if minutes else {}

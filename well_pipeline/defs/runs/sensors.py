@@ -8,17 +8,23 @@ and the event log, and writes to them only for a dead run (see `health.py` for w
 import dagster as dg
 
 from well_pipeline.defs.runs.health import sweep_started_runs
-from well_pipeline.settings import code_location_settings
 
 
-@dg.sensor(
-    minimum_interval_seconds=code_location_settings().dead_run_check_seconds,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Fails started runs whose worker processes are all gone (kill -9, OOM, reboot) and frees their "
-    "DuckDB pool slot, so syncing is never blocked by a dead run. Live runs, however slow, are left alone.",
-)
-def run_health_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-    report = sweep_started_runs(context.instance)
-    for dead in report.failed:
-        context.log.warning(dead.describe())
-    return dg.SkipReason(report.describe())
+def build_run_health_sensor(interval_s: int) -> dg.SensorDefinition:
+    """The one instance-wide sweep (not per workspace: it reads every run), every `interval_s` seconds (the
+    deployment's `dead_run_check_seconds`)."""
+
+    @dg.sensor(
+        name="run_health_sensor",
+        minimum_interval_seconds=interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Fails started runs whose worker processes are all gone (kill -9, OOM, reboot) and frees their "
+        "pool slot, so syncing is never blocked by a dead run. Live runs, however slow, are left alone.",
+    )
+    def run_health_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        report = sweep_started_runs(context.instance)
+        for dead in report.failed:
+            context.log.warning(dead.describe())
+        return dg.SkipReason(report.describe())
+
+    return run_health_sensor

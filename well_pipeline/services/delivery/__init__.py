@@ -27,6 +27,8 @@ When the batch stops early, what was not attempted stays pending for the next ru
   given back and the run fails;
 - the relay unreachable, or not answering within `smtp_deadline_s` after the retries (`DeliveryStoppedError`):
   that record is a `temporary_failure` and the run fails, instead of every other message waiting the same way.
+- the document store unreadable (an object store down; `DocumentStoreUnavailableError`): the run fails before
+  anything is held or claimed, instead of holding every record for a person over a passing outage.
 """
 
 from well_pipeline.services.delivery.admin import (
@@ -43,7 +45,12 @@ from well_pipeline.services.delivery.admin import (
     held,
     status,
 )
-from well_pipeline.services.delivery.report import DeliveryReport, DeliveryStoppedError, utc_clock
+from well_pipeline.services.delivery.report import (
+    DeliveryReport,
+    DeliveryStoppedError,
+    DocumentStoreUnavailableError,
+    utc_clock,
+)
 from well_pipeline.services.delivery.run import UNLIMITED, days_to_deliver, deliver_days
 
 __all__ = [
@@ -51,6 +58,7 @@ __all__ = [
     "DeliveryAdminError",
     "DeliveryReport",
     "DeliveryStoppedError",
+    "DocumentStoreUnavailableError",
     "FieldChange",
     "HeldView",
     "NotDismissibleError",

@@ -28,7 +28,7 @@ from well_pipeline.core.delivery.plan import (
 from well_pipeline.core.matching.ledger_index import LedgerIndex
 from well_pipeline.core.matching.vendor_index import VendorIndex
 from well_pipeline.core.scoring.policy import ACCEPTED_DOCUMENT_TYPES, MELIO_MAX_DOCUMENT_BYTES
-from well_pipeline.services.delivery.report import DeliveryReport, Log
+from well_pipeline.services.delivery.report import DeliveryReport, DocumentStoreUnavailableError, Log
 from well_pipeline.services.scoring_inputs import ledger_bills, vendor_profiles
 
 
@@ -62,7 +62,10 @@ def plan_batch(outbox: OutboxStore, melio: MelioStore, documents: AttachmentStor
         log(f"{report.holds_lifted} holds lifted: their records are no longer released (refused, or back in review)")
     report.candidates = len(rows)
     by_id = {r.qonto_id: r for r in rows}
-    problems = {r.qonto_id: document_problem(r, documents) for r in rows}
+    try:
+        problems = {r.qonto_id: document_problem(r, documents) for r in rows}
+    except OSError as exc:
+        raise DocumentStoreUnavailableError(documents.location, exc, len(rows)) from None
     candidates = [DeliveryCandidate(r.qonto_id, r.record_version, r.vendor_id, r.supplier_name, r.invoice_number,
                                     problems[r.qonto_id] is None, problems[r.qonto_id]) for r in rows]
     plans = plan_deliveries(candidates, entries, delivered, ledger, approvals)
@@ -91,8 +94,8 @@ def document_problem(row: DeliveryRow, documents: AttachmentStore) -> str | None
         head = documents.read_head(row.sha256, SNIFF_BYTES)
     except FileNotFoundError:  # (AttachmentMissingError, from any store)
         return f"document file {row.sha256[:12]}… is missing from the attachment store"
-    except OSError as exc:
-        return f"document file {row.sha256[:12]}… cannot be read ({exc.strerror or exc})"
+    # Any other OSError (AttachmentStoreError included) is the store being unreadable, not this document being
+    # bad: it propagates, and `plan_batch` stops the run before holding anything.
     mismatch = content_mismatch(content_type, head)
     if mismatch is not None:
         return f"{mismatch}; Melio would make no bill from it (check the document in Qonto)"

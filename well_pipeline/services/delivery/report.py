@@ -16,6 +16,17 @@ class DeliveryStoppedError(RuntimeError):
     e-mail would wait and fail the same way. What was not sent waits for the next run."""
 
 
+class DocumentStoreUnavailableError(DeliveryStoppedError):
+    """The document store cannot be read (an object store down, a share unmounted, a permission lost), as
+    opposed to one document missing from it. Holding every record for a person would turn a passing outage into
+    a queue of holds to clear by hand; nothing is held or claimed instead, and the next run tries again."""
+
+    def __init__(self, location: str, error: OSError, waiting: int) -> None:
+        super().__init__(f"delivery stopped: the document store {location} cannot be read ({error}). Nothing was "
+                         f"held or sent for it; {waiting} records wait for the next run. Check the store (settings "
+                         "attachments_url and attachments_s3_endpoint_url, its credentials, or the disk)")
+
+
 @dataclass
 class DeliveryReport:
     """What one delivery run did. `remaining`: records to send that this run left for the next one (a quota,

@@ -21,7 +21,13 @@ from well_pipeline.adapters.storage.records import DEFERRED, Claim, ClaimConflic
 from well_pipeline.core.delivery.plan import Action, HoldCode, OutboxState, Planned, dedup_key
 from well_pipeline.core.delivery.quota import SendWindow
 from well_pipeline.services.delivery.planning import Batch
-from well_pipeline.services.delivery.report import Clock, DeliveryReport, DeliveryStoppedError, Log
+from well_pipeline.services.delivery.report import (
+    Clock,
+    DeliveryReport,
+    DeliveryStoppedError,
+    DocumentStoreUnavailableError,
+    Log,
+)
 from well_pipeline.services.progress import DEFAULT_PACE, Pace
 
 MailerFactory = Callable[[], AbstractContextManager[SmtpMailer]]
@@ -181,6 +187,13 @@ class Sender:
         """The e-mail for one record, or the hold when its document cannot be sent as it is."""
         try:
             document = self.context.documents.read(row.sha256)
+        except FileNotFoundError as exc:  # (AttachmentMissingError) gone since planning: this record only
+            return Planned(row.qonto_id, Action.HOLD, HoldCode.DOCUMENT_NOT_SENDABLE,
+                           f"cannot build the e-mail: {exc}")
+        except OSError as exc:  # the store itself is unreadable: stop before claiming, hold nothing
+            raise DocumentStoreUnavailableError(self.context.documents.location, exc,
+                                                self.report.remaining) from None
+        try:
             if hashlib.sha256(document).hexdigest() != row.sha256:
                 raise ValueError("the stored document no longer matches its recorded sha256")
             return build_bill_email(BillEmail(

@@ -204,9 +204,10 @@ _ELSEWHERE = """## What is not in DuckDB
   even while a run holds DuckDB's single write lock.
 - **The documents' bytes** are files in the attachment store, `<data_dir>/attachments/sha256/ab/cd/<sha256>`, one
   per distinct content; `qonto_attachments` holds their digest, size, type and path.
-- **The live sync marker** is in the cursor of the `qonto_sync_sensor` sensor, kept by Dagster (the sensor page
-  shows it; `well qonto rewind` moves it). `sync_state` holds the copy the last successful sync wrote, which
-  `well qonto status` shows. The sensor knows the marker without opening DuckDB, which a run may be holding.
+- **The live sync marker** is in the cursor of the workspace's `qonto_sync_sensor__<workspace>` sensor, kept by
+  Dagster (the sensor page shows it; `well qonto rewind` moves it). `sync_state` holds the copy the last successful
+  sync wrote, which `well qonto status` shows and from which a new sensor starts. The sensor knows the marker
+  without opening DuckDB, which a run may be holding.
 - **The first partition day** is in `<data_dir>/workspace.json`, fixed by the first `well qonto connect`: the code
   location reads it while it loads, without waiting for DuckDB.
 - **The Melio exports** stay the CSV files named by `melio_vendors_csv` and `melio_bills_csv`; `melio_vendors` and

@@ -73,6 +73,20 @@ class PostgresDatabase:
     def __repr__(self) -> str:
         return f"PostgresDatabase({self.location!r}, schema={self.schema!r})"
 
+    def open_session(self) -> psycopg.Connection:
+        """A connection the caller keeps and closes, for session advisory locks (the outbox's claim leases):
+        PostgreSQL drops them when the connection ends, however its process ends. Server-side keepalives make a
+        lost machine's connection end within about a minute rather than the operating system's two hours."""
+        con = psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._connect_timeout_s)
+        try:
+            for name, value in (("tcp_keepalives_idle", 30), ("tcp_keepalives_interval", 10),
+                                ("tcp_keepalives_count", 3)):
+                con.execute(sql.SQL("SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+        except BaseException:
+            con.close()
+            raise
+        return con
+
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
         con = psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._connect_timeout_s)

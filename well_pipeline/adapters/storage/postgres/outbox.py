@@ -7,14 +7,19 @@ processes at once, enforced by the database rather than by running one writer:
   not `sending` (`ON CONFLICT ... WHERE state <> 'sending'`): of two processes claiming one record at the same
   moment, with or without an existing row, exactly one gets it and the other gets `ClaimConflictError`;
 - a re-send approval is used up by one `UPDATE ... WHERE used_at IS NULL`, so only one claim uses it;
-- `expire_interrupted` skips rows another process is claiming or completing right now (`FOR UPDATE SKIP
-  LOCKED`), and `confirm_delivered` / `approve_resend` are single atomic statements.
-Every method is one short transaction on a connection of its own, never held while the mail server talks.
+- a claim is *leased*: the claiming process holds a session advisory lock on the record (`_ClaimLeases`) from
+  before its row turns `sending` until it is completed or given back. `expire_interrupted` turns only rows whose
+  lease is free into `unconfirmed`: PostgreSQL frees a lease when its connection ends, so that is exactly a dead
+  process's claim, while a live process's e-mail in flight on another machine is left alone;
+- `confirm_delivered` / `approve_resend` are single atomic statements.
+Every method is one short transaction on a connection of its own, never held while the mail server talks; a lease
+is a lock on an idle connection, not a transaction.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 
@@ -78,23 +83,68 @@ def _write_holds(con: psycopg.Connection, qonto_ids: Sequence[str], holds: Seque
                      json.dumps(fields, default=str) if fields else None, now])
 
 
+class _ClaimLeases:
+    """The claims this process has in flight, visible to every other process through PostgreSQL itself.
+
+    Each claim holds `pg_try_advisory_lock(<schema>:<record>)` on a connection of its own until the claim is
+    completed or given back. No timeout or heartbeat can tell a slow live run from a dead one; the server can:
+    the lock goes when the connection does (process killed, machine lost: see `open_session`'s keepalives).
+    """
+
+    PREFIX = "well.claim:"
+
+    def __init__(self, database: PostgresDatabase) -> None:
+        self._db = database
+        self._held: dict[str, psycopg.Connection] = {}
+        self._guard = threading.Lock()
+
+    def key_prefix(self) -> str:
+        return f"{self.PREFIX}{self._db.schema}:"
+
+    def take(self, qonto_id: str) -> bool:
+        """True once this process holds the record's lease; False when a live process holds it."""
+        con = self._db.open_session()
+        try:
+            taken = con.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
+                                [self.key_prefix() + qonto_id]).fetchone()[0]
+        except BaseException:
+            con.close()
+            raise
+        if not taken:
+            con.close()
+            return False
+        with self._guard:
+            previous, self._held[qonto_id] = self._held.get(qonto_id), con
+        if previous is not None:
+            previous.close()
+        return True
+
+    def drop(self, qonto_id: str) -> None:
+        with self._guard:
+            con = self._held.pop(qonto_id, None)
+        if con is not None:
+            con.close()  # the server drops the lock with the session
+
+
 class PostgresOutboxStore:
     def __init__(self, database: PostgresDatabase) -> None:
         self._db = database
+        self._leases = _ClaimLeases(database)
 
     # -- planning a run -------------------------------------------------------------------------------------------
     def expire_interrupted(self) -> int:
-        # Rows another process holds locked are mid-claim or mid-completion: skipped (SKIP LOCKED). A `sending`
-        # row nobody holds is taken for one a dead run left, as in DuckDB; that is only true while one delivery
-        # run per workspace is alive at a time (Dagster's run concurrency, docs/storage-postgres.md). Were it not,
-        # a live run's row would turn `unconfirmed`: held for a person, never sent twice.
+        # Only a `sending` row whose lease is free was left by a dead process (see `_ClaimLeases`); the lease is
+        # tried for this transaction only, so a claimer racing this one waits at most for its commit. Rows another
+        # process holds locked are mid-claim or mid-completion: skipped (SKIP LOCKED).
         now = utc_now()
         with self._db.connect() as con, con.transaction():
             rows = con.execute(
                 """SELECT o.qonto_id, o.record_version, o.message_id,
                           EXISTS (SELECT 1 FROM resend_approvals r WHERE r.qonto_id = o.qonto_id
                                   AND r.record_version = o.record_version AND r.used_at IS NOT NULL)
-                   FROM outbox o WHERE o.state = 'sending' FOR UPDATE OF o SKIP LOCKED"""
+                   FROM outbox o WHERE o.state = 'sending'
+                     AND pg_try_advisory_xact_lock(hashtextextended(%s || o.qonto_id, 0))
+                   FOR UPDATE OF o SKIP LOCKED""", [self._leases.key_prefix()]
             ).fetchall()
             for qonto_id, version, message_id, resend in rows:
                 con.execute(_ATTEMPT, [qonto_id, version, message_id, "unconfirmed", None, _INTERRUPTED, resend, now])
@@ -192,6 +242,19 @@ class PostgresOutboxStore:
     # -- one e-mail -----------------------------------------------------------------------------------------------
     def mark_sending(self, row: DeliveryRow, *, message_id: str, to_address: str, dedup: tuple[str, str] | None,
                      resend: bool, expected: OutboxEntry | None | Unchecked = ANY_ROW) -> Claim:
+        # The lease before the row turns `sending`, so no moment exists where the row is `sending` and its lease
+        # free; a lease another process holds is its claim in flight.
+        if not self._leases.take(row.qonto_id):
+            raise ClaimConflictError(row.qonto_id)
+        try:
+            return self._claim(row, message_id=message_id, to_address=to_address, dedup=dedup, resend=resend,
+                               expected=expected)
+        except BaseException:
+            self._leases.drop(row.qonto_id)
+            raise
+
+    def _claim(self, row: DeliveryRow, *, message_id: str, to_address: str, dedup: tuple[str, str] | None,
+               resend: bool, expected: OutboxEntry | None | Unchecked) -> Claim:
         now = utc_now()
         with self._db.connect() as con, con.transaction():
             cursor = con.execute("SELECT * FROM outbox WHERE qonto_id = %s FOR UPDATE", [row.qonto_id])
@@ -243,6 +306,7 @@ class PostgresOutboxStore:
                             "AND used_at = %s", [row.qonto_id, row.record_version, claim.approval_used_at])
             con.execute(_ATTEMPT, [row.qonto_id, row.record_version, message_id, DEFERRED, None,
                                    reason[:_MAX_REPLY_CHARS], claim.approval_used_at is not None, now])
+        self._leases.drop(row.qonto_id)
 
     def complete(self, row: DeliveryRow, *, message_id: str, state: OutboxState, code: int | None, reply: str,
                  attempts: int, resend: bool, hold: Planned | None = None) -> None:
@@ -257,6 +321,7 @@ class PostgresOutboxStore:
                                    now])
             if hold is not None:
                 _write_holds(con, [row.qonto_id], [hold], {}, now)
+        self._leases.drop(row.qonto_id)
 
     # -- people's decisions ---------------------------------------------------------------------------------------
     def approve_resend(self, qonto_id: str, author: str) -> int | None:

@@ -7,6 +7,8 @@ them, so any implementation runs these tests unchanged.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -159,9 +161,26 @@ def test_complete_records_the_answer_and_an_attempt(storage: Storage) -> None:
     assert storage.outbox.delivered_keys() == {("V-1", "F-q-ok"): "q-ok", ("V-1", "F-q-lost"): "q-lost"}
 
 
+def claim_and_die(storage: Storage, row: DeliveryRow) -> None:
+    """A delivery run that claims `row`, hands it over, and dies before the answer: a forked process that exits
+    at once (whatever it held, files or connections, goes with it, as with a killed run)."""
+    child = multiprocessing.get_context("fork").Process(target=_claim_then_exit, args=(storage, row))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+
+
+def _claim_then_exit(storage: Storage, row: DeliveryRow) -> None:
+    try:
+        claim(storage, row)
+    except BaseException:
+        os._exit(1)
+    os._exit(0)  # no clean-up, no completion: the process is gone
+
+
 def test_expire_interrupted_turns_sending_rows_into_unconfirmed(storage: Storage) -> None:
     rows = release_records(storage, ("q-1", "auto_link", 0), ("q-2", "auto_link", 1))
-    claim(storage, rows["q-1"])  # the run dies here, after the hand-over, before the answer
+    claim_and_die(storage, rows["q-1"])  # the run dies here, after the hand-over, before the answer
     send(storage, rows["q-2"])
     assert storage.outbox.expire_interrupted() == 1
     assert states(storage) == {"q-1": "unconfirmed", "q-2": "sent"}

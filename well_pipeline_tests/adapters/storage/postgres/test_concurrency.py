@@ -8,6 +8,7 @@ then do the same thing at the same moment; the assertions read what the database
 from __future__ import annotations
 
 import multiprocessing
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from well_pipeline_tests.adapters.storage.conftest import new_schema
 from well_pipeline_tests.support.delivery_records import DAY, NEXT_DAY, release_records
 from well_pipeline_tests.support.qonto_records import make_invoice
 from well_pipeline_tests.support.review_queue import fill_queue, record
+from well_pipeline_tests.support.waiting import wait_until
 
 PROCESSES = 4
 TO = "papeterie_1234@invoicesmelio.com"
@@ -154,3 +156,40 @@ def test_ingests_of_the_same_page_at_once_number_each_version_once(pg: PostgresS
     assert all(set(by_version) == {1, 2} for by_version in versions.values())
     assert [r.key for r in pg.invoices.unparsed_records()] == ["bad-1"]  # counted, not duplicated
 
+
+
+def _claim_and_wait(dsn: str, schema: str, documents: str, claimed: Any) -> None:
+    """A delivery run with its e-mail in flight: claims, then waits (the SMTP conversation) until killed."""
+    storage = PostgresStorage(dsn, schema, Path(documents))
+    (row,) = [r for r in storage.outbox.candidates([DAY, NEXT_DAY]) if r.qonto_id == "q-flight"]
+    storage.outbox.mark_sending(row, message_id="<well.q-flight@x>", to_address=TO, dedup=None, resend=False)
+    claimed.set()
+    time.sleep(600)  # killed by the test long before
+
+
+def test_a_live_claim_on_another_machine_is_never_expired_a_killed_one_is(pg: PostgresStorage,
+                                                                            postgres_dsn: str) -> None:
+    # Several delivery processes of one workspace can be alive at once on Postgres: a run that starts while another
+    # has an e-mail in flight must not take that row for a dead run's (it would be held for a person for nothing).
+    rows = release_records(pg, ("q-flight", "auto_link", 0), ("q-other", "auto_link", 1))
+    claimed = _PROCESSES.Event()
+    live = _PROCESSES.Process(target=_claim_and_wait, args=(*_args(pg, postgres_dsn), claimed))
+    live.start()
+    try:
+        assert claimed.wait(60)
+        assert pg.outbox.expire_interrupted() == 0  # alive: its lease is held
+        assert {q: str(e.state) for q, e in pg.outbox.entries().items()} == {"q-flight": "sending"}
+        with pytest.raises(ClaimConflictError):  # nor can another run claim it meanwhile
+            pg.outbox.mark_sending(rows["q-flight"], message_id="<other@x>", to_address=TO, dedup=None,
+                                   resend=False)
+        live.kill()  # SIGKILL: no clean-up; the server ends its session, and its lease with it
+        live.join(timeout=60)
+        expired: list[int] = []  # the server notices the closed socket a moment later, not at once
+        wait_until(lambda: expired.append(pg.outbox.expire_interrupted()) or sum(expired) == 1, timeout_s=30,
+                   message="the killed claim's lease to be freed")
+        assert sum(expired) == 1
+        assert {q: str(e.state) for q, e in pg.outbox.entries().items()} == {"q-flight": "unconfirmed"}
+    finally:
+        if live.is_alive():
+            live.kill()
+        live.join(timeout=60)
