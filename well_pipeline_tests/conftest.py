@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from well_pipeline_tests.fault_matrix import collect, fault_outcome  # noqa: F401 (a fixture for fault tests)
+from well_pipeline_tests.support.postgres_server import PostgresServer, PostgresUnavailable, start_server
 
 WELL_PREFIX = "WELL_"
 SETTINGS_FILE_VARIABLE = "WELL_SETTINGS_FILE"  # the settings loader's own name for it (well_pipeline/settings.py)
@@ -74,3 +75,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     collect(item, report)
     return report
+
+
+# -- the PostgreSQL test server: one per test process (xdist worker), started once (~1.5 s, `initdb` without fsync);
+# each test takes a fresh schema in its one database (`support/postgres_server.new_schema`), a few milliseconds.
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    try:
+        server = start_server()
+    except PostgresUnavailable as exc:  # only when it is not installed and cannot be: a failed start is an error
+        pytest.skip(f"no PostgreSQL server for the tests: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(postgres_server: PostgresServer) -> str:
+    """A DSN of the test server's database (trust authentication on loopback: no password)."""
+    return postgres_server.dsn()

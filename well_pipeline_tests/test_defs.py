@@ -15,7 +15,8 @@ import pytest
 
 from well_pipeline import definitions
 from well_pipeline.defs.workspace.resources import RESOURCE_NAMES
-from well_pipeline.settings import load_settings
+from well_pipeline.settings import Settings, load_settings
+from well_pipeline_tests.support.workspace_defs import bundle_for
 
 ROOT = Path(__file__).resolve().parent.parent
 WS = "main"  # no workspace file in the tests' environment: the implicit default workspace
@@ -275,3 +276,13 @@ def test_the_location_grows_linearly_with_the_workspaces(tmp_path: Path) -> None
 
     two, four, eight = snapshot_bytes(2), snapshot_bytes(4), snapshot_bytes(8)
     assert eight - four <= 2.5 * (four - two), (two, four, eight)
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_every_asset_shows_the_kind_of_store_its_rows_are_in(tmp_path: Path, backend: str) -> None:
+    settings = Settings(data_dir=str(tmp_path), storage_backend=backend,
+                        postgres_dsn="host=127.0.0.1 dbname=well" if backend == "postgres" else "")
+    specs = [spec for asset in bundle_for(settings).assets for spec in asset.specs]
+    assert len(specs) == len(NAMES)
+    for spec in specs:  # the UI's kind icons: where the rows are, never the other backend
+        assert backend in spec.kinds and ({"duckdb", "postgres"} - {backend}).isdisjoint(spec.kinds), spec.key

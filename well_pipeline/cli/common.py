@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from well_pipeline.adapters.storage import DatabaseLockedError, Storage
+from well_pipeline.adapters.storage import DatabaseLockedError, DatabaseUnavailableError, Storage
 from well_pipeline.adapters.storage.choice import open_storage as choose_storage
 from well_pipeline.core.scoring.display import text
 from well_pipeline.services.sync_cursor import sensor_name
@@ -111,6 +111,8 @@ class WellGroup(click.Group):
             return super().invoke(ctx)
         except DatabaseLockedError:
             raise click.ClickException(DATABASE_BUSY) from None
+        except DatabaseUnavailableError as exc:
+            raise click.ClickException(str(exc)) from None
         except SettingsError as exc:
             raise click.ClickException(str(exc)) from None
 

@@ -100,6 +100,7 @@ def run_deployment(work: Path, postgres: PostgresServer, ids: list[str], invoice
             seconds = time.monotonic() - started
             with deployment.instance() as instance:
                 spans = run_spans(instance) if complete else []
+                reasons = failure_reasons(instance, [span.run_id for span in spans if span.status != "SUCCESS"])
         finally:
             deployment.stop()
         tally = _tally(fleet, postgres.dsn())
@@ -107,7 +108,23 @@ def run_deployment(work: Path, postgres: PostgresServer, ids: list[str], invoice
     return {"seconds": round(seconds, 1), "max_overlapping_runs": max_overlap(spans), "runs": len(spans),
             "failed_runs": sum(n for status, n in statuses.items() if status != "SUCCESS") + (not complete),
             "same_workspace_overlaps": len(same_workspace_overlaps(spans)), "invoices_total": fleet.invoices_total,
-            **tally}
+            "failure_reasons": dict(reasons), **tally}
+
+
+def failure_reasons(instance: Any, run_ids: list[str]) -> Counter[str]:
+    """Why runs failed, counted by the first line of each failed step's (else the run's) error."""
+    import dagster as dg
+
+    reasons: Counter[str] = Counter()
+    for run_id in run_ids:
+        failures = instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_FAILURE,
+                                                      dg.DagsterEventType.RUN_FAILURE})
+        texts = [(e.dagster_event.step_failure_data.error.message if e.dagster_event.step_failure_data
+                  and e.dagster_event.step_failure_data.error else e.dagster_event.message or e.message or "")
+                 for e in failures if e.dagster_event is not None]
+        first = next((t for t in texts if t), "no failure event")
+        reasons[first.strip().splitlines()[0][:160]] += 1
+    return reasons
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
               "duplicates": many["duplicates"] + one["duplicates"], "lost": many["lost"] + one["lost"],
               "seconds_one_workspace": one["seconds"], "runs": many["runs"], "failed_runs": many["failed_runs"],
               "same_workspace_overlaps": many["same_workspace_overlaps"], "delivered_total": many["delivered_total"],
-              "auto_link_differs": many["auto_link_differs"] + one["auto_link_differs"]}
+              "auto_link_differs": many["auto_link_differs"] + one["auto_link_differs"],
+              "failure_reasons": {**one["failure_reasons"], **many["failure_reasons"]}}
     print(json.dumps(result), flush=True)
     if args.keep:
         print(f"working folder: {work}", file=sys.stderr)

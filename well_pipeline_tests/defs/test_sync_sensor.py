@@ -22,6 +22,7 @@ from well_pipeline.services import review
 from well_pipeline.services.sync_marker import last_sync
 from well_pipeline_tests.defs.conftest import DAY0, IBAN, WellEnv, clean_invoices, load_melio
 from well_pipeline_tests.support import sync_sensor as support
+from well_pipeline_tests.support.postgres_server import new_schema
 from well_pipeline_tests.support.qonto_records import make_invoice
 from well_pipeline_tests.support.sync_sensor import (
     fresh_invoice,
@@ -180,7 +181,9 @@ def test_a_new_invoice_is_one_request_with_a_run_key_launched_once_and_retried_a
 def test_a_backfill_reaching_the_present_sets_the_marker_the_next_tick_adopts(
         delivery_env: WellEnv, instance: dg.DagsterInstance, inbox: MelioInbox, one_planned_event_per_asset: None
 ) -> None:
-    env = delivery_env
+    # A short history (two weeks, not three years): what matters is a range that ends at the present.
+    env = delivery_env.use(delivery_env.settings.replace(history_start=(DAY0 - timedelta(days=3)).date()))
+    assert len(env.ws.partitions.get_partition_keys()) < 20
     env.write(clean_invoices(3))
     load_melio(env, instance)
     backfill = dg.materialize([env.ws.pipeline], instance=instance, tags={
@@ -201,12 +204,17 @@ def test_a_backfill_reaching_the_present_sets_the_marker_the_next_tick_adopts(
 
 
 # -- approvals without dates -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
 def test_a_pinned_record_is_delivered_by_the_next_tick_without_a_qonto_change(
-        delivery_env: WellEnv, instance: dg.DagsterInstance, inbox: MelioInbox) -> None:
+        delivery_env: WellEnv, instance: dg.DagsterInstance, inbox: MelioInbox, backend: str,
+        request: pytest.FixtureRequest) -> None:
     env = delivery_env
+    if backend == "postgres":  # the sensor's read of what waits goes through the PostgreSQL store, a schema each
+        env.use(env.settings.replace(storage_backend="postgres", postgres_schema=new_schema(),
+                                     postgres_dsn=request.getfixturevalue("postgres_dsn")))
     cursor = synced(env, instance, [*clean_invoices(1), stranger("q-1", 30)])
     assert len(inbox.messages()) == 1  # the stranger waits in the review queue
-    review.pin(storage(env), "q-1", "V-1", author="test")
+    review.pin(env.ws.resources.storage.storage(), "q-1", "V-1", author="test")
 
     asked = tick(env, instance, cursor)
     request = only_request(asked)

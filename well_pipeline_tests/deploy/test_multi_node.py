@@ -17,6 +17,7 @@ runs of one workspace (the queue's `well/workspace` limit held acme's).
 
 from __future__ import annotations
 
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,9 @@ from well_pipeline_tests.support.deployment import start_deployment
 from well_pipeline_tests.support.postgres_server import PostgresServer, PostgresUnavailable, start_server
 from well_pipeline_tests.support.waiting import wait_until
 from well_pipeline_tests.support.workspace_fleet import (
+    WELL_CLI,
     cross_workspace_overlaps,
+    fleet_cli_env,
     run_spans,
     running_fleet,
     runs_settled,
@@ -74,6 +77,18 @@ def test_three_workspaces_sync_concurrently_on_a_multi_node_deployment(tmp_path:
                 wait_until(lambda: runs_settled(instance), DELIVERY_TIMEOUT_S,
                            lambda: f"the runs to finish:\n{deployment.logs(20)}")
                 spans = run_spans(instance)
+            # A company added with the CLI while the deployment runs appears after the UI's Reload, with no restart:
+            # the code server loads the workspace files again.
+            added = subprocess.run([str(WELL_CLI), "workspace", "add", "umbrella", "--name", "Umbrella Corp",
+                                    "--region", "us", "--set", "melio_inbox_address=umbrella-ap@invoicesmelio.com"],
+                                   env=fleet_cli_env(fleet), capture_output=True, text=True, timeout=120)
+            assert added.returncode == 0, added.stderr
+            assert "qonto_sync_sensor__umbrella" not in deployment.sensor_statuses()
+            deployment.reload_code_location()
+            reloaded = wait_until(lambda: "qonto_sync_sensor__umbrella" in deployment.sensor_statuses()
+                                  and deployment.sensor_statuses(), 120, "the new workspace's sensors after Reload")
+            assert {"qonto_sync_sensor__umbrella", "melio_exports_sensor__umbrella",
+                    *(f"qonto_sync_sensor__{ws}" for ws in WORKSPACES)} <= set(reloaded)
             deployment.check_alive()
         finally:
             deployment.stop()

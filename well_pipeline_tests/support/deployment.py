@@ -174,6 +174,12 @@ class Deployment:
         assert result["__typename"] == "LaunchRunSuccess", result
         return result["run"]["runId"]
 
+    def reload_code_location(self) -> None:
+        """The UI's "Reload" of the code location: under `dagster code-server start`, the server restarts its
+        subprocess, which loads the definitions again (a new workspace file included)."""
+        result = self.graphql(_RELOAD, {"name": LOCATION})["reloadRepositoryLocation"]
+        assert result["__typename"] == "WorkspaceLocationEntry", result
+
     def check_alive(self) -> None:
         for process in self.processes.values():
             process.check_alive()
@@ -221,6 +227,15 @@ mutation Launch($params: ExecutionParams!) {
     ... on RunConfigValidationInvalid { errors { message } }
     ... on PipelineNotFoundError { message }
     ... on UnauthorizedError { message }
+  }
+}"""
+
+
+_RELOAD = """
+mutation Reload($name: String!) {
+  reloadRepositoryLocation(repositoryLocationName: $name) {
+    __typename
+    ... on PythonError { message }
   }
 }"""
 

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,6 +141,11 @@ class PostgresServer:
         if self.data_dir.exists() and (self.data_dir / "postmaster.pid").exists():
             self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def new_schema() -> str:
+    """A schema name no other test uses (the store creates the schema on first connection)."""
+    return f"t_{uuid.uuid4().hex[:16]}"
 
 
 def start_server() -> PostgresServer:

@@ -272,6 +272,9 @@ def store_counts(postgres_dsn: str, schema: str) -> StoreCounts:
     import psycopg  # the `postgres` extra
 
     with psycopg.connect(postgres_dsn) as connection:
+        # A workspace's schema appears with its first run (its migrations make every table in one transaction).
+        if connection.execute("SELECT to_regclass(%s)", [f'"{schema}".outbox']).fetchone()[0] is None:
+            return StoreCounts(Counter(), frozenset(), Counter(), frozenset(), Counter(), frozenset())
         return counts_in(connection, schema)
 
 

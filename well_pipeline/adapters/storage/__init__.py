@@ -11,8 +11,8 @@ from well_pipeline.adapters.storage.attachment_store import (
 from well_pipeline.adapters.storage.duckdb import DuckDBStorage
 from well_pipeline.adapters.storage.duckdb.database import Database, DatabaseLockedError, migrate
 from well_pipeline.adapters.storage.ports import InvoiceStore, MatchStore, MelioStore, OutboxStore, Storage
-from well_pipeline.adapters.storage.records import AttachmentNeed, UpsertCounts
+from well_pipeline.adapters.storage.records import AttachmentNeed, DatabaseUnavailableError, UpsertCounts
 
 __all__ = ["AttachmentMissingError", "AttachmentNeed", "AttachmentStore", "AttachmentStoreError", "Database",
-           "DatabaseLockedError", "DuckDBStorage", "FileAttachmentStore", "InvoiceStore", "MatchStore", "MelioStore",
-           "OutboxStore", "Storage", "UpsertCounts", "migrate"]
+           "DatabaseLockedError", "DatabaseUnavailableError", "DuckDBStorage", "FileAttachmentStore", "InvoiceStore",
+           "MatchStore", "MelioStore", "OutboxStore", "Storage", "UpsertCounts", "migrate"]

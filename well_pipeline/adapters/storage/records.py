@@ -134,6 +134,11 @@ class Unchecked(Enum):
 ANY_ROW = Unchecked.ANY_ROW
 
 
+class DatabaseUnavailableError(RuntimeError):
+    """The database server cannot be reached or refuses the connection (PostgreSQL: down, wrong host, no access).
+    The message names the server (a DSN with any password masked) and the driver's first line, never a secret."""
+
+
 class ClaimConflictError(RuntimeError):
     """The record is already claimed (`sending`) by a delivery in progress: claiming it again could send it twice."""
 

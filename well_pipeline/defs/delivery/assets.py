@@ -21,7 +21,7 @@ from well_pipeline.defs.workspace.names import DELIVERED, WorkspaceNames
 from well_pipeline.services.delivery import DeliveryReport
 
 
-def delivered_bills_spec(names: WorkspaceNames) -> dg.AssetSpec:
+def delivered_bills_spec(names: WorkspaceNames, store: str = "duckdb") -> dg.AssetSpec:
     """The workspace's asset as its pipeline multi-asset declares it."""
     return dg.AssetSpec(
         names.delivered,
@@ -30,7 +30,7 @@ def delivered_bills_spec(names: WorkspaceNames) -> dg.AssetSpec:
         deps=[names.scored],
         group_name=names.group,
         tags=names.stage_tags("delivery"),
-        kinds={"duckdb", "email"},
+        kinds={store, "email"},
         owners=["team:finance-ops"],
         metadata={"table": "outbox", "partition_expr": "created_date"},
         skippable=True,

@@ -29,7 +29,7 @@ QUEUE_TABLE_ROWS = 200  # rows per table on review_queue (the counts cover the w
 QUEUE_DIGEST = "queue_digest"
 
 
-def scored_matches_spec(names: WorkspaceNames) -> dg.AssetSpec:
+def scored_matches_spec(names: WorkspaceNames, store: str = "duckdb") -> dg.AssetSpec:
     """The workspace's asset as its pipeline multi-asset declares it."""
     return dg.AssetSpec(
         names.scored,
@@ -38,7 +38,7 @@ def scored_matches_spec(names: WorkspaceNames) -> dg.AssetSpec:
         deps=[names.invoices, names.vendors, names.ledger],
         group_name=names.group,
         tags=names.stage_tags("matching"),
-        kinds={"duckdb", "python"},
+        kinds={store, "python"},
         owners=["team:finance-ops"],
         metadata={"table": "scored_matches", "partition_expr": "created_date"},
         skippable=True,
@@ -139,7 +139,7 @@ def build_review_queue(names: WorkspaceNames, res: WorkspaceResources) -> dg.Ass
     storage_key = names.resource("storage")
 
     @dg.asset(key=names.review_queue, deps=[names.scored], pool=names.pool, group_name=names.group,
-              tags=names.stage_tags("matching"), kinds={"duckdb"}, owners=["team:finance-ops"],
+              tags=names.stage_tags("matching"), kinds={res.storage.storage_backend}, owners=["team:finance-ops"],
               metadata={"table": "scored_matches (review, refused)"},
               resource_defs=res.scoped(names, "storage"))
     def review_queue(context) -> dg.MaterializeResult:  # noqa: ANN001 - Dagster refuses a string annotation

@@ -43,7 +43,7 @@ def build_melio_assets(names: WorkspaceNames, res: WorkspaceResources
                        ) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
     """The workspace's vendor directory and ledger assets (in this order), in its pool, with its resources."""
     common = {"pool": names.pool, "group_name": names.group, "tags": names.stage_tags("melio"),
-              "kinds": {"duckdb", "csv"}, "owners": ["team:finance-ops"],
+              "kinds": {res.storage.storage_backend, "csv"}, "owners": ["team:finance-ops"],
               "resource_defs": res.scoped(names, "melio_exports", "storage")}
 
     @dg.asset(key=names.key(VENDORS), metadata={"table": "melio_vendors"}, **common)

@@ -27,10 +27,12 @@ from well_pipeline.services.pipeline import RunScope
 def build_invoice_pipeline(names: WorkspaceNames, partitions: dg.DailyPartitionsDefinition,
                            res: WorkspaceResources) -> dg.AssetsDefinition:
     """The workspace's pipeline step over its own partitions, with its resources (scoped keys)."""
+    store = res.storage.storage_backend  # the assets' kind: what the UI shows is where the rows are
 
     @dg.multi_asset(
         name=names.pipeline,
-        specs=[qonto_supplier_invoices_spec(names), scored_matches_spec(names), delivered_bills_spec(names)],
+        specs=[qonto_supplier_invoices_spec(names, store), scored_matches_spec(names, store),
+               delivered_bills_spec(names, store)],
         # No `check_specs` here: the checks are declared by `pipeline_checks__<ws>` (defs/pipeline/checks.py) and
         # this step logs their evaluations. Declared on a partitioned multi-asset, a range run plans one check row
         # per partition per check (7 × 1,097 rows, about 17 MB, for a 3-year backfill) that nothing settles.

@@ -22,15 +22,15 @@ from well_pipeline.defs.workspace.names import WorkspaceNames
 from well_pipeline.services.qonto_ingest import IngestReport
 
 
-def qonto_supplier_invoices_spec(names: WorkspaceNames) -> dg.AssetSpec:
-    """The workspace's asset as its pipeline multi-asset declares it."""
+def qonto_supplier_invoices_spec(names: WorkspaceNames, store: str = "duckdb") -> dg.AssetSpec:
+    """The workspace's asset as its pipeline multi-asset declares it (`store`: the storage backend, its kind)."""
     return dg.AssetSpec(
         names.invoices,
         description="Supplier invoices and their attachments from Qonto, one current row per Qonto record id; "
                     "one partition per UTC creation day.",
         group_name=names.group,
         tags=names.stage_tags("qonto"),
-        kinds={"duckdb", "python"},
+        kinds={store, "python"},
         owners=["team:finance-ops"],
         metadata={"table": "qonto_supplier_invoices", "partition_expr": "created_date"},
         skippable=True,

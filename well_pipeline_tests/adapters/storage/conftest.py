@@ -1,9 +1,5 @@
-"""The PostgreSQL test server, shared by the contract tests and the PostgreSQL store's own tests; and the S3
-test server (moto's, on loopback) of the `s3://` document store's tests.
-
-One server per test process (xdist worker), started once (~1.5 s: `initdb` without fsync); each test takes a fresh
-schema in its one database (`new_schema`), which costs a few milliseconds instead of a server.
-"""
+"""The S3 test server (moto's, on loopback) of the `s3://` document store's tests. The PostgreSQL test server's
+fixtures (`postgres_server`, `postgres_dsn`) are suite-wide, in well_pipeline_tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -16,28 +12,7 @@ import pytest
 from well_pipeline.adapters.storage import AttachmentStore
 from well_pipeline.adapters.storage.attachment_url import open_attachment_store
 from well_pipeline_tests.support import s3_server
-from well_pipeline_tests.support.postgres_server import PostgresServer, PostgresUnavailable, start_server
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    try:
-        server = start_server()
-    except PostgresUnavailable as exc:  # only when it is not installed and cannot be: a failed start is an error
-        pytest.skip(f"no PostgreSQL server for the tests: {exc}")
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def postgres_dsn(postgres_server: PostgresServer) -> str:
-    """A DSN of the test server's database (trust authentication on loopback: no password)."""
-    return postgres_server.dsn()
-
-
-def new_schema() -> str:
-    """A schema name no other test uses (the store creates the schema on first connection)."""
-    return f"t_{uuid.uuid4().hex[:16]}"
+from well_pipeline_tests.support.postgres_server import new_schema  # noqa: F401 (imported from here by tests)
 
 
 @pytest.fixture(scope="session")

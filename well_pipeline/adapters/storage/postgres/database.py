@@ -25,6 +25,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.string import TextLoader
 
 from well_pipeline.adapters.storage.postgres.schema import MIGRATIONS
+from well_pipeline.adapters.storage.records import DatabaseUnavailableError
 
 # A plain lower-case identifier: never quoted differently by anyone, safe in messages and file names.
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -77,7 +78,7 @@ class PostgresDatabase:
         """A connection the caller keeps and closes, for session advisory locks (the outbox's claim leases):
         PostgreSQL drops them when the connection ends, however its process ends. Server-side keepalives make a
         lost machine's connection end within about a minute rather than the operating system's two hours."""
-        con = psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._connect_timeout_s)
+        con = self._connect()
         try:
             for name, value in (("tcp_keepalives_idle", 30), ("tcp_keepalives_interval", 10),
                                 ("tcp_keepalives_count", 3)):
@@ -87,9 +88,19 @@ class PostgresDatabase:
             raise
         return con
 
+    def _connect(self) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._connect_timeout_s)
+        except psycopg.OperationalError as exc:  # down, unreachable, authentication, no such database
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DatabaseUnavailableError(
+                f"cannot connect to PostgreSQL at {self.location} (schema {self.schema}): {reason}. Check the server "
+                "and the settings postgres_dsn (or the region's) and, for the password, PGPASSFILE or PGPASSWORD"
+            ) from None
+
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
-        con = psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._connect_timeout_s)
+        con = self._connect()
         try:
             # JSON comes back as its text, as from DuckDB: callers parse it where they need it.
             con.adapters.register_loader("json", TextLoader)

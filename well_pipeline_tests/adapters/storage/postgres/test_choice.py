@@ -3,12 +3,17 @@ password never gets into the settings (where the run config, the UI and `well se
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from well_pipeline.adapters.storage import DuckDBStorage
 from well_pipeline.adapters.storage.postgres import PostgresStorage
+from well_pipeline.adapters.storage.postgres.database import redacted
 from well_pipeline.cli.common import open_storage, storage_if_any
 from well_pipeline.defs.resources import WellStorageResource
 from well_pipeline.settings import SettingsError, dsn_has_password, load_settings
@@ -55,3 +60,24 @@ def test_a_dsn_without_password_and_a_bad_schema_name(monkeypatch: pytest.Monkey
     monkeypatch.setenv("WELL_POSTGRES_SCHEMA", "Acme-Corp")
     with pytest.raises(SettingsError, match="postgres_schema"):
         load_settings()
+
+
+def test_an_unreachable_server_is_one_line_from_the_cli_naming_the_server_never_the_password(
+        tmp_path: Path, free_port_dsn: str) -> None:
+    env = {"WELL_DATA_DIR": str(tmp_path), "WELL_STORAGE_BACKEND": "postgres", "WELL_POSTGRES_DSN": free_port_dsn,
+           "PGPASSWORD": SECRET, "PGCONNECT_TIMEOUT": "2"}
+    result = subprocess.run([sys.executable, "-m", "well_pipeline.cli.main", "review", "list"], capture_output=True,
+                            text=True, timeout=120, env={**os.environ, **env})
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    (line,) = [text for text in result.stderr.splitlines() if text.strip()]
+    assert line.startswith(f"Error: cannot connect to PostgreSQL at {redacted(free_port_dsn)} (schema well): "
+                           "connection failed: "), line
+    assert "postgres_dsn" in line and SECRET not in result.stderr + result.stdout
+
+
+@pytest.fixture
+def free_port_dsn() -> str:
+    with socket.socket() as probe:  # a port nothing listens on once closed: the connection is refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"host=127.0.0.1 port={port} dbname=well user=well connect_timeout=2"
