@@ -32,7 +32,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
@@ -80,6 +89,26 @@ WholeNumber = Annotated[int, BeforeValidator(_not_a_switch)]
 Number = Annotated[float, BeforeValidator(_not_a_switch)]
 PathText = Annotated[str, BeforeValidator(_as_text)]
 CommaSeparated = Annotated[str, BeforeValidator(_joined)]
+
+
+def _dsn_without_password(value: str) -> str:
+    """A password in a DSN would reach the run config, the UI and `well settings`: refused (without echoing it)."""
+    if dsn_has_password(value):
+        raise ValueError("holds a password: remove it and put it in PGPASSFILE (~/.pgpass) or PGPASSWORD, "
+                         "which libpq reads itself")
+    return value
+
+
+def _usable_attachments_url(value: str) -> str:
+    if value.strip():
+        from well_pipeline.adapters.storage.attachment_url import parse_attachments_url  # only when set
+
+        parse_attachments_url(value)
+    return value.strip()
+
+
+DsnText = Annotated[str, AfterValidator(_dsn_without_password)]
+AttachmentsURL = Annotated[str, AfterValidator(_usable_attachments_url)]
 
 
 def _comma_set(text: str) -> frozenset[str]:
@@ -138,12 +167,12 @@ class StorageSettings(DataDirSettings):
         "duckdb", description="Where Well keeps its tables: `duckdb` (one file, one machine) or `postgres` (a "
         "PostgreSQL schema, for multi-node deployments; needs the `postgres` extra, see docs/storage-postgres.md). "
         "Documents go to `attachments_url` either way.")
-    postgres_dsn: str = Field("", description="PostgreSQL connection (libpq `host=... dbname=... user=...` or "
+    postgres_dsn: DsnText = Field("", description="PostgreSQL connection (libpq `host=... dbname=... user=...` or "
                               "`postgresql://user@host/db`) when `storage_backend` is `postgres`. Never a password: "
                               "libpq reads it from `PGPASSFILE` (`~/.pgpass`) or the `PGPASSWORD` variable.")
     postgres_schema: str = Field("well", description="PostgreSQL schema (namespace) holding this workspace's "
                                  "tables, created on first use; workspaces can share a database, one schema each.")
-    attachments_url: str = Field(
+    attachments_url: AttachmentsURL = Field(
         "", json_schema_extra=_shown_default("empty (`file://<data_dir>/attachments`)"),
         description="Where documents are stored, content-addressed: `file:///absolute/path` or `s3://bucket/prefix` "
         "(an S3-compatible object store several machines share; needs the `s3` extra, see "
@@ -153,24 +182,6 @@ class StorageSettings(DataDirSettings):
                                              "(MinIO, Ceph...), e.g. `https://minio.internal:9000`; empty: AWS.")
     attachments_s3_region: str = Field("", description="Region of the `s3://` bucket; empty: the AWS chain's "
                                        "(`AWS_REGION`, `~/.aws/config`).")
-
-    @field_validator("postgres_dsn")
-    @classmethod
-    def _no_password_in_dsn(cls, value: str) -> str:
-        """A password here would reach the run config, the UI and `well settings`: refused (without echoing it)."""
-        if dsn_has_password(value):
-            raise ValueError("holds a password: remove it and put it in PGPASSFILE (~/.pgpass) or PGPASSWORD, "
-                             "which libpq reads itself")
-        return value
-
-    @field_validator("attachments_url")
-    @classmethod
-    def _usable_attachments_url(cls, value: str) -> str:
-        if value.strip():
-            from well_pipeline.adapters.storage.attachment_url import parse_attachments_url  # only when set
-
-            parse_attachments_url(value)
-        return value.strip()
 
     @field_validator("attachments_s3_endpoint_url")
     @classmethod
@@ -430,28 +441,13 @@ class RegionSettings(BaseModel):
 
     data_root: PathText = Field("", description="Folder holding this region's workspaces, one sub-folder per "
                                 "workspace id; empty: `<data_dir>/regions/<region>`.")
-    postgres_dsn: str = Field("", description="PostgreSQL connection of this region (the workspace's schema is "
-                              "its id); empty: the deployment's `postgres_dsn`. Never a password.")
-    attachments_url: str = Field("", description="Document store of this region (`s3://bucket/prefix`; each "
-                                 "workspace's documents under `<prefix>/<id>`); empty: the deployment's "
-                                 "`attachments_url` with `/<id>` appended, or `<data_root>/<id>/attachments`.")
-
-    @field_validator("postgres_dsn")
-    @classmethod
-    def _no_password(cls, value: str) -> str:
-        if dsn_has_password(value):
-            raise ValueError("holds a password: remove it and put it in PGPASSFILE (~/.pgpass) or PGPASSWORD, "
-                             "which libpq reads itself")
-        return value
-
-    @field_validator("attachments_url")
-    @classmethod
-    def _usable_url(cls, value: str) -> str:
-        if value:
-            from well_pipeline.adapters.storage.attachment_url import parse_attachments_url  # only when set
-
-            parse_attachments_url(value)
-        return value
+    postgres_dsn: DsnText = Field(
+        "", description="PostgreSQL connection of this region (the workspace's schema is its id); empty: the "
+        "deployment's `postgres_dsn`. Never a password.")
+    attachments_url: AttachmentsURL = Field(
+        "", description="Document store of this region (`s3://bucket/prefix`; each workspace's documents under "
+        "`<prefix>/<id>`); empty: the deployment's `attachments_url` with `/<id>` appended, or "
+        "`<data_root>/<id>/attachments`.")
 
 
 # Regions every deployment knows; `[regions.<name>]` adds others or places these elsewhere.

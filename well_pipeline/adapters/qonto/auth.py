@@ -45,11 +45,13 @@ from well_pipeline.adapters.qonto.errors import (
     QontoAuthError,
     QontoError,
     QontoProtocolError,
+    QontoRateLimited,
     QontoTimeoutError,
     QontoTransportError,
     error_envelope,
     safe_excerpt,
 )
+from well_pipeline.adapters.qonto.responses import parse_retry_after
 from well_pipeline.adapters.qonto.transport import (
     STAGING_HEADER,
     build_ssl_context,
@@ -72,6 +74,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("well.qonto")
+# The longest single wait a 429's Retry-After may impose on a token call (Qonto's 10-minute window can ask more).
+_MAX_RETRY_AFTER_S = 60.0
 
 TOKEN_PATH = "/oauth2/token"
 AUTHORIZE_PATH = "/oauth2/auth"
@@ -197,6 +201,9 @@ def _token_error(response: httpx.Response, path: str) -> QontoError:
     detail = safe_excerpt(envelope.detail, 300) if envelope.detail is not None else None
     if status in (400, 401, 403) or (envelope.code in _FATAL_TOKEN_ERRORS):
         return QontoAuthError(status, envelope.code, detail, envelope.trace_id, path=path)
+    if status == 429:  # still refused after every retry: the same error as an API call's, with Qonto's hint
+        return QontoRateLimited(status, envelope.code, detail, envelope.trace_id, path=path,
+                                retry_after_s=parse_retry_after(response.headers.get("Retry-After")))
     return QontoAPIError(status, envelope.code, detail, envelope.trace_id, path=path)
 
 
@@ -320,8 +327,15 @@ class _OAuthEndpoint:
                     response.headers.get(TRACE_HEADER),
                 )
             if attempt < self._max_attempts:
-                delay = self._backoff_base_s * (2 ** (attempt - 1))
-                self._sleep(delay / 2 + random.uniform(0, delay / 2))
+                retry_after = parse_retry_after(response.headers.get("Retry-After")) \
+                    if response is not None and response.status_code == 429 else None
+                if retry_after is not None:
+                    # Qonto's own hint: its per-IP window frees then (other companies' runs share it), and any
+                    # earlier try would only be refused again. Capped, so one answer cannot park a run for long.
+                    self._sleep(min(retry_after, _MAX_RETRY_AFTER_S))
+                else:
+                    delay = self._backoff_base_s * (2 ** (attempt - 1))
+                    self._sleep(delay / 2 + random.uniform(0, delay / 2))
         if deadline_hit:
             raise QontoTimeoutError(
                 f"Qonto's OAuth endpoint {path} did not answer within its {self._deadline_s:g} s deadline "

@@ -11,12 +11,12 @@ the CLI reads without importing Dagster's definitions.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import dagster as dg
 
 from well_pipeline.services.sync_cursor import deliver_job_name, sensor_name, sync_job_name
+from well_pipeline.workspaces import WorkspaceError, check_workspace_id
 
 # The assets' names inside a workspace (the last part of their keys).
 INVOICES = "qonto_supplier_invoices"
@@ -32,9 +32,6 @@ WORKSPACE_TAG = "well/workspace"
 # The asset tag naming a stage (the group is the workspace): qonto, matching, delivery or melio.
 STAGE_TAG = "well/stage"
 
-_ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
-
-
 @dataclass(frozen=True)
 class WorkspaceNames:
     """The names of workspace `ws` (an id as `well_pipeline/workspaces.py` validates it)."""
@@ -42,9 +39,11 @@ class WorkspaceNames:
     ws: str
 
     def __post_init__(self) -> None:
-        # The workspace loader refuses bad ids with a message; this guards the names built from them.
-        if not _ID.fullmatch(self.ws) or "__" in self.ws or self.ws == "default":
-            raise ValueError(f"workspace id {self.ws!r} cannot name Dagster definitions")
+        # The workspace loader refuses bad ids with a message; this guards the names built from them, by the same rule.
+        try:
+            check_workspace_id(self.ws)
+        except WorkspaceError as exc:
+            raise ValueError(f"workspace id {self.ws!r} cannot name Dagster definitions: {exc}") from None
 
     # -- asset keys and group ----------------------------------------------------------------------------------
     def key(self, name: str) -> dg.AssetKey:

@@ -20,6 +20,8 @@ from well_pipeline.adapters.qonto import (
     build_authorize_url,
     exchange_code,
 )
+from well_pipeline.adapters.qonto.auth import _MAX_RETRY_AFTER_S, _OAuthEndpoint
+from well_pipeline.adapters.qonto.errors import QontoRateLimited
 from well_pipeline.adapters.qonto.rate_limiter import RateLimiter, RateWindow
 from well_pipeline.adapters.secrets import Secret
 
@@ -272,3 +274,26 @@ def test_api_key_header_is_raw_login_colon_secret() -> None:
                      transport=httpx.MockTransport(handler)) as c:
         c.get_organization()
     assert seen == ["org-login:k3y"]
+
+
+def test_a_rate_limited_token_call_waits_as_qonto_says_then_gives_up_as_rate_limited() -> None:
+    # Several companies' runs behind one IP share Qonto's per-IP window; the token endpoint's 429 says when it frees.
+    answers = [httpx.Response(429, headers={"Retry-After": "7"}, json={"errors": [{"code": "too_many_requests"}]}),
+               httpx.Response(429, headers={"Retry-After": "3600"}, json={"errors": [{"code": "too_many_requests"}]}),
+               httpx.Response(200, json={"ok": True})]
+    slept: list[float] = []
+    endpoint = _OAuthEndpoint(BASE, staging_token=None, timeout_s=5, verify=True, sleep=slept.append,
+                              transport=httpx.MockTransport(lambda request: answers.pop(0)))
+    assert endpoint.post_form("/oauth2/token", {"grant_type": "refresh_token"}).status_code == 200
+    assert slept == [7.0, _MAX_RETRY_AFTER_S]  # Qonto's hint, capped: not the 0.5 s / 1 s backoff
+
+    refusing = _OAuthEndpoint(BASE, staging_token=None, timeout_s=5, verify=True, sleep=slept.append,
+                              transport=httpx.MockTransport(lambda request: httpx.Response(
+                                  429, headers={"Retry-After": "2"}, json={"errors": [{"code": "too_many_requests"}]})))
+    fake = FakeQonto()
+    client, auth = make(fake)
+    auth._endpoint = refusing  # the token endpoint keeps refusing (through the same code, the recording sleep)
+    with client, pytest.raises(QontoRateLimited) as refused:
+        client.get_organization()
+    assert refused.value.retry_after_s == 2.0 and refused.value.status == 429
+    assert slept[2:] == [2.0, 2.0] and fake.events == []  # two waits as told, then the error; no API call made
