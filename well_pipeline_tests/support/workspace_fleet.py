@@ -225,9 +225,12 @@ def run_spans(instance: dg.DagsterInstance) -> list[RunSpan]:
     spans = []
     for record in instance.get_run_records():
         run = record.dagster_run
-        assert record.start_time is not None and record.end_time is not None, (run.run_id, run.status)
+        created = record.create_timestamp.timestamp()
+        # A run that failed before it started (its launch failed) has no start: it ran no time at all.
+        start = record.start_time if record.start_time is not None else record.end_time or created
+        assert record.end_time is not None or run.is_finished, (run.run_id, run.status)
         spans.append(RunSpan(run.run_id, run.tags.get(WORKSPACE_TAG, ""), run.job_name, run.status.value,
-                             record.create_timestamp.timestamp(), record.start_time, record.end_time))
+                             created, start, record.end_time or start))
     return sorted(spans, key=lambda span: span.start)
 
 
