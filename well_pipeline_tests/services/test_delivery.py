@@ -113,7 +113,7 @@ def test_a_change_applied_in_melio_by_hand_is_dismissed_until_qonto_changes_the_
     assert received(inbox) == Counter({"q-1": 1})
     with duckdb.connect(storage.location, read_only=True) as con:
         audit = con.execute("SELECT record_version, outcome, reply FROM delivery_attempts WHERE qonto_id = 'q-1' "
-                            "ORDER BY attempted_at, outcome").fetchall()
+                            "ORDER BY record_version, attempted_at").fetchall()  # one second may hold both
     assert [row[:2] for row in audit] == [(1, "sent"), (2, "change_applied_by_person")]
     assert audit[1][2] == "dismissed by ops: amount fixed in Melio"
 
