@@ -111,6 +111,18 @@ def run_deployment(work: Path, postgres: PostgresServer, ids: list[str], invoice
             "failure_reasons": dict(reasons), **tally}
 
 
+def _failure_text(event: Any) -> str:
+    """A failed step's error message; a run failure's own message (step_failure_data exists on step failures only)."""
+    import dagster as dg
+
+    if event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_failure_data.error is not None:
+        error = event.step_failure_data.error
+        while error.cause is not None:  # Dagster's "Error occurred while executing op" wraps the real one
+            error = error.cause
+        return error.message
+    return event.message or ""
+
+
 def failure_reasons(instance: Any, run_ids: list[str]) -> Counter[str]:
     """Why runs failed, counted by the first line of each failed step's (else the run's) error."""
     import dagster as dg
@@ -119,9 +131,7 @@ def failure_reasons(instance: Any, run_ids: list[str]) -> Counter[str]:
     for run_id in run_ids:
         failures = instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_FAILURE,
                                                       dg.DagsterEventType.RUN_FAILURE})
-        texts = [(e.dagster_event.step_failure_data.error.message if e.dagster_event.step_failure_data
-                  and e.dagster_event.step_failure_data.error else e.dagster_event.message or e.message or "")
-                 for e in failures if e.dagster_event is not None]
+        texts = [_failure_text(e.dagster_event) or e.message or "" for e in failures if e.dagster_event is not None]
         first = next((t for t in texts if t), "no failure event")
         reasons[first.strip().splitlines()[0][:160]] += 1
     return reasons
