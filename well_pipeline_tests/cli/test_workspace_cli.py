@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import stat
-import subprocess
-import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from well_pipeline.adapters.storage import DuckDBStorage
 from well_pipeline.cli.main import cli
 from well_pipeline.cli.workspace import masked_dsn
 from well_pipeline_tests.support.delivery_records import release_records
+from well_pipeline_tests.support.duckdb_lock import lock_held
 from well_pipeline_tests.support.postgres_server import PostgresUnavailable, start_server
 from well_pipeline_tests.support.postgres_workspace import fill_workspace, region_databases, schema_exists, snapshot
 from well_pipeline_tests.support.qonto_sandbox import free_port
@@ -206,15 +205,9 @@ def test_move_copies_verifies_updates_the_file_and_deletes(dep: Deployment) -> N
 def test_move_is_refused_while_a_writer_holds_the_database(dep: Deployment) -> None:
     _unsettled_acme(dep)
     database = dep.region_dir("eu", "acme") / "well.duckdb"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
-         "sys.stdin.read()", str(database)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    with lock_held(database):
         refused = dep.refused("workspace", "move", "acme", "--to", "us",
                               env={"WELL_DATABASE_BUSY_WAIT_S": "0"})
-    finally:
-        holder.communicate("")
     assert f"move of workspace acme refused: {database} is locked by a writer" in refused
     assert database.exists() and not dep.region_dir("us", "acme").exists()
     assert not list(dep.data_dir.glob("regions/us/.acme.moving"))  # no partial copy left

@@ -35,6 +35,7 @@ from well_pipeline_tests.defs.conftest import (
 )
 from well_pipeline_tests.defs.test_delivery import delivery_figures, holds, inbox_ids, outbox, run
 from well_pipeline_tests.fault_matrix import FaultOutcome, excerpt
+from well_pipeline_tests.support.duckdb_lock import lock_held
 from well_pipeline_tests.support.qonto_records import make_invoice, write_dataset
 from well_pipeline_tests.support.waiting import wait_until
 from well_pipeline_tests.support.workspace_defs import DELIVERED_BILLS
@@ -422,24 +423,15 @@ def test_a_locked_database_is_one_line_not_a_traceback(tmp_path: Path, fault_out
     database = Database(data_dir / "well.duckdb")
     with database.connect():
         pass  # the schema
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('locked', flush=True); "
-                               "sys.stdin.read()", str(database.path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     env = {**os.environ, "WELL_DATA_DIR": str(data_dir), "WELL_REVIEWER": "ops", "WELL_DATABASE_BUSY_WAIT_S": "0.5"}
 
     def well_here(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "well_pipeline.cli.main", *args], env=env, capture_output=True,
                               text=True, timeout=120)
 
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with lock_held(database.path):
         busy = [well_here("delivery", "status"), well_here("delivery", "confirm", "q-1"),
                 well_here("review", "list")]
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=60)
     for result in busy:
         assert result.returncode == 1
         assert result.stderr.strip().splitlines() == ["Error: Well's database is busy (a run is writing); retry in a "

@@ -21,6 +21,7 @@ import pytest
 from well_pipeline.adapters.workspace_state import WorkspaceState, pin, workspace_file
 from well_pipeline.defs.qonto.partitions import daily_partitions
 from well_pipeline.services.history_window import pin_history_start, resolve_history_start
+from well_pipeline_tests.support.duckdb_lock import lock_held
 
 STORED = date(2021, 5, 1)
 LOAD = """
@@ -81,22 +82,12 @@ def test_definitions_load_the_stored_start_without_a_database(tmp_path: Path) ->
 def test_definitions_load_while_another_process_holds_the_database(tmp_path: Path) -> None:
     data_dir = stored_workspace(tmp_path)
     database = data_dir / "well.duckdb"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys\n"
-         "db = duckdb.connect(sys.argv[1]); db.execute('create table held (x int)')\n"
-         "print('holding', flush=True); sys.stdin.read()", str(database)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    with lock_held(database, "create table held (x int)") as holder:
         with pytest.raises(duckdb.IOException, match="lock"):  # the file really is locked for anyone else
             duckdb.connect(str(database), read_only=True)
         loaded = load_code_location(data_dir)
         assert (loaded["first"], loaded["source"]) == (STORED.isoformat(), "stored")
         assert holder.poll() is None  # the holder kept its lock throughout
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=60)
 
 
 def test_the_setting_widens_the_window_and_keeps_every_stored_partition(tmp_path: Path) -> None:

@@ -8,8 +8,6 @@ cursor's bookkeeping (pending run settled by its run key, marker reports adopted
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -22,6 +20,7 @@ from well_pipeline.services import review
 from well_pipeline.services.sync_marker import last_sync
 from well_pipeline_tests.defs.conftest import DAY0, IBAN, WellEnv, clean_invoices, load_melio
 from well_pipeline_tests.support import sync_sensor as support
+from well_pipeline_tests.support.duckdb_lock import lock_held
 from well_pipeline_tests.support.postgres_server import new_schema
 from well_pipeline_tests.support.qonto_records import make_invoice
 from well_pipeline_tests.support.sync_sensor import (
@@ -327,21 +326,11 @@ def test_the_sensor_answers_while_another_process_holds_the_duckdb_write_lock(
         delivery_env: WellEnv, instance: dg.DagsterInstance) -> None:
     env = delivery_env
     cursor = synced(env, instance, clean_invoices(1))
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
-         "con.execute('BEGIN'); print('locked', flush=True); sys.stdin.readline()", str(env.settings.duckdb_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with lock_held(env.settings.duckdb_path, "BEGIN"):
         busy = tick(env, instance, cursor)
         text = skip_text(busy)
         assert "No change since" in text and "not checked this tick (the database is busy" in text
         assert busy.cursor == cursor
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(timeout=30)
     assert "not checked" not in skip_text(tick(env, instance, cursor))
 
 
@@ -369,18 +358,8 @@ def test_a_new_sensor_waits_while_the_store_it_seeds_from_is_busy(
         delivery_env: WellEnv, instance: dg.DagsterInstance) -> None:
     env = delivery_env
     cursor = synced(env, instance, clean_invoices(1))
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
-         "con.execute('BEGIN'); print('locked', flush=True); sys.stdin.readline()", str(env.settings.duckdb_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with lock_held(env.settings.duckdb_path, "BEGIN"):
         busy = tick(env, instance, None)
         assert "first tick reads its marker from the store, which is busy" in skip_text(busy)
         assert busy.cursor is None  # left empty: the next tick seeds it
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(timeout=30)
     assert marker_of(tick(env, instance, None).cursor) == marker_of(cursor)
